@@ -49,6 +49,7 @@ export const ERROR_CATALOGUE = {
   MPE_ERR_CODEC_ID_RANGE: { http: 400, grpc: G.OUT_OF_RANGE, message: 'feature id out of range: ids are 0 <= id < featureCount' },
   MPE_ERR_CODEC_BUFFER: { http: 500, grpc: G.INTERNAL, message: 'output buffer too small for the requested rows' },
   MPE_ERR_CODEC_LAYOUT: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'invalid table layout' },
+  MPE_ERR_CODEC_VALUE: { http: 500, grpc: G.INTERNAL, message: 'cannot pack: a weight is not finite or a code does not fit its bit width' },
 
   // --- bundle ---
   MPE_ERR_BUNDLE_NOT_FOUND: { http: 404, grpc: G.NOT_FOUND, message: 'bundle directory or file not found: check the path' },
@@ -76,9 +77,15 @@ export const ERROR_CATALOGUE = {
   MPE_ERR_DATA_COLUMNS: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'wrong number of columns: pass --skip-bad-lines to skip such lines' },
   MPE_ERR_DATA_LABEL: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'label is not 0 or 1: pass --skip-bad-lines to skip such lines' },
   MPE_ERR_DATA_NUMERIC: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'numeric column is not a number: pass --skip-bad-lines to skip such lines' },
+  MPE_ERR_DATA_MALFORMED: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'malformed line (unterminated quote, NUL byte or invalid UTF-8): pass --skip-bad-lines to skip such lines' },
   MPE_ERR_DATA_SCHEMA: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'invalid data schema' },
   MPE_ERR_TRAIN_CONFIG: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'invalid training option' },
   MPE_ERR_TRAIN_DIVERGED: { http: 500, grpc: G.INTERNAL, message: 'training diverged (non-finite loss): lower the learning rate' },
+
+  // --- mpe (precision search, selection, retraining, budget mode, compare) ---
+  MPE_ERR_MPE_CONFIG: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'invalid MPE option: check --groups, --bits, --tau, --lambda, --target-bits/--target-ratio' },
+  MPE_ERR_MPE_BUDGET: { http: 422, grpc: G.FAILED_PRECONDITION, message: 'no lambda in the searched range meets the bit budget: widen the range or relax --target-bits' },
+  MPE_ERR_MPE_METHOD: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'unknown method: use fp32, uniform<b> (e.g. uniform4), mpe, rowwise-int8 or rowwise-int4' },
 
   // --- config ---
   MPE_ERR_CONFIG_INVALID: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'invalid configuration' },
@@ -101,6 +108,9 @@ export const ERROR_CATALOGUE = {
   MPE_ERR_REGISTRY_UNAVAILABLE: { http: 503, grpc: G.UNAVAILABLE, message: 'Redis is unreachable' },
   MPE_ERR_REGISTRY_NOT_FOUND: { http: 404, grpc: G.NOT_FOUND, message: 'model or version not found in the registry' },
   MPE_ERR_RELOAD_FAILED: { http: 500, grpc: G.INTERNAL, message: 'reload failed: the old version keeps serving' },
+  MPE_ERR_REGISTRY_NAME: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'invalid model name or version: use 1-128 characters from A-Z a-z 0-9 . _ -' },
+  MPE_ERR_REGISTRY_CONFLICT: { http: 409, grpc: G.ALREADY_EXISTS, message: 'this version is already published with different checksums: publish under a new version' },
+  MPE_ERR_STATS_CONFIG: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'invalid frequency-statistics option: check --stats-rate, width, depth and top-k' },
 
   // --- fallback ---
   MPE_ERR_INTERNAL: { http: 500, grpc: G.INTERNAL, message: 'internal error' },
