@@ -1,0 +1,148 @@
+/**
+ * The one typed configuration of `mpe serve`. Defaults live in {@link DEFAULTS} (units in the
+ * comments); values come from command-line flags, then `MPE_*` environment variables, then the
+ * defaults. Validated once by {@link resolveConfig}, returned frozen. This is the only module that
+ * reads `process.env`.
+ */
+import { availableParallelism } from 'node:os';
+import { MpeError } from '../errors.js';
+
+/** Execution providers `createScorerSession` understands. */
+export const PROVIDERS = ['auto', 'cpu', 'cuda', 'webgpu'] as const;
+export type ProviderName = (typeof PROVIDERS)[number];
+
+export interface ServeConfig {
+  /** Bundle directory to serve; null = build/serve the cached demo bundle (`npm start`). */
+  readonly model: string | null;
+  /** Interface both transports bind to. */
+  readonly host: string;
+  /** gRPC port (0 = any free port). */
+  readonly grpcPort: number;
+  /** HTTP port (0 = any free port). */
+  readonly httpPort: number;
+  readonly provider: ProviderName;
+  /** Scoring worker threads, each with its own onnxruntime session. */
+  readonly workers: number;
+  /** onnxruntime intra-op threads per worker session. */
+  readonly intraOpThreads: number;
+  /** Redis URL for the model registry; null = no registry. */
+  readonly redisUrl: string | null;
+  /** Most candidate rows one micro-batch sends to a worker (rows). */
+  readonly maxBatchRows: number;
+  /** Longest a request waits for others to join its micro-batch while a worker is idle (microseconds). */
+  readonly maxWaitUs: number;
+  /** Most Score requests waiting for a worker; more are shed with MPE_ERR_OVERLOADED (requests). */
+  readonly queueLimit: number;
+  /** Largest request message accepted by either transport (bytes). */
+  readonly maxMessageBytes: number;
+  /** Most candidate rows in one Score request (rows). */
+  readonly requestRowLimit: number;
+  /** Most features in one Lookup request (features). */
+  readonly lookupFeatureLimit: number;
+  /** How long shutdown waits for in-flight requests before closing anyway (milliseconds). */
+  readonly shutdownGraceMs: number;
+  /** Where `npm start` caches its synthetic demo bundle (directory). */
+  readonly demoDir: string;
+}
+
+/** Defaults, one object. */
+export const DEFAULTS: ServeConfig = Object.freeze({
+  model: null,
+  host: '0.0.0.0',
+  grpcPort: 50051, // port
+  httpPort: 8080, // port
+  provider: 'auto',
+  workers: Math.max(1, Math.min(4, availableParallelism())), // threads
+  intraOpThreads: 1, // threads per worker: parallelism comes from the pool, not from inside a run
+  redisUrl: null,
+  maxBatchRows: 256, // rows
+  maxWaitUs: 200, // microseconds
+  queueLimit: 256, // requests
+  maxMessageBytes: 4 * 1024 * 1024, // bytes
+  requestRowLimit: 1024, // rows
+  lookupFeatureLimit: 65536, // features
+  shutdownGraceMs: 10_000, // milliseconds
+  demoDir: '.cache/demo-bundle',
+} satisfies ServeConfig);
+
+type Parser = (raw: string) => unknown;
+
+interface OptionDef {
+  readonly key: keyof ServeConfig;
+  readonly env: string;
+  /** Long flag name without dashes (commander camel-cases it to `key`). */
+  readonly flag: string;
+  readonly description: string;
+  readonly parse: Parser;
+}
+
+const int = (min: number, max: number): Parser => (raw) => {
+  if (!/^\s*-?\d+\s*$/.test(raw)) throw new Error(`must be an integer ${min}..${max}`);
+  const v = Number(raw);
+  if (v < min || v > max) throw new Error(`must be an integer ${min}..${max}`);
+  return v;
+};
+const str: Parser = (raw) => {
+  if (raw.trim() === '') throw new Error('must not be empty');
+  return raw;
+};
+const nullableStr: Parser = (raw) => (raw.trim() === '' ? null : raw);
+const oneOf = (values: readonly string[]): Parser => (raw) => {
+  if (!values.includes(raw)) throw new Error(`must be one of ${values.join('|')}`);
+  return raw;
+};
+
+/** Every option: its environment variable, its flag and how to parse it. `mpe serve` builds its flags from this list. */
+export const CONFIG_OPTIONS: readonly OptionDef[] = Object.freeze([
+  { key: 'model', env: 'MPE_MODEL', flag: 'model', description: 'bundle directory to serve (default: cached demo bundle)', parse: nullableStr },
+  { key: 'host', env: 'MPE_HOST', flag: 'host', description: 'interface to bind', parse: str },
+  { key: 'grpcPort', env: 'MPE_GRPC_PORT', flag: 'grpc-port', description: 'gRPC port (0 = any)', parse: int(0, 65535) },
+  { key: 'httpPort', env: 'MPE_HTTP_PORT', flag: 'http-port', description: 'HTTP port (0 = any)', parse: int(0, 65535) },
+  { key: 'provider', env: 'MPE_PROVIDER', flag: 'provider', description: 'execution provider auto|cpu|cuda|webgpu', parse: oneOf(PROVIDERS) },
+  { key: 'workers', env: 'MPE_WORKERS', flag: 'workers', description: 'scoring worker threads', parse: int(1, 256) },
+  { key: 'intraOpThreads', env: 'MPE_INTRA_OP_THREADS', flag: 'intra-op-threads', description: 'onnxruntime threads per worker', parse: int(1, 256) },
+  { key: 'redisUrl', env: 'MPE_REDIS_URL', flag: 'redis-url', description: 'Redis URL of the model registry', parse: nullableStr },
+  { key: 'maxBatchRows', env: 'MPE_MAX_BATCH_ROWS', flag: 'max-batch-rows', description: 'rows per micro-batch', parse: int(1, 1 << 20) },
+  { key: 'maxWaitUs', env: 'MPE_MAX_WAIT_US', flag: 'max-wait-us', description: 'micro-batch wait (us)', parse: int(0, 1_000_000) },
+  { key: 'queueLimit', env: 'MPE_QUEUE_LIMIT', flag: 'queue-limit', description: 'queued Score requests before shedding', parse: int(1, 1 << 20) },
+  { key: 'maxMessageBytes', env: 'MPE_MAX_MESSAGE_BYTES', flag: 'max-message-bytes', description: 'largest request message (bytes)', parse: int(1024, 1 << 30) },
+  { key: 'requestRowLimit', env: 'MPE_REQUEST_ROW_LIMIT', flag: 'request-row-limit', description: 'rows per Score request', parse: int(1, 1 << 20) },
+  { key: 'lookupFeatureLimit', env: 'MPE_LOOKUP_FEATURE_LIMIT', flag: 'lookup-feature-limit', description: 'features per Lookup request', parse: int(1, 1 << 24) },
+  { key: 'shutdownGraceMs', env: 'MPE_SHUTDOWN_GRACE_MS', flag: 'shutdown-grace-ms', description: 'grace for in-flight requests on shutdown (ms)', parse: int(0, 3_600_000) },
+  { key: 'demoDir', env: 'MPE_DEMO_DIR', flag: 'demo-dir', description: 'cache directory of the demo bundle', parse: str },
+] satisfies OptionDef[]);
+
+/** Raw values as they come from flags (commander: camelCase keys, string values). */
+export type ConfigFlags = Partial<Record<keyof ServeConfig, string | number | null | undefined>>;
+
+/**
+ * Resolves flags > environment > defaults, validates every value once and returns a frozen config.
+ * Programmatic callers (tests) may also pass typed `overrides`, which are validated the same way.
+ * @throws MpeError MPE_ERR_CONFIG_INVALID naming the variable and flag.
+ */
+export function resolveConfig(flags: ConfigFlags = {}, env: Readonly<Record<string, string | undefined>> = process.env): ServeConfig {
+  const out: Record<string, unknown> = { ...DEFAULTS };
+  for (const opt of CONFIG_OPTIONS) {
+    const fromFlag = flags[opt.key];
+    const raw = fromFlag !== undefined ? fromFlag : env[opt.env];
+    if (raw === undefined) continue;
+    if (raw === null) {
+      out[opt.key] = null;
+      continue;
+    }
+    try {
+      out[opt.key] = opt.parse(String(raw));
+    } catch (e) {
+      throw new MpeError('MPE_ERR_CONFIG_INVALID', `${opt.env} (--${opt.flag}) ${(e as Error).message}, got '${String(raw)}'`);
+    }
+  }
+  const cfg = out as unknown as ServeConfig;
+  return Object.freeze(cfg);
+}
+
+/** Test helper: defaults with typed overrides, frozen (ports default to 0 here: tests never bind fixed ports). */
+export function testConfig(overrides: Partial<ServeConfig> = {}): ServeConfig {
+  const flags: ConfigFlags = { grpcPort: 0, httpPort: 0, host: '127.0.0.1', workers: 1 };
+  for (const [k, v] of Object.entries(overrides)) flags[k as keyof ServeConfig] = v as string | number | null;
+  return resolveConfig(flags, {});
+}
