@@ -1,0 +1,251 @@
+/**
+ * Read side of a packed table: dequantizes batches of feature ids into a caller-supplied
+ * Float32Array. This is the service's hot path.
+ *
+ * Design (choices made once, at construction):
+ * - Group of id i is `floor(i / groupSize)`; per-group bits, byte offset and step alpha sit in
+ *   typed arrays, so no per-row object exists.
+ * - For d <= 64 the decoder is generated at construction (`new Function`, trusted input: only
+ *   integers and the table's own float32 beta values are spliced in): one `switch` on the
+ *   group's bit width, with each case fully unrolled for this d (constant shifts and masks,
+ *   row bytes loaded once, beta_j as literals). Only the widths present in the table get a case.
+ *   Measured on this 2-core box (bench/lookup.ts, d = 16, 1M features, Zipf 1.05): the generic
+ *   accumulator loop (`decodeGeneric` below) ran at about a third of the generated decoder's speed
+ *   (see the "lookup" section of docs/benchmarks.md for the current numbers).
+ * - Values are `alpha * (u + Qn) + beta_j` in double, rounded to float32 by the store: exactly
+ *   the reference `Math.fround(alpha * q + beta_j)` (tests check bit equality).
+ * - Group offsets are an Int32Array when the data section is below 2 GiB (int32 index arithmetic
+ *   in the JIT), else a Float64Array.
+ * - fp32 groups are read through a Float32Array view of the same buffer (groups are 64-byte
+ *   aligned); if the view's byteOffset is not 4-aligned or the host is big-endian, a DataView is used.
+ */
+import { endianness } from 'node:os';
+import { MpeError } from '../errors.js';
+import { computeLayout, type DataLayout, groupCount, rowBytes, rowwiseRowBytes, type TableSpec } from './layout.js';
+import { float16Table, qMin } from './quantize.js';
+
+type Decoder = (ids: Int32Array, count: number, out: Float32Array, outOffset: number) => void;
+
+/** Largest d for which an unrolled decoder is generated. */
+const MAX_UNROLLED_D = 64;
+
+/** A packed embedding table over a data section (ideally a view on a SharedArrayBuffer). No per-row objects. */
+export class PackedTable {
+  readonly spec: TableSpec;
+  readonly featureCount: number;
+  readonly d: number;
+  readonly layout: DataLayout;
+  /** The data section this table reads (not copied). */
+  readonly data: Uint8Array;
+  private readonly decode: Decoder;
+
+  /**
+   * @param spec table layout (validated with `computeLayout`).
+   * @param data data section as written by `packTable`; must hold at least `layout.dataBytes` bytes.
+   * @param options.unrolled false forces the generic decoder (tests and benchmarks compare the two); default true.
+   * Throws MPE_ERR_CODEC_LAYOUT / MPE_ERR_CODEC_BITS on a bad spec or short data.
+   */
+  constructor(spec: TableSpec, data: Uint8Array, options: { unrolled?: boolean } = {}) {
+    this.layout = computeLayout(spec);
+    if (data.length < this.layout.dataBytes) throw new MpeError('MPE_ERR_CODEC_LAYOUT', `data section has ${data.length} bytes, layout needs ${this.layout.dataBytes}`);
+    this.spec = spec;
+    this.featureCount = spec.featureCount;
+    this.d = spec.d;
+    this.data = data;
+    this.decode = options.unrolled !== false && spec.d <= MAX_UNROLLED_D ? generateDecoder(spec, data, this.layout) : genericDecoder(spec, data, this.layout);
+  }
+
+  /** Bit width of feature `id` (0 = pruned, 1..8, 32 = fp32). Throws MPE_ERR_CODEC_ID_RANGE. */
+  bitsOf(id: number): number {
+    if (!Number.isInteger(id) || id < 0 || id >= this.featureCount) throw idRangeError(id, this.featureCount);
+    const s = this.spec;
+    return s.kind === 'rowwise' ? s.bits : s.bitsPerGroup[Math.floor(id / s.groupSize)]!;
+  }
+
+  /**
+   * Writes the embeddings of `ids[0..count)` to `out[outOffset + i*d + j]` (count*d floats).
+   * Pruned rows give zeros. Throws MPE_ERR_CODEC_ID_RANGE on an id outside [0, featureCount)
+   * (rows before it are already written), MPE_ERR_CODEC_BUFFER if `out` or `ids` is too short.
+   */
+  dequantize(ids: Int32Array, count: number, out: Float32Array, outOffset = 0): void {
+    if (count > ids.length || outOffset < 0 || outOffset + count * this.d > out.length) {
+      throw new MpeError('MPE_ERR_CODEC_BUFFER', `count ${count}, ids ${ids.length}, out ${out.length} from ${outOffset}`);
+    }
+    this.decode(ids, count, out, outOffset);
+  }
+
+  /** Stored bytes per bit width (grouped: each group's span incl. alignment padding; sums to dataBytes). */
+  bytesByBits(): Map<number, number> {
+    const m = new Map<number, number>();
+    const s = this.spec;
+    if (s.kind === 'rowwise') {
+      m.set(s.bits, this.layout.dataBytes);
+      return m;
+    }
+    const off = this.layout.groupOffsets;
+    for (let g = 0; g < s.bitsPerGroup.length; g++) {
+      const b = s.bitsPerGroup[g]!;
+      m.set(b, (m.get(b) ?? 0) + (off[g + 1]! - off[g]!));
+    }
+    return m;
+  }
+
+  /** Number of features per bit width. */
+  featuresByBits(): Map<number, number> {
+    const m = new Map<number, number>();
+    const s = this.spec;
+    if (s.kind === 'rowwise') {
+      m.set(s.bits, s.featureCount);
+      return m;
+    }
+    for (let g = 0; g < s.bitsPerGroup.length; g++) {
+      const b = s.bitsPerGroup[g]!;
+      const rows = Math.min(s.groupSize, s.featureCount - g * s.groupSize);
+      m.set(b, (m.get(b) ?? 0) + rows);
+    }
+    return m;
+  }
+}
+
+function idRangeError(id: number, featureCount: number): MpeError {
+  return new MpeError('MPE_ERR_CODEC_ID_RANGE', `id ${id}, featureCount ${featureCount}`);
+}
+
+function offsetsArray(layout: DataLayout): Int32Array | Float64Array {
+  return layout.dataBytes < 2 ** 31 ? Int32Array.from(layout.groupOffsets) : layout.groupOffsets;
+}
+
+function float32Reader(data: Uint8Array): { f32: Float32Array | null; dv: DataView } {
+  const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const aligned = data.byteOffset % 4 === 0 && endianness() === 'LE';
+  return { f32: aligned ? new Float32Array(data.buffer, data.byteOffset, data.byteLength >> 2) : null, dv };
+}
+
+/** JS source of code j's unsigned value for a row whose bytes are in locals x0, x1, ... */
+function codeExpr(j: number, bits: number): string {
+  const s = j * bits;
+  const k = s >> 3;
+  const sh = s & 7;
+  const mask = (1 << bits) - 1;
+  if (sh + bits <= 8) return bits === 8 ? `x${k}` : sh === 0 ? `(x${k} & ${mask})` : `((x${k} >>> ${sh}) & ${mask})`;
+  return `(((x${k} | (x${k + 1} << 8)) >>> ${sh}) & ${mask})`;
+}
+
+/** Statements loading n row bytes from data[p..] into x0..x(n-1). */
+function loadBytes(n: number): string {
+  let src = '';
+  for (let k = 0; k < n; k++) src += `const x${k} = data[p + ${k}];\n`;
+  return src;
+}
+
+function generateDecoder(spec: TableSpec, data: Uint8Array, layout: DataLayout): Decoder {
+  const d = spec.d;
+  const N = spec.featureCount;
+  const { f32, dv } = float32Reader(data);
+  const f32Read = (q: string): string => (f32 ? `f32[${q}]` : `dv.getFloat32((${q}) * 4, true)`);
+  let body: string;
+  if (spec.kind === 'rowwise') {
+    const cb = rowBytes(spec.bits, d);
+    const rb = rowwiseRowBytes(spec.bits, d);
+    let row = `const p = id * ${rb};\n${loadBytes(cb)}`;
+    row += `const s = f16[data[p + ${cb}] | (data[p + ${cb + 1}] << 8)];\nconst c = f16[data[p + ${cb + 2}] | (data[p + ${cb + 3}] << 8)];\n`;
+    for (let j = 0; j < d; j++) row += `out[o + ${j}] = s * ${codeExpr(j, spec.bits)} + c;\n`;
+    body = row;
+  } else {
+    const gs = spec.groupSize;
+    const present = [...new Set(spec.bitsPerGroup)].sort((a, b) => a - b);
+    let cases = '';
+    for (const b of present) {
+      cases += `case ${b}: {\n`;
+      if (b === 0) {
+        for (let j = 0; j < d; j++) cases += `out[o + ${j}] = 0;\n`;
+      } else if (b === 32) {
+        cases += `const q = (goff[g] + (id - g * ${gs}) * ${4 * d}) / 4;\n`;
+        for (let j = 0; j < d; j++) cases += `out[o + ${j}] = ${f32Read(`q + ${j}`)};\n`;
+      } else {
+        const qn = qMin(b);
+        cases += `const a = galpha[g];\nconst p = goff[g] + (id - g * ${gs}) * ${rowBytes(b, d)};\n${loadBytes(rowBytes(b, d))}`;
+        for (let j = 0; j < d; j++) {
+          // beta_j is a float32, so its shortest decimal form reads back as the same double.
+          cases += `out[o + ${j}] = a * (${codeExpr(j, b)} - ${-qn}) + ${literal(spec.beta[j]!)};\n`;
+        }
+      }
+      cases += 'break;\n}\n';
+    }
+    body = `const g = (id / ${gs}) | 0;\nswitch (gbits[g]) {\n${cases}}\n`;
+  }
+  const src = `"use strict";
+return function decode(ids, count, out, o) {
+  for (let i = 0; i < count; i++, o += ${d}) {
+    const id = ids[i];
+    if (id < 0 || id >= ${N}) throw rangeError(id, ${N});
+${body}  }
+};`;
+  const gbits = spec.kind === 'grouped' ? spec.bitsPerGroup : new Uint8Array(0);
+  const galpha = new Float64Array(gbits.length);
+  if (spec.kind === 'grouped') for (let g = 0; g < gbits.length; g++) galpha[g] = gbits[g]! <= 8 ? spec.alpha[gbits[g]!]! : 0;
+  const factory = new Function('data', 'f32', 'dv', 'f16', 'gbits', 'goff', 'galpha', 'rangeError', src) as (...args: unknown[]) => Decoder;
+  return factory(data, f32, dv, float16Table(), gbits, offsetsArray(layout), galpha, idRangeError);
+}
+
+function literal(x: number): string {
+  return Object.is(x, -0) ? '-0' : String(x);
+}
+
+/** Fallback for d > 64: one accumulator loop for every width (about 3x slower than the generated decoder). */
+function genericDecoder(spec: TableSpec, data: Uint8Array, layout: DataLayout): Decoder {
+  const d = spec.d;
+  const N = spec.featureCount;
+  const { f32, dv } = float32Reader(data);
+  const f16 = float16Table();
+  const beta = spec.kind === 'grouped' ? Float64Array.from(spec.beta) : new Float64Array(d);
+  const G = spec.kind === 'grouped' ? groupCount(N, spec.groupSize) : 1;
+  const gs = spec.kind === 'grouped' ? spec.groupSize : N;
+  const gbits = spec.kind === 'grouped' ? spec.bitsPerGroup : Uint8Array.of(spec.bits);
+  const goff = offsetsArray(layout);
+  const galpha = new Float64Array(G);
+  const gqn = new Int32Array(G);
+  const grb = new Int32Array(G);
+  const rowwise = spec.kind === 'rowwise';
+  for (let g = 0; g < G; g++) {
+    const b = gbits[g]!;
+    galpha[g] = spec.kind === 'grouped' && b > 0 && b <= 8 ? spec.alpha[b]! : 0;
+    gqn[g] = b > 0 && b <= 8 && !rowwise ? qMin(b) : 0;
+    grb[g] = rowwise ? rowwiseRowBytes(spec.bits, d) : rowBytes(b, d);
+  }
+  const cb = rowwise ? rowBytes(spec.bits, d) : 0;
+  return (ids, count, out, o) => {
+    for (let i = 0; i < count; i++, o += d) {
+      const id = ids[i]!;
+      if (id < 0 || id >= N) throw idRangeError(id, N);
+      const g = rowwise ? 0 : (id / gs) | 0;
+      const b = gbits[g]!;
+      let p = goff[g]! + (id - g * gs) * grb[g]!;
+      if (b === 0) {
+        out.fill(0, o, o + d);
+      } else if (b === 32) {
+        for (let j = 0; j < d; j++) out[o + j] = f32 ? f32[p / 4 + j]! : dv.getFloat32(p + 4 * j, true);
+      } else {
+        let a = galpha[g]!;
+        let c = 0;
+        if (rowwise) {
+          a = f16[data[p + cb]! | (data[p + cb + 1]! << 8)]!;
+          c = f16[data[p + cb + 2]! | (data[p + cb + 3]! << 8)]!;
+        }
+        const qn = gqn[g]!;
+        const mask = (1 << b) - 1;
+        let acc = 0;
+        let accBits = 0;
+        for (let j = 0; j < d; j++) {
+          while (accBits < b) {
+            acc |= data[p++]! << accBits;
+            accBits += 8;
+          }
+          out[o + j] = a * ((acc & mask) + qn) + (rowwise ? c : beta[j]!);
+          acc >>>= b;
+          accBits -= b;
+        }
+      }
+    }
+  };
+}
