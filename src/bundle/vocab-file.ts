@@ -1,0 +1,50 @@
+/**
+ * vocab.bin: a 64-byte header (magic, version, payload size, field count) followed by the
+ * vocabulary's own serialisation (`Vocabulary.toBytes()`), which starts 64-byte aligned so its
+ * typed arrays can be viewed in place. Byte layout in docs/format.md.
+ */
+import { MpeError } from '../errors.js';
+
+/** "MPEVOCB1" */
+export const VOCAB_MAGIC = Uint8Array.of(0x4d, 0x50, 0x45, 0x56, 0x4f, 0x43, 0x42, 0x31);
+export const VOCAB_FORMAT_VERSION = 1;
+export const VOCAB_HEADER_BYTES = 64;
+
+/** The header fields of vocab.bin. */
+export interface VocabHeader {
+  readonly formatVersion: number;
+  readonly payloadBytes: number;
+  readonly fieldCount: number;
+}
+
+/** vocab.bin's header for a payload of `payloadBytes` from a vocabulary over `fieldCount` fields. */
+export function encodeVocabHeader(payloadBytes: number, fieldCount: number): Uint8Array {
+  const out = new Uint8Array(VOCAB_HEADER_BYTES);
+  const v = new DataView(out.buffer);
+  out.set(VOCAB_MAGIC, 0);
+  v.setUint32(8, VOCAB_FORMAT_VERSION, true);
+  v.setUint32(12, VOCAB_HEADER_BYTES, true);
+  v.setBigUint64(16, BigInt(payloadBytes), true);
+  v.setUint32(24, fieldCount, true);
+  return out;
+}
+
+/**
+ * Validates vocab.bin's header and returns it with a view (no copy) of the payload. Throws
+ * MPE_ERR_BUNDLE_MAGIC, _VERSION, _TRUNCATED or _MISMATCH (file longer than its header says).
+ */
+export function decodeVocabFile(bytes: Uint8Array): { header: VocabHeader; payload: Uint8Array } {
+  for (let i = 0; i < 8; i++) if (bytes[i] !== VOCAB_MAGIC[i]) throw new MpeError('MPE_ERR_BUNDLE_MAGIC', 'vocab.bin does not start with MPEVOCB1');
+  if (bytes.byteLength < VOCAB_HEADER_BYTES) throw new MpeError('MPE_ERR_BUNDLE_TRUNCATED', `vocab.bin has ${bytes.byteLength} bytes, less than its header`);
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const formatVersion = v.getUint32(8, true);
+  if (formatVersion !== VOCAB_FORMAT_VERSION) throw new MpeError('MPE_ERR_BUNDLE_VERSION', `vocab.bin version ${formatVersion}, this build reads ${VOCAB_FORMAT_VERSION}`);
+  if (v.getUint32(12, true) !== VOCAB_HEADER_BYTES) throw new MpeError('MPE_ERR_BUNDLE_MISMATCH', `vocab.bin header length ${v.getUint32(12, true)}`);
+  const payload64 = v.getBigUint64(16, true);
+  const expected = BigInt(VOCAB_HEADER_BYTES) + payload64;
+  if (BigInt(bytes.byteLength) < expected) throw new MpeError('MPE_ERR_BUNDLE_TRUNCATED', `vocab.bin has ${bytes.byteLength} bytes, its header says ${expected}`);
+  if (BigInt(bytes.byteLength) > expected) throw new MpeError('MPE_ERR_BUNDLE_MISMATCH', `vocab.bin has ${bytes.byteLength} bytes, its header says ${expected}`);
+  const payloadBytes = Number(payload64);
+  const header = { formatVersion, payloadBytes, fieldCount: v.getUint32(24, true) };
+  return { header, payload: new Uint8Array(bytes.buffer, bytes.byteOffset + VOCAB_HEADER_BYTES, payloadBytes) };
+}
