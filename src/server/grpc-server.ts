@@ -1,0 +1,160 @@
+/**
+ * gRPC adapter: decodes nothing itself (proto-loader does), calls the service, maps errors in one
+ * place ({@link toGrpcError}). Also serves grpc.health.v1 and server reflection.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation } from 'grpc-health-check';
+import { MpeError } from '../errors.js';
+import type { Method, RequestMetrics } from '../metrics/request-metrics.js';
+import type { CallContext, EmbeddingService, LookupInput, LookupOutput, ModelInfo, RawFeature, ScoreInput, ScoreOutput } from '../service/embedding-service.js';
+import { toGrpcError } from './grpc-errors.js';
+import type { InFlight } from './in-flight.js';
+import { embeddingProto, SERVICE_NAME } from './proto.js';
+
+/** Metadata key for a relative deadline in ms (alternative to the gRPC deadline, same as the HTTP header). */
+export const DEADLINE_METADATA = 'x-mpe-deadline-ms';
+
+export interface GrpcServerDeps {
+  readonly service: EmbeddingService;
+  readonly metrics: RequestMetrics;
+  readonly inFlight: InFlight;
+  readonly maxMessageBytes: number;
+}
+
+export interface GrpcServer {
+  readonly server: grpc.Server;
+  readonly health: HealthImplementation;
+  /** Binds and returns the port actually used. */
+  listen(host: string, port: number): Promise<number>;
+  /** Lets in-flight calls finish, then stops. */
+  close(): Promise<void>;
+}
+
+function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>): number {
+  const d = call.getDeadline();
+  let deadline = d instanceof Date ? d.getTime() : d;
+  const rel = call.metadata.get(DEADLINE_METADATA)[0];
+  if (rel !== undefined) {
+    const ms = Number(String(rel));
+    if (!Number.isFinite(ms) || ms < 0) throw new MpeError('MPE_ERR_REQ_INVALID', `${DEADLINE_METADATA} must be a non-negative number of milliseconds`);
+    deadline = Math.min(deadline, Date.now() + ms);
+  }
+  return deadline;
+}
+
+/** ScoreRequest as proto-loader decodes it: each row is a message wrapping its pairs. */
+interface GrpcScoreRequest {
+  readonly rows: readonly { readonly features: readonly RawFeature[] }[];
+  readonly ids: readonly number[];
+}
+
+function decodeScore(req: GrpcScoreRequest): ScoreInput {
+  const n = req.rows.length;
+  if (n === 0) return { ids: req.ids };
+  const rows = new Array<readonly RawFeature[]>(n);
+  for (let i = 0; i < n; i++) rows[i] = req.rows[i]!.features;
+  return { rows, ids: req.ids };
+}
+
+function encodeLookup(r: LookupOutput): object {
+  return {
+    d: r.d,
+    count: r.count,
+    embeddings: Buffer.from(r.embeddings.buffer, r.embeddings.byteOffset, r.embeddings.byteLength),
+    // protobufjs only accepts plain arrays for repeated fields.
+    ids: Array.from(r.ids),
+    bits: Array.from(r.bits),
+    pruned: r.pruned,
+    oov: r.oov,
+  };
+}
+
+function encodeScore(r: ScoreOutput): object {
+  return { probabilities: Array.from(r.probabilities), modelVersion: r.modelVersion };
+}
+
+function encodeModel(m: ModelInfo): object {
+  return {
+    version: m.version,
+    fields: m.fields.map((f) => ({ name: f.name, kind: f.kind, transform: f.transform, oovId: f.oovId })),
+    d: m.d,
+    featureCount: m.featureCount,
+    bitsHistogram: m.bitsHistogram,
+    sectionBytes: m.sectionBytes,
+    compressionRatioWeights: m.compressionRatioWeights,
+    compressionRatioAllIn: m.compressionRatioAllIn,
+    provider: m.provider,
+    limits: m.limits,
+  };
+}
+
+/** Creates the gRPC server (not yet bound). */
+export function createGrpcServer(deps: GrpcServerDeps): GrpcServer {
+  const { service, metrics, inFlight } = deps;
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': deps.maxMessageBytes });
+  const proto = embeddingProto();
+
+  function unary<Req, Res>(method: Method, fn: (req: Req, ctx: CallContext) => Res | Promise<Res>, encode: (r: Res) => object): grpc.handleUnaryCall<Req, object> {
+    return (call, callback) => {
+      const t0 = process.hrtime.bigint();
+      const done = (err: unknown, res: object | null): void => {
+        const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+        if (err === null) {
+          metrics.observe(method, 'grpc', 'OK', seconds);
+          callback(null, res);
+        } else {
+          const ge = toGrpcError(err);
+          metrics.observe(method, 'grpc', ge.mpeCode, seconds);
+          callback(ge);
+        }
+      };
+      try {
+        inFlight.enter();
+      } catch (e) {
+        done(e, null);
+        return;
+      }
+      let pending: Res | Promise<Res>;
+      try {
+        pending = fn(call.request, { deadline: deadlineOf(call as grpc.ServerUnaryCall<unknown, unknown>) });
+      } catch (e) {
+        inFlight.leave();
+        done(e, null);
+        return;
+      }
+      Promise.resolve(pending).then(
+        (r) => {
+          inFlight.leave();
+          done(null, encode(r));
+        },
+        (e: unknown) => {
+          inFlight.leave();
+          done(e, null);
+        },
+      );
+    };
+  }
+
+  server.addService(proto.service, {
+    Lookup: unary<LookupInput, LookupOutput>('lookup', (req, ctx) => service.lookup(req, ctx), encodeLookup),
+    Score: unary<GrpcScoreRequest, ScoreOutput>('score', (req, ctx) => service.score(decodeScore(req), ctx), encodeScore),
+    GetModel: unary<unknown, ModelInfo>('get_model', () => service.getModel(), encodeModel),
+  });
+  const health = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE_NAME]: 'NOT_SERVING' });
+  health.addToServer(server);
+  new ReflectionService(proto.definition).addToServer(server);
+
+  return {
+    server,
+    health,
+    listen(host, port) {
+      return new Promise((resolve, reject) => {
+        server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+      });
+    },
+    close() {
+      return new Promise((resolve) => server.tryShutdown(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,126 @@
+/**
+ * REST adapter (fastify): JSON schemas on every route, the same service functions as gRPC,
+ * errors mapped in one place ({@link toHttpError}).
+ */
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Registry } from 'prom-client';
+import { MpeError } from '../errors.js';
+import type { Method, RequestMetrics } from '../metrics/request-metrics.js';
+import type { CallContext, EmbeddingService, LookupInput, ScoreInput } from '../service/embedding-service.js';
+import { toHttpError } from './http-errors.js';
+import { lookupSchema, modelSchema, scoreSchema, statusSchema } from './http-schemas.js';
+import type { InFlight } from './in-flight.js';
+
+/** Request header with a relative deadline in milliseconds (0 = already past). */
+export const DEADLINE_HEADER = 'x-mpe-deadline-ms';
+
+export interface HttpServerDeps {
+  readonly service: EmbeddingService;
+  readonly metrics: RequestMetrics;
+  readonly registry: Registry;
+  readonly inFlight: InFlight;
+  readonly maxMessageBytes: number;
+  /** Readiness: model loaded, warm-up score done, not draining. */
+  readonly isReady: () => boolean;
+}
+
+export interface HttpServer {
+  readonly app: FastifyInstance;
+  listen(host: string, port: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+function deadlineOf(req: FastifyRequest): number {
+  const h = req.headers[DEADLINE_HEADER];
+  if (h === undefined) return Number.POSITIVE_INFINITY;
+  const ms = Number(Array.isArray(h) ? h[0] : h);
+  if (!Number.isFinite(ms) || ms < 0) throw new MpeError('MPE_ERR_REQ_INVALID', `${DEADLINE_HEADER} must be a non-negative number of milliseconds`);
+  // 0 means "no time left": make it strictly past so the service rejects it.
+  return ms === 0 ? Date.now() - 1 : Date.now() + ms;
+}
+
+/** Creates the fastify app (not yet listening). */
+export function createHttpServer(deps: HttpServerDeps): HttpServer {
+  const { service, metrics, inFlight } = deps;
+  const app = Fastify({
+    bodyLimit: deps.maxMessageBytes,
+    logger: false,
+    // Strict validation: no type coercion, no silent removal of unknown properties.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, allowUnionTypes: true } },
+    return503OnClosing: true,
+  });
+
+  const methodOf = (req: FastifyRequest): Method | null => {
+    const url = req.routeOptions.url;
+    return url === '/v1/score' ? 'score' : url === '/v1/lookup' ? 'lookup' : url === '/v1/model' ? 'get_model' : null;
+  };
+  const startTimes = new WeakMap<FastifyRequest, bigint>();
+  app.addHook('onRequest', (req, _reply, done) => {
+    startTimes.set(req, process.hrtime.bigint());
+    done();
+  });
+  app.addHook('onResponse', (req, reply, done) => {
+    const method = methodOf(req);
+    const t0 = startTimes.get(req);
+    if (method !== null && t0 !== undefined) {
+      const code = reply.statusCode < 400 ? 'OK' : ((reply as FastifyReply & { mpeCode?: string }).mpeCode ?? 'MPE_ERR_INTERNAL');
+      metrics.observe(method, 'http', code, Number(process.hrtime.bigint() - t0) / 1e9);
+    }
+    done();
+  });
+
+  app.setErrorHandler((err, _req, reply) => {
+    const m = toHttpError(err);
+    (reply as FastifyReply & { mpeCode?: string }).mpeCode = m.code;
+    void reply.code(m.status).send(m.body);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const m = toHttpError(new MpeError('MPE_ERR_REQ_ROUTE', `${req.method} ${req.url}`));
+    void reply.code(m.status).send(m.body);
+  });
+
+  /** Admits the request, runs `fn`, always leaves. */
+  async function admitted<T>(req: FastifyRequest, fn: (ctx: CallContext) => T | Promise<T>): Promise<T> {
+    inFlight.enter();
+    try {
+      return await fn({ deadline: deadlineOf(req) });
+    } finally {
+      inFlight.leave();
+    }
+  }
+
+  app.post('/v1/lookup', { schema: lookupSchema }, (req) =>
+    admitted(req, (ctx) => {
+      const r = service.lookup(req.body as LookupInput, ctx);
+      return { d: r.d, count: r.count, embeddings: Array.from(r.embeddings), ids: Array.from(r.ids), bits: Array.from(r.bits), pruned: r.pruned, oov: r.oov };
+    }),
+  );
+  app.post('/v1/score', { schema: scoreSchema }, (req) =>
+    admitted(req, async (ctx) => {
+      const body = req.body as { rows?: ScoreInput['rows']; ids?: number[][] };
+      const r = await service.score({ rows: body.rows, idRows: body.ids }, ctx);
+      return { probabilities: Array.from(r.probabilities), modelVersion: r.modelVersion };
+    }),
+  );
+  app.get('/v1/model', { schema: modelSchema }, () => service.getModel());
+  app.get('/healthz', { schema: statusSchema }, () => ({ status: 'alive' }));
+  app.get('/readyz', { schema: statusSchema }, () => {
+    if (inFlight.isDraining) throw new MpeError('MPE_ERR_SHUTTING_DOWN');
+    if (!deps.isReady()) throw new MpeError('MPE_ERR_NOT_READY', 'model loading or warming up');
+    return { status: 'ready' };
+  });
+  app.get('/metrics', async (_req, reply) => {
+    const text = await deps.registry.metrics();
+    return reply.header('content-type', deps.registry.contentType).send(text);
+  });
+
+  return {
+    app,
+    async listen(host, port) {
+      await app.listen({ host, port });
+      const addr = app.server.address();
+      return typeof addr === 'object' && addr !== null ? addr.port : port;
+    },
+    close: () => app.close(),
+  };
+}

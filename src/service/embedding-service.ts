@@ -1,0 +1,259 @@
+/**
+ * The service: one function per operation on plain objects. The gRPC and HTTP adapters in
+ * `server/` both call these, so the transports cannot drift. Validation that depends on the model
+ * (fields, id ranges, row limits) lives here; the transports only check shapes and types.
+ */
+import { MpeError } from '../errors.js';
+import { type FieldSpec, fieldToken } from '../features/token.js';
+import type { ServeConfig } from '../config/config.js';
+import { type ModelStats, modelStats, type SectionName, type ServingModel } from './model.js';
+import type { ScorePool } from './score-pool.js';
+
+/** A raw value: string, number, or missing (null / absent / ''). */
+export type RawValue = string | number | null | undefined;
+
+/** One raw (field, value) pair. */
+export interface RawFeature {
+  readonly field: string;
+  readonly value?: RawValue;
+}
+
+/** A candidate row: an object keyed by field name (REST) or a list of pairs (gRPC). */
+export type RawRow = Readonly<Record<string, RawValue>> | readonly RawFeature[];
+
+export interface LookupInput {
+  readonly ids?: ArrayLike<number>;
+  readonly features?: readonly RawFeature[];
+}
+
+export interface LookupOutput {
+  readonly d: number;
+  readonly count: number;
+  /** count * d floats, row-major. */
+  readonly embeddings: Float32Array;
+  readonly ids: Int32Array;
+  readonly bits: Uint8Array;
+  readonly pruned: boolean[];
+  readonly oov: boolean[];
+}
+
+export interface ScoreInput {
+  readonly rows?: readonly RawRow[];
+  /** Flat ids, row-major, `fields` per row (gRPC). */
+  readonly ids?: ArrayLike<number>;
+  /** Ids as one array per row (REST). */
+  readonly idRows?: readonly ArrayLike<number>[];
+}
+
+export interface ScoreOutput {
+  readonly probabilities: Float32Array;
+  readonly modelVersion: string;
+}
+
+export interface ModelInfo {
+  readonly version: string;
+  readonly fields: readonly FieldSpec[];
+  readonly d: number;
+  readonly featureCount: number;
+  readonly bitsHistogram: ModelStats['bits'];
+  readonly sectionBytes: readonly { section: SectionName; bytes: number }[];
+  readonly compressionRatioWeights: number;
+  readonly compressionRatioAllIn: number;
+  readonly provider: string;
+  readonly limits: {
+    readonly maxRequestRows: number;
+    readonly maxLookupFeatures: number;
+    readonly maxMessageBytes: number;
+    readonly maxBatchRows: number;
+    readonly queueLimit: number;
+  };
+}
+
+/** Per-call context. */
+export interface CallContext {
+  /** Absolute deadline, ms since the epoch; Infinity = none. */
+  readonly deadline: number;
+}
+
+export interface EmbeddingServiceDeps {
+  readonly model: ServingModel;
+  readonly pool: ScorePool;
+  readonly config: ServeConfig;
+}
+
+export interface EmbeddingService {
+  lookup(req: LookupInput, ctx: CallContext): LookupOutput;
+  score(req: ScoreInput, ctx: CallContext): Promise<ScoreOutput>;
+  getModel(): ModelInfo;
+  /** Scores one row of OOV ids (readiness): resolves once a worker has answered. */
+  warmUp(): Promise<void>;
+  readonly stats: ModelStats;
+}
+
+const NO_DEADLINE: CallContext = Object.freeze({ deadline: Number.POSITIVE_INFINITY });
+
+/** Builds the service over a loaded model and a started score pool. */
+export function createEmbeddingService(deps: EmbeddingServiceDeps): EmbeddingService {
+  const { model, pool, config } = deps;
+  const { table, vocab } = model;
+  const fields = model.fields;
+  const F = fields.length;
+  const d = table.d;
+  const featureCount = table.featureCount;
+  const fieldIndex = new Map<string, number>();
+  for (let i = 0; i < F; i++) fieldIndex.set(fields[i]!.name, i);
+  const oovIds = new Int32Array(F);
+  for (let i = 0; i < F; i++) oovIds[i] = fields[i]!.oovId;
+  const stats = modelStats(model);
+  const info: ModelInfo = Object.freeze({
+    version: model.version,
+    fields,
+    d,
+    featureCount,
+    bitsHistogram: stats.bits,
+    sectionBytes: (Object.keys(model.sectionBytes) as SectionName[]).map((section) => ({ section, bytes: model.sectionBytes[section] })),
+    compressionRatioWeights: stats.compressionWeights,
+    compressionRatioAllIn: stats.compressionAllIn,
+    provider: pool.provider,
+    limits: Object.freeze({
+      maxRequestRows: config.requestRowLimit,
+      maxLookupFeatures: config.lookupFeatureLimit,
+      maxMessageBytes: config.maxMessageBytes,
+      maxBatchRows: config.maxBatchRows,
+      queueLimit: config.queueLimit,
+    }),
+  });
+
+  function checkDeadline(ctx: CallContext): void {
+    if (ctx.deadline <= Date.now()) throw new MpeError('MPE_ERR_REQ_DEADLINE', 'the deadline had passed when the request arrived');
+  }
+
+  function checkId(id: number, where: string): number {
+    if (!Number.isInteger(id) || id < 0 || id >= featureCount) {
+      throw new MpeError('MPE_ERR_CODEC_ID_RANGE', `${where}: id ${id}, featureCount ${featureCount}`);
+    }
+    return id;
+  }
+
+  function fieldOf(name: unknown, where: string): number {
+    const i = typeof name === 'string' ? fieldIndex.get(name) : undefined;
+    if (i === undefined) throw new MpeError('MPE_ERR_VOCAB_FIELD', `${where}: ${JSON.stringify(name)}`);
+    return i;
+  }
+
+  /** Maps a raw value of field f to its id; sets oov when the value is not in the vocabulary. */
+  function rawId(f: number, value: RawValue, where: string, oovOut: boolean[] | null, at: number): number {
+    const field = fields[f]!;
+    const token = fieldToken(field, value);
+    if (token === null) throw new MpeError('MPE_ERR_REQ_NUMERIC', `${where}: field ${field.name} value ${JSON.stringify(value)}`);
+    let id = vocab.lookup(f, token);
+    const isOov = id < 0 || id === oovIds[f];
+    if (id < 0) id = oovIds[f]!;
+    if (oovOut !== null) oovOut[at] = isOov;
+    return id;
+  }
+
+  function lookup(req: LookupInput, ctx: CallContext = NO_DEADLINE): LookupOutput {
+    checkDeadline(ctx);
+    const rawIds = req.ids;
+    const feats = req.features;
+    const nIds = rawIds?.length ?? 0;
+    const nFeats = feats?.length ?? 0;
+    if (nIds > 0 && nFeats > 0) throw new MpeError('MPE_ERR_REQ_INVALID', 'send either ids or features, not both');
+    const count = nIds + nFeats;
+    if (count === 0) throw new MpeError('MPE_ERR_REQ_EMPTY', 'no ids and no features');
+    if (count > config.lookupFeatureLimit) throw new MpeError('MPE_ERR_REQ_TOO_MANY_ROWS', `${count} features, limit ${config.lookupFeatureLimit} (MPE_LOOKUP_FEATURE_LIMIT)`);
+    const ids = new Int32Array(count);
+    const oov: boolean[] = new Array<boolean>(count).fill(false);
+    if (rawIds !== undefined && nIds > 0) {
+      for (let i = 0; i < count; i++) ids[i] = checkId(rawIds[i]!, `ids[${i}]`);
+    } else {
+      for (let i = 0; i < count; i++) {
+        const p = feats![i]!;
+        const f = fieldOf(p.field, `features[${i}].field`);
+        ids[i] = rawId(f, p.value, `features[${i}]`, oov, i);
+      }
+    }
+    const embeddings = new Float32Array(count * d);
+    table.dequantize(ids, count, embeddings, 0);
+    const bits = new Uint8Array(count);
+    const pruned: boolean[] = new Array<boolean>(count);
+    for (let i = 0; i < count; i++) {
+      const b = table.bitsOf(ids[i]!);
+      bits[i] = b;
+      pruned[i] = b === 0;
+    }
+    return { d, count, embeddings, ids, bits, pruned, oov };
+  }
+
+  function rowIds(row: RawRow, r: number, out: Int32Array, seen: Uint8Array): void {
+    const base = r * F;
+    seen.fill(0);
+    if (Array.isArray(row)) {
+      const pairs = row as readonly RawFeature[];
+      for (let k = 0; k < pairs.length; k++) {
+        const p = pairs[k]!;
+        const f = fieldOf(p.field, `rows[${r}]`);
+        if (seen[f] === 1) throw new MpeError('MPE_ERR_REQ_INVALID', `rows[${r}]: field ${p.field} given twice`);
+        seen[f] = 1;
+        out[base + f] = rawId(f, p.value, `rows[${r}]`, null, 0);
+      }
+    } else {
+      const obj = row as Readonly<Record<string, RawValue>>;
+      for (const name in obj) {
+        const f = fieldOf(name, `rows[${r}]`);
+        seen[f] = 1;
+        out[base + f] = rawId(f, obj[name], `rows[${r}]`, null, 0);
+      }
+    }
+    for (let f = 0; f < F; f++) {
+      if (seen[f] === 0) throw new MpeError('MPE_ERR_REQ_MISSING_FIELD', `rows[${r}] lacks field ${fields[f]!.name}`);
+    }
+  }
+
+  function score(req: ScoreInput, ctx: CallContext = NO_DEADLINE): Promise<ScoreOutput> {
+    try {
+      checkDeadline(ctx);
+      const kinds = (req.rows?.length ? 1 : 0) + (req.ids?.length ? 1 : 0) + (req.idRows?.length ? 1 : 0);
+      if (kinds > 1) throw new MpeError('MPE_ERR_REQ_INVALID', 'send either rows or ids, not both');
+      let rows: number;
+      let ids: Int32Array;
+      if (req.rows?.length) {
+        rows = checkRows(req.rows.length);
+        ids = new Int32Array(rows * F);
+        const seen = new Uint8Array(F);
+        for (let r = 0; r < rows; r++) rowIds(req.rows[r]!, r, ids, seen);
+      } else if (req.idRows?.length) {
+        rows = checkRows(req.idRows.length);
+        ids = new Int32Array(rows * F);
+        for (let r = 0; r < rows; r++) {
+          const row = req.idRows[r]!;
+          if (row.length !== F) throw new MpeError('MPE_ERR_REQ_INVALID', `ids[${r}] has ${row.length} ids, the model has ${F} fields`);
+          for (let f = 0; f < F; f++) ids[r * F + f] = checkId(row[f]!, `ids[${r}][${f}]`);
+        }
+      } else if (req.ids?.length) {
+        const flat = req.ids;
+        if (flat.length % F !== 0) throw new MpeError('MPE_ERR_REQ_INVALID', `${flat.length} ids is not a multiple of the ${F} fields`);
+        rows = checkRows(flat.length / F);
+        ids = new Int32Array(flat.length);
+        for (let i = 0; i < flat.length; i++) ids[i] = checkId(flat[i]!, `ids[${i}]`);
+      } else {
+        throw new MpeError('MPE_ERR_REQ_EMPTY', 'no rows and no ids');
+      }
+      return pool.score(ids, rows, ctx.deadline).then((probabilities) => ({ probabilities, modelVersion: model.version }));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  function checkRows(n: number): number {
+    if (n > config.requestRowLimit) throw new MpeError('MPE_ERR_REQ_TOO_MANY_ROWS', `${n} rows, limit ${config.requestRowLimit} (MPE_REQUEST_ROW_LIMIT)`);
+    return n;
+  }
+
+  async function warmUp(): Promise<void> {
+    await pool.score(Int32Array.from(oovIds), 1, Number.POSITIVE_INFINITY);
+  }
+
+  return Object.freeze({ lookup, score, getModel: () => info, warmUp, stats });
+}
