@@ -1,0 +1,177 @@
+/**
+ * `mpe train --data FILE --out DIR [--method fp32] [...]`: trains a CTR model and writes a bundle.
+ * Progress: a cli-progress bar (rows/s, loss, ETA) on a terminal, plain log lines otherwise;
+ * `--json` prints the result as one JSON object on stdout.
+ */
+import cliProgress from 'cli-progress';
+import type { Command } from 'commander';
+import { MpeError } from '../errors.js';
+import type { TrainEvent } from '../train/loop.js';
+import { trainModel } from '../train/trainer.js';
+
+interface TrainFlags {
+  data: string;
+  out: string;
+  method: string;
+  format: 'criteo' | 'csv';
+  label?: string;
+  categorical?: string;
+  numeric?: string;
+  sep: string;
+  epochs?: number;
+  patience?: number;
+  batchSize?: number;
+  hidden?: number[];
+  d?: number;
+  lr?: number;
+  weightDecay?: number;
+  seed?: number;
+  minCount?: number;
+  threads?: number;
+  name?: string;
+  modelVersion?: string;
+  skipBadLines?: boolean;
+  json?: boolean;
+}
+
+function num(name: string, integer: boolean): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
+      throw new MpeError('MPE_ERR_TRAIN_CONFIG', `${name} must be ${integer ? 'an integer' : 'a number'}, got '${v}'`);
+    }
+    return n;
+  };
+}
+
+function list(v: string): string[] {
+  return v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+function sepOf(v: string): string {
+  return v === '\\t' || v === 'tab' ? '\t' : v;
+}
+
+/** Renders trainer events: a progress bar on a TTY, one line every ~10 s otherwise. */
+function createReporter(json: boolean): { onEvent: (e: TrainEvent) => void; stop: () => void } {
+  const err = process.stderr;
+  const tty = err.isTTY === true && !json;
+  let bar: cliProgress.SingleBar | null = null;
+  let lastLine = 0;
+  const stop = () => {
+    bar?.stop();
+    bar = null;
+  };
+  const onEvent = (e: TrainEvent): void => {
+    switch (e.type) {
+      case 'epoch-start':
+        if (tty) {
+          bar = new cliProgress.SingleBar(
+            { format: `${e.phase} ${e.epoch}/${e.epochs} |{bar}| {percentage}% | {value}/{total} rows | {rate} rows/s | loss {loss} | ETA {eta_formatted}`, etaBuffer: 50, stream: err },
+            cliProgress.Presets.shades_classic,
+          );
+          bar.start(e.rows, 0, { rate: '-', loss: '-' });
+        } else err.write(`${e.phase}: epoch ${e.epoch}/${e.epochs}, ${e.rows} training rows\n`);
+        break;
+      case 'batch':
+        if (bar) bar.update(e.rowsDone, { rate: Math.round(e.samplesPerSecond), loss: e.loss.toFixed(5) });
+        else if (Date.now() - lastLine > 10_000) {
+          lastLine = Date.now();
+          err.write(`  ${e.phase} epoch ${e.epoch}: ${e.rowsDone}/${e.rows} rows, ${Math.round(e.samplesPerSecond)} rows/s, loss ${e.loss.toFixed(5)}\n`);
+        }
+        break;
+      case 'epoch-end':
+        stop();
+        err.write(
+          `${e.phase} epoch ${e.epoch}: train loss ${e.trainLoss.toFixed(5)}, valid AUC ${e.valid.auc.toFixed(5)}, LogLoss ${e.valid.logLoss.toFixed(5)}` +
+            ` (${e.seconds.toFixed(1)} s, ${Math.round(e.samplesPerSecond)} samples/s)${e.best ? ' *best' : ''}\n`,
+        );
+        break;
+      case 'log':
+        if (!bar && !e.message.startsWith('read ')) err.write(`${e.message}\n`);
+        break;
+    }
+  };
+  return { onEvent, stop };
+}
+
+/** Registers the `train` subcommand. */
+export function register(program: Command): void {
+  program
+    .command('train')
+    .description('train a CTR model (fp32 embeddings, or a registered method such as mpe) and write a bundle')
+    .requiredOption('--data <file>', 'training data (Criteo text, plain or .gz; or delimited text with --format csv)')
+    .requiredOption('--out <dir>', 'bundle directory to write')
+    .option('--method <name>', 'fp32 | mpe | uniform', 'fp32')
+    .option('--format <f>', 'criteo | csv', 'criteo')
+    .option('--label <col>', 'csv: label column')
+    .option('--categorical <cols>', 'csv: categorical columns, comma-separated')
+    .option('--numeric <cols>', 'csv: numeric columns, comma-separated (bucketed)')
+    .option('--sep <c>', "csv: separator (',', '\\t', '|')", ',')
+    .option('--epochs <n>', 'max epochs (default 8)', num('--epochs', true))
+    .option('--patience <n>', 'early-stopping patience in epochs (default 3)', num('--patience', true))
+    .option('--batch-size <n>', 'batch size (default 2048)', num('--batch-size', true))
+    .option('--hidden <sizes>', 'hidden layer widths (default 1024,512,256)', (v) => list(v).map(num('--hidden', true)))
+    .option('--d <n>', 'embedding dimension (default 16)', num('--d', true))
+    .option('--lr <x>', 'Adam learning rate (default 1e-3)', num('--lr', false))
+    .option('--weight-decay <x>', 'dense weight decay (default 3e-6)', num('--weight-decay', false))
+    .option('--seed <n>', 'seed (default 2022)', num('--seed', true))
+    .option('--min-count <n>', 'min train count of a value (default 2)', num('--min-count', true))
+    .option('--threads <n>', 'onnxruntime intra-op threads', num('--threads', true))
+    .option('--name <name>', 'model name (default ctr)')
+    .option('--model-version <v>', 'model version (default 1)')
+    .option('--skip-bad-lines', 'skip and count malformed lines instead of failing')
+    .option('--json', 'print the result as JSON on stdout')
+    .action(async (f: TrainFlags) => {
+      if (f.format !== 'criteo' && f.format !== 'csv') throw new MpeError('MPE_ERR_TRAIN_CONFIG', `--format must be criteo or csv, got '${f.format}'`);
+      if (f.format === 'csv' && !f.label) throw new MpeError('MPE_ERR_DATA_SCHEMA', '--format csv needs --label and --categorical/--numeric');
+      const reporter = createReporter(f.json === true);
+      try {
+        const r = await trainModel({
+          data: f.data,
+          out: f.out,
+          method: f.method,
+          format: f.format,
+          ...(f.format === 'csv' ? { csv: { label: f.label!, categorical: list(f.categorical ?? ''), numeric: list(f.numeric ?? ''), sep: sepOf(f.sep) } } : {}),
+          ...(f.epochs !== undefined ? { epochs: f.epochs } : {}),
+          ...(f.patience !== undefined ? { patience: f.patience } : {}),
+          ...(f.batchSize !== undefined ? { batchSize: f.batchSize } : {}),
+          ...(f.hidden !== undefined ? { hidden: f.hidden } : {}),
+          ...(f.d !== undefined ? { d: f.d } : {}),
+          ...(f.lr !== undefined ? { lr: f.lr } : {}),
+          ...(f.weightDecay !== undefined ? { weightDecay: f.weightDecay } : {}),
+          ...(f.seed !== undefined ? { seed: f.seed } : {}),
+          ...(f.minCount !== undefined ? { minCount: f.minCount } : {}),
+          ...(f.threads !== undefined ? { intraOpThreads: f.threads } : {}),
+          ...(f.name !== undefined ? { modelName: f.name } : {}),
+          ...(f.modelVersion !== undefined ? { modelVersion: f.modelVersion } : {}),
+          skipBadLines: f.skipBadLines === true,
+          onEvent: reporter.onEvent,
+        });
+        const summary = {
+          bundleDir: r.bundleDir,
+          method: r.manifest.model.method,
+          metrics: r.metrics,
+          samplesPerSecond: r.samplesPerSecond,
+          times: r.times,
+          rows: r.dataset.rows,
+          featureCount: r.dataset.featureCount,
+          skippedLines: r.dataset.stats.skipped,
+        };
+        if (f.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+        else {
+          const t = r.times;
+          process.stdout.write(
+            `wrote ${r.bundleDir} (${r.manifest.model.method}, ${r.dataset.featureCount} features)\n` +
+              `valid AUC ${r.metrics.valid.auc.toFixed(5)} LogLoss ${r.metrics.valid.logLoss.toFixed(5)} | test AUC ${r.metrics.test.auc.toFixed(5)} LogLoss ${r.metrics.test.logLoss.toFixed(5)} (best epoch ${r.metrics.bestEpoch})\n` +
+              `${Math.round(r.samplesPerSecond)} samples/s; seconds: parse ${t.parse.toFixed(1)}, gather ${t.gather.toFixed(1)}, dense ${t.dense.toFixed(1)}, scatter ${t.scatter.toFixed(1)}, optimizer ${t.optimizer.toFixed(1)}, eval ${t.evaluation.toFixed(1)}\n`,
+          );
+        }
+      } finally {
+        reporter.stop();
+      }
+    });
+}

@@ -1,0 +1,82 @@
+/**
+ * Training methods: how the embedding stage(s) are trained around the shared loop and dense net.
+ * `fp32` is built in; the MPE area registers `mpe` and `uniform` with
+ * {@link registerTrainingMethod} (search + retrain phases through the same `ctx.fit`).
+ */
+import type { ModelMethod } from '../bundle/manifest.js';
+import type { Dataset } from '../data/ingest.js';
+import { MpeError } from '../errors.js';
+import type { DenseNet } from './dense-net.js';
+import type { EmbeddingStage } from './embedding-stage.js';
+import { Fp32EmbeddingStage } from './fp32-stage.js';
+import type { PhaseOptions, PhaseResult, TrainEvent } from './loop.js';
+
+/** Resolved training options a method may read (defaults applied, validated). */
+export interface MethodOptions {
+  readonly d: number;
+  readonly batchSize: number;
+  readonly epochs: number;
+  readonly patience: number;
+  readonly lr: number;
+  readonly seed: number;
+  readonly initStd: number;
+  /** Method-specific options passed through from the caller (e.g. MPE's lambda, tau). */
+  readonly extra: Readonly<Record<string, unknown>>;
+}
+
+/** What a method gets: the data, the dense net (shared by all phases) and the loop. */
+export interface MethodContext {
+  readonly dataset: Dataset;
+  readonly options: MethodOptions;
+  readonly net: DenseNet;
+  /**
+   * Runs the training loop on `stage` (defaults for epochs, patience, batch size, seed come from
+   * the options); restores the best validation checkpoint of stage and net before returning.
+   */
+  fit(stage: EmbeddingStage, phase: Partial<Omit<PhaseOptions, 'onEvent' | 'intraOpThreads'>> & { readonly name: string }): Promise<PhaseResult>;
+  emit(e: TrainEvent): void;
+}
+
+/** What a method returns: the stage whose table goes in the bundle, and free-form manifest info. */
+export interface MethodOutcome {
+  readonly stage: EmbeddingStage;
+  /** Merged into the manifest's `training` object. */
+  readonly info?: Readonly<Record<string, unknown>>;
+}
+
+export interface TrainingMethod {
+  readonly name: ModelMethod;
+  run(ctx: MethodContext): Promise<MethodOutcome>;
+}
+
+const methods = new Map<string, TrainingMethod>();
+
+/** Adds (or replaces) a training method. */
+export function registerTrainingMethod(m: TrainingMethod): void {
+  methods.set(m.name, m);
+}
+
+/** Looks a method up; MPE_ERR_TRAIN_CONFIG lists the known ones. */
+export function getTrainingMethod(name: string): TrainingMethod {
+  const m = methods.get(name);
+  if (!m) throw new MpeError('MPE_ERR_TRAIN_CONFIG', `unknown method '${name}': use one of ${[...methods.keys()].join(', ')}`);
+  return m;
+}
+
+/** Largest rows * fields of a batch. */
+export function maxBatchIds(ctx: MethodContext): number {
+  return ctx.options.batchSize * ctx.dataset.fieldCount;
+}
+
+/** The fp32 baseline: one phase with sparse-Adam fp32 embeddings. */
+export const fp32Method: TrainingMethod = {
+  name: 'fp32',
+  async run(ctx) {
+    const o = ctx.options;
+    const stage = new Fp32EmbeddingStage(ctx.dataset.featureCount, o.d, maxBatchIds(ctx), { lr: o.lr, initStd: o.initStd, seed: o.seed });
+    await ctx.fit(stage, { name: 'train' });
+    return { stage };
+  },
+};
+
+registerTrainingMethod(fp32Method);

@@ -1,0 +1,249 @@
+/**
+ * `trainModel(options)`: ingest -> train with a method (fp32 built in, MPE registered by its
+ * area) -> evaluate on test at the best validation epoch -> write a bundle (table, vocabulary,
+ * ONNX scorer, manifest with metrics and data statistics). The CLI (`cli/train.ts`), the MPE
+ * experiments and the server's demo-bundle builder all call this.
+ */
+import { writeBundle } from '../bundle/write.js';
+import type { Manifest } from '../bundle/manifest.js';
+import { packTable } from '../codec/pack-table.js';
+import { type Dataset, type IngestOptions, ingest, SPLIT_TEST } from '../data/ingest.js';
+import type { DelimitedOptions } from '../data/schema.js';
+import { MpeError } from '../errors.js';
+import { buildMlpScorer } from '../scorer/mlp.js';
+import { VocabularyBuilder } from '../vocab/vocabulary.js';
+import { DenseNet } from './dense-net.js';
+import { predictRows, type SplitMetrics, splitRows } from './evaluate.js';
+import { emptyTimes, fitPhase, type PhaseResult, type StageTimes, type TrainEvent } from './loop.js';
+import { getTrainingMethod, type MethodContext, type MethodOptions } from './methods.js';
+
+export interface TrainOptions {
+  /** Data file (Criteo text, plain or .gz, or delimited text with a header); or pass `dataset`. */
+  readonly data?: string;
+  /** An already ingested data set (skips ingestion; e.g. several methods on the same data). */
+  readonly dataset?: Dataset;
+  /** Default 'criteo'. */
+  readonly format?: 'criteo' | 'csv';
+  readonly csv?: DelimitedOptions;
+  /** Output bundle directory. */
+  readonly out: string;
+  /** 'fp32' (default) or a registered method ('mpe', 'uniform'). */
+  readonly method?: string;
+  readonly modelName?: string;
+  readonly modelVersion?: string;
+  /** Max epochs (default 8, MPE.md section 7). */
+  readonly epochs?: number;
+  /** Early-stopping patience in epochs (default 3). */
+  readonly patience?: number;
+  /** Default 2048. */
+  readonly batchSize?: number;
+  /** Hidden layer widths (default 1024,512,256). */
+  readonly hidden?: readonly number[];
+  /** Embedding dimension (default 16). */
+  readonly d?: number;
+  /** Adam learning rate for all parameters (default 1e-3). */
+  readonly lr?: number;
+  /** L2 weight decay of the dense part (default 3e-6, the authors' Criteo value). */
+  readonly weightDecay?: number;
+  /** BatchNorm after each hidden layer (default true). */
+  readonly batchNorm?: boolean;
+  /** Embedding init std (default 0.003). */
+  readonly initStd?: number;
+  /** Seed of split, init and shuffles (default 2022). */
+  readonly seed?: number;
+  readonly minCount?: number;
+  readonly skipBadLines?: boolean;
+  /** onnxruntime intra-op threads (default: one per core). */
+  readonly intraOpThreads?: number;
+  /** Method-specific options (MPE: lambda, tau...). */
+  readonly methodOptions?: Readonly<Record<string, unknown>>;
+  readonly onEvent?: (e: TrainEvent) => void;
+}
+
+export interface TrainMetrics {
+  readonly valid: SplitMetrics;
+  readonly test: SplitMetrics;
+  /** Best validation epoch of the last phase (its checkpoint was exported). */
+  readonly bestEpoch: number;
+}
+
+export interface TrainResult {
+  readonly bundleDir: string;
+  readonly manifest: Manifest;
+  readonly metrics: TrainMetrics;
+  readonly phases: readonly PhaseResult[];
+  /** Stage seconds over all phases, plus ingestion ('parse'). */
+  readonly times: StageTimes & { parse: number };
+  /** Training samples / training seconds over all phases (evaluation excluded). */
+  readonly samplesPerSecond: number;
+  readonly dataset: Dataset;
+  /** Test-split predictions of the exported model (dataset row index, probability). */
+  readonly testPredictions: { readonly rowIndex: Int32Array; readonly probabilities: Float32Array };
+}
+
+function resolveOptions(o: TrainOptions): MethodOptions & { hidden: number[]; weightDecay: number; batchNorm: boolean } {
+  const r = {
+    d: o.d ?? 16,
+    batchSize: o.batchSize ?? 2048,
+    epochs: o.epochs ?? 8,
+    patience: o.patience ?? 3,
+    lr: o.lr ?? 1e-3,
+    seed: o.seed ?? 2022,
+    initStd: o.initStd ?? 0.003,
+    hidden: (o.hidden ?? [1024, 512, 256]).slice(),
+    weightDecay: o.weightDecay ?? 3e-6,
+    batchNorm: o.batchNorm ?? true,
+    extra: o.methodOptions ?? {},
+  };
+  const posInt = (v: number, name: string) => {
+    if (!Number.isInteger(v) || v < 1) throw new MpeError('MPE_ERR_TRAIN_CONFIG', `${name} must be a positive integer, got ${v}`);
+  };
+  posInt(r.d, 'd');
+  posInt(r.batchSize, 'batch size');
+  posInt(r.epochs, 'epochs');
+  posInt(r.patience, 'patience');
+  for (const h of r.hidden) posInt(h, 'hidden size');
+  if (!(r.lr > 0 && Number.isFinite(r.lr))) throw new MpeError('MPE_ERR_TRAIN_CONFIG', `lr must be > 0, got ${r.lr}`);
+  if (!(r.weightDecay >= 0)) throw new MpeError('MPE_ERR_TRAIN_CONFIG', `weight decay must be >= 0, got ${r.weightDecay}`);
+  if (!(r.initStd >= 0)) throw new MpeError('MPE_ERR_TRAIN_CONFIG', `init std must be >= 0, got ${r.initStd}`);
+  if (!o.out) throw new MpeError('MPE_ERR_TRAIN_CONFIG', 'an output directory is required');
+  return r;
+}
+
+/** Vocabulary bytes: every in-vocabulary (field, token) -> feature id. */
+export function buildVocabularyBytes(ds: Dataset): Uint8Array {
+  const b = new VocabularyBuilder();
+  for (let f = 0; f < ds.vocab.length; f++) {
+    const { tokens, ids } = ds.vocab[f]!;
+    for (let i = 0; i < tokens.length; i++) b.add(f, tokens[i]!, ids[i]!);
+  }
+  return b.build().toBytes();
+}
+
+/** Trains a model and writes its bundle. See {@link TrainOptions} for defaults. */
+export async function trainModel(o: TrainOptions): Promise<TrainResult> {
+  const opts = resolveOptions(o);
+  const method = getTrainingMethod(o.method ?? 'fp32');
+  const emit = o.onEvent ?? (() => {});
+  let ds = o.dataset;
+  let parseSeconds = 0;
+  if (!ds) {
+    if (!o.data) throw new MpeError('MPE_ERR_TRAIN_CONFIG', 'pass a data file (--data)');
+    const io: IngestOptions = {
+      path: o.data,
+      format: o.format ?? 'criteo',
+      ...(o.csv ? { csv: o.csv } : {}),
+      ...(o.minCount !== undefined ? { minCount: o.minCount } : {}),
+      seed: opts.seed,
+      skipBadLines: o.skipBadLines ?? false,
+      onProgress: (lines) => emit({ type: 'log', message: `read ${lines} lines` }),
+    };
+    ds = await ingest(io);
+    parseSeconds = ds.stats.seconds;
+    const sk = Object.entries(ds.stats.skipped);
+    emit({
+      type: 'log',
+      message: `ingested ${ds.rows} rows, ${ds.featureCount} features in ${parseSeconds.toFixed(1)} s${sk.length ? `; skipped ${sk.map(([k, v]) => `${v} (${k})`).join(', ')}` : ''}`,
+    });
+  }
+  const dataset = ds;
+  const net = await DenseNet.create({
+    inputDim: dataset.fieldCount * opts.d,
+    hidden: opts.hidden,
+    batchNorm: opts.batchNorm,
+    lr: opts.lr,
+    weightDecay: opts.weightDecay,
+    seed: opts.seed,
+    ...(o.intraOpThreads !== undefined ? { intraOpThreads: o.intraOpThreads } : {}),
+  });
+  const phases: PhaseResult[] = [];
+  try {
+    const ctx: MethodContext = {
+      dataset,
+      options: opts,
+      net,
+      emit,
+      async fit(stage, phase) {
+        const r = await fitPhase(dataset, stage, net, {
+          epochs: opts.epochs,
+          patience: opts.patience,
+          batchSize: opts.batchSize,
+          seed: opts.seed + phases.length + 1,
+          onEvent: emit,
+          ...(o.intraOpThreads !== undefined ? { intraOpThreads: o.intraOpThreads } : {}),
+          ...phase,
+        });
+        phases.push(r);
+        return r;
+      },
+    };
+    const outcome = await method.run(ctx);
+    const last = phases[phases.length - 1];
+    if (!last) throw new MpeError('MPE_ERR_TRAIN_CONFIG', `method ${method.name} ran no training phase`);
+    const t0 = performance.now();
+    const test = await predictRows(dataset, splitRows(dataset, SPLIT_TEST), outcome.stage, net, o.intraOpThreads);
+    const evalTest = (performance.now() - t0) / 1000;
+    const metrics: TrainMetrics = { valid: last.bestValid, test: { auc: test.auc, logLoss: test.logLoss, rows: test.rows }, bestEpoch: last.bestEpoch };
+    emit({ type: 'log', message: `test AUC ${test.auc.toFixed(5)}, LogLoss ${test.logLoss.toFixed(5)} (best valid epoch ${last.bestEpoch})` });
+
+    const times = { ...emptyTimes(), parse: parseSeconds };
+    let samples = 0;
+    let trainSeconds = 0;
+    for (const p of phases) {
+      for (const k of Object.keys(p.times) as (keyof StageTimes)[]) times[k] += p.times[k];
+      samples += p.samples;
+      trainSeconds += p.trainSeconds;
+    }
+    times.evaluation += evalTest;
+    const samplesPerSecond = samples / Math.max(trainSeconds, 1e-9);
+
+    const { spec, weights } = outcome.stage.exportTable();
+    const manifest = await writeBundle(o.out, {
+      manifest: {
+        model: { name: o.modelName ?? 'ctr', version: o.modelVersion ?? '1', method: method.name },
+        fields: dataset.fields,
+        metrics: {
+          validAuc: metrics.valid.auc,
+          validLogLoss: metrics.valid.logLoss,
+          testAuc: metrics.test.auc,
+          testLogLoss: metrics.test.logLoss,
+          bestEpoch: metrics.bestEpoch,
+          samplesPerSecond,
+          phases: phases.map((p) => ({ name: p.name, bestEpoch: p.bestEpoch, epochs: p.history.map((h) => ({ epoch: h.epoch, trainLoss: h.trainLoss, validAuc: h.valid.auc, validLogLoss: h.valid.logLoss })) })),
+        },
+        data: {
+          source: o.data ?? null,
+          rows: dataset.rows,
+          rowsPerSplit: dataset.stats.rowsPerSplit,
+          positivesPerSplit: dataset.stats.positivesPerSplit,
+          featureCount: dataset.featureCount,
+          featuresPerField: dataset.stats.featuresPerField,
+          distinctPerField: dataset.stats.distinctPerField,
+          minCount: dataset.stats.minCount,
+          skippedLines: dataset.stats.skipped,
+        },
+        training: {
+          method: method.name,
+          d: opts.d,
+          hidden: opts.hidden,
+          batchNorm: opts.batchNorm,
+          batchSize: opts.batchSize,
+          epochs: opts.epochs,
+          patience: opts.patience,
+          lr: opts.lr,
+          weightDecay: opts.weightDecay,
+          initStd: opts.initStd,
+          seed: opts.seed,
+          ...(outcome.info ?? {}),
+        },
+      },
+      tableSpec: spec,
+      tableData: packTable(spec, weights),
+      vocabBytes: buildVocabularyBytes(dataset),
+      scorerBytes: buildMlpScorer(net.toMlpWeights()),
+    });
+    return { bundleDir: o.out, manifest, metrics, phases, times, samplesPerSecond, dataset, testPredictions: { rowIndex: test.rowIndex, probabilities: test.probabilities } };
+  } finally {
+    await net.close();
+  }
+}
