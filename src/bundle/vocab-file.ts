@@ -5,8 +5,8 @@
  */
 import { MpeError } from '../errors.js';
 
-/** "MPEVOCB1" */
-export const VOCAB_MAGIC = Uint8Array.of(0x4d, 0x50, 0x45, 0x56, 0x4f, 0x43, 0x42, 0x31);
+/** "MPEVOCF1" (the file; the payload, `Vocabulary.toBytes()`, starts with its own "MPEVOCB1"). */
+export const VOCAB_MAGIC = Uint8Array.of(0x4d, 0x50, 0x45, 0x56, 0x4f, 0x43, 0x46, 0x31);
 export const VOCAB_FORMAT_VERSION = 1;
 export const VOCAB_HEADER_BYTES = 64;
 
@@ -34,7 +34,7 @@ export function encodeVocabHeader(payloadBytes: number, fieldCount: number): Uin
  * MPE_ERR_BUNDLE_MAGIC, _VERSION, _TRUNCATED or _MISMATCH (file longer than its header says).
  */
 export function decodeVocabFile(bytes: Uint8Array): { header: VocabHeader; payload: Uint8Array } {
-  for (let i = 0; i < 8; i++) if (bytes[i] !== VOCAB_MAGIC[i]) throw new MpeError('MPE_ERR_BUNDLE_MAGIC', 'vocab.bin does not start with MPEVOCB1');
+  for (let i = 0; i < 8; i++) if (bytes[i] !== VOCAB_MAGIC[i]) throw new MpeError('MPE_ERR_BUNDLE_MAGIC', 'vocab.bin does not start with MPEVOCF1');
   if (bytes.byteLength < VOCAB_HEADER_BYTES) throw new MpeError('MPE_ERR_BUNDLE_TRUNCATED', `vocab.bin has ${bytes.byteLength} bytes, less than its header`);
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const formatVersion = v.getUint32(8, true);

@@ -1,0 +1,167 @@
+/**
+ * Loads a bundle directory: one read per file into SharedArrayBuffers, checksums, then every
+ * consistency check between manifest.json, table.bin and vocab.bin. The table's data section is
+ * never copied: the codec's PackedTable views it in place.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { PackedTable } from '../codec/packed-table.js';
+import { MpeError } from '../errors.js';
+import type { FieldSpec } from '../features/token.js';
+import { initChecksum, xxh64HexSync } from '../util/checksum.js';
+import { Vocabulary } from '../vocab/vocabulary.js';
+import { BINARY_FILES, type BinaryFileName, type Manifest, MANIFEST_FILE, manifestHashText, parseManifest, SCORER_FILE, TABLE_FILE, VOCAB_FILE } from './manifest.js';
+import { readFileShared } from './read-file.js';
+import { loadTableFromSharedBuffer, type TableHeader } from './table-file.js';
+import { decodeVocabFile } from './vocab-file.js';
+
+export interface LoadOptions {
+  /** Check the XXH64 of manifest.json and of every binary file (default true). Sizes, magic, versions and consistency are always checked. */
+  readonly verify?: boolean;
+}
+
+/** Byte counts of a loaded bundle, per part. */
+export interface BundleSectionBytes {
+  readonly manifest: number;
+  /** table.bin before the data section: header, bits, alpha, beta, group offsets, padding. */
+  readonly tableHeader: number;
+  /** table.bin's data section (packed rows and group alignment padding). */
+  readonly tableData: number;
+  readonly vocab: number;
+  readonly scorer: number;
+}
+
+export interface LoadedBundle {
+  readonly dir: string;
+  readonly manifest: Manifest;
+  /** Input fields, in the scorer's input order (= manifest.fields). */
+  readonly fields: readonly FieldSpec[];
+  /** Views the data section of `tableBuffer` (no copy). */
+  readonly table: PackedTable;
+  readonly tableHeader: TableHeader;
+  /** The whole table.bin; post it to worker threads and call `loadTableFromSharedBuffer` there. */
+  readonly tableBuffer: SharedArrayBuffer;
+  readonly vocab: Vocabulary;
+  /** The whole vocab.bin (shareable with workers; its payload starts at byte 64). */
+  readonly vocabBuffer: SharedArrayBuffer;
+  readonly scorerBytes: Uint8Array;
+  readonly bytesBySection: BundleSectionBytes;
+  /** Checksum state of each file: 'ok', or 'skipped' when loaded with verify: false. */
+  readonly checksums: Readonly<Record<typeof MANIFEST_FILE | BinaryFileName, 'ok' | 'skipped'>>;
+  /** bytes: all files; ms: wall time of the whole load; verifyMs: time spent hashing. */
+  readonly loadStats: { readonly bytes: number; readonly ms: number; readonly verifyMs: number };
+}
+
+function same(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function mismatch(what: string): never {
+  throw new MpeError('MPE_ERR_BUNDLE_MISMATCH', what);
+}
+
+/** Every check between the manifest and table.bin's header (MPE_ERR_BUNDLE_MISMATCH). */
+function checkTableAgainstManifest(m: Manifest, h: TableHeader): void {
+  const t = m.table;
+  if (h.spec.kind !== t.kind) mismatch(`table kind: manifest ${t.kind}, table.bin ${h.spec.kind}`);
+  if (h.spec.d !== m.d) mismatch(`d: manifest ${m.d}, table.bin ${h.spec.d}`);
+  if (h.spec.featureCount !== m.featureCount) mismatch(`featureCount: manifest ${m.featureCount}, table.bin ${h.spec.featureCount}`);
+  if (h.groupSize !== t.groupSize) mismatch(`groupSize: manifest ${t.groupSize}, table.bin ${h.groupSize}`);
+  if (h.groupCount !== t.groupCount) mismatch(`groupCount: manifest ${t.groupCount}, table.bin ${h.groupCount}`);
+  if (!same(h.bitsPerGroup, t.bitsPerGroup)) mismatch('bitsPerGroup differ between manifest and table.bin');
+  if (!same(h.alpha, t.alpha)) mismatch('alpha differs between manifest and table.bin');
+  if (!same(h.beta, t.beta)) mismatch('beta differs between manifest and table.bin');
+  if (h.spec.kind === 'rowwise' && h.spec.bits !== t.rowwiseBits) mismatch(`rowwiseBits: manifest ${t.rowwiseBits}, table.bin ${h.spec.bits}`);
+  if (m.scorer.inputDim !== m.fields.length * m.d) mismatch(`scorer.inputDim ${m.scorer.inputDim}, expected fields * d = ${m.fields.length * m.d}`);
+}
+
+/**
+ * Loads and validates the bundle in `dir`. Throws, in this order of checks:
+ * MPE_ERR_BUNDLE_NOT_FOUND (no directory or a missing file), _MANIFEST (bad manifest.json),
+ * _VERSION (manifest, table.bin or vocab.bin of another format version), _TRUNCATED (a file
+ * shorter than the manifest says), _MISMATCH (longer, or sections that disagree), _CHECKSUM
+ * (with verify), _MAGIC (a binary file that is not the section it should be).
+ */
+export async function loadBundle(dir: string, options: LoadOptions = {}): Promise<LoadedBundle> {
+  const verify = options.verify ?? true;
+  const t0 = performance.now();
+  try {
+    if (!(await stat(dir)).isDirectory()) throw new MpeError('MPE_ERR_BUNDLE_NOT_FOUND', `${dir} is not a directory`);
+  } catch (e) {
+    if (e instanceof MpeError) throw e;
+    throw new MpeError('MPE_ERR_BUNDLE_NOT_FOUND', dir, { cause: e });
+  }
+  let manifestText: string;
+  try {
+    manifestText = await readFile(join(dir, MANIFEST_FILE), 'utf8');
+  } catch (e) {
+    throw new MpeError('MPE_ERR_BUNDLE_NOT_FOUND', join(dir, MANIFEST_FILE), { cause: e });
+  }
+  const manifest = parseManifest(manifestText);
+  if (verify) await initChecksum();
+
+  const read: Partial<Record<BinaryFileName, Uint8Array>> = {};
+  for (const name of BINARY_FILES) {
+    const bytes = await readFileShared(join(dir, name));
+    const want = manifest.files[name].bytes;
+    if (bytes.byteLength < want) throw new MpeError('MPE_ERR_BUNDLE_TRUNCATED', `${name} has ${bytes.byteLength} bytes, manifest says ${want}`);
+    if (bytes.byteLength > want) throw new MpeError('MPE_ERR_BUNDLE_MISMATCH', `${name} has ${bytes.byteLength} bytes, manifest says ${want}`);
+    read[name] = bytes;
+  }
+  const tableBytes = read[TABLE_FILE]!;
+  const vocabBytes = read[VOCAB_FILE]!;
+  const scorerBytes = read[SCORER_FILE]!;
+
+  let verifyMs = 0;
+  if (verify) {
+    const tv = performance.now();
+    const { manifestXxh64 } = manifest;
+    if (xxh64HexSync(new TextEncoder().encode(manifestHashText(manifest))) !== manifestXxh64) {
+      throw new MpeError('MPE_ERR_BUNDLE_CHECKSUM', `${MANIFEST_FILE} (manifestXxh64)`);
+    }
+    for (const name of BINARY_FILES) {
+      const got = xxh64HexSync(read[name]!);
+      if (got !== manifest.files[name].xxh64) throw new MpeError('MPE_ERR_BUNDLE_CHECKSUM', `${name}: xxh64 ${got}, manifest says ${manifest.files[name].xxh64}`);
+    }
+    verifyMs = performance.now() - tv;
+  }
+
+  const shared = loadTableFromSharedBuffer(tableBytes.buffer as SharedArrayBuffer);
+  checkTableAgainstManifest(manifest, shared.header);
+  for (const f of manifest.fields) if (f.oovId >= manifest.featureCount) mismatch(`field ${f.name}: oovId ${f.oovId} >= featureCount ${manifest.featureCount}`);
+
+  const { header: vocabHeader, payload } = decodeVocabFile(vocabBytes);
+  if (vocabHeader.fieldCount !== manifest.fields.length) mismatch(`vocab.bin has ${vocabHeader.fieldCount} fields, manifest ${manifest.fields.length}`);
+  const vocab = Vocabulary.fromBytes(payload);
+  // Every key maps to a non-OOV feature, so there are fewer keys than features.
+  if (vocab.size > manifest.featureCount) mismatch(`vocab.bin has ${vocab.size} keys, more than featureCount ${manifest.featureCount}`);
+
+  const bytesBySection: BundleSectionBytes = {
+    manifest: Buffer.byteLength(manifestText),
+    tableHeader: shared.header.sections.dataOffset,
+    tableData: shared.header.sections.dataBytes,
+    vocab: vocabBytes.byteLength,
+    scorer: scorerBytes.byteLength,
+  };
+  const state = verify ? 'ok' : 'skipped';
+  return {
+    dir,
+    manifest,
+    fields: manifest.fields,
+    table: shared.table,
+    tableHeader: shared.header,
+    tableBuffer: shared.buffer,
+    vocab,
+    vocabBuffer: vocabBytes.buffer as SharedArrayBuffer,
+    scorerBytes,
+    bytesBySection,
+    checksums: { [MANIFEST_FILE]: state, [TABLE_FILE]: state, [VOCAB_FILE]: state, [SCORER_FILE]: state },
+    loadStats: {
+      bytes: bytesBySection.manifest + tableBytes.byteLength + vocabBytes.byteLength + scorerBytes.byteLength,
+      ms: performance.now() - t0,
+      verifyMs,
+    },
+  };
+}

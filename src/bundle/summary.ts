@@ -1,0 +1,88 @@
+/**
+ * What `mpe inspect` reports about a loaded bundle: bit-width histogram, bytes per section,
+ * compression ratios and per-file checksum state. Definitions in docs/format.md#inspect.
+ */
+import { initChecksum, xxh64HexSync } from '../util/checksum.js';
+import type { LoadedBundle } from './load.js';
+import { type BinaryFileName, MANIFEST_FILE, manifestHashText, SCORER_FILE, TABLE_FILE, VOCAB_FILE } from './manifest.js';
+
+export type ChecksumState = 'ok' | 'mismatch';
+
+export interface BitsHistogramRow {
+  readonly bits: number;
+  readonly groups: number;
+  readonly features: number;
+}
+
+export interface BundleSummary {
+  readonly model: LoadedBundle['manifest']['model'];
+  readonly d: number;
+  readonly featureCount: number;
+  readonly fieldCount: number;
+  readonly table: { readonly kind: 'grouped' | 'rowwise'; readonly groupSize: number; readonly groupCount: number };
+  /** One row per bit width present, ascending. */
+  readonly bitsHistogram: readonly BitsHistogramRow[];
+  /** Mean code bits per feature (row-wise: the code width, without the per-row scale and bias). */
+  readonly averageBits: number;
+  readonly bytes: LoadedBundle['bytesBySection'] & { readonly total: number };
+  readonly ratios: {
+    /** 32 / averageBits; null when every feature is pruned. */
+    readonly weightsOnly: number | null;
+    /** fp32AllInBytes / allInBytes. */
+    readonly allIn: number;
+    /** Bytes the service holds for lookups: all of table.bin (header, metadata, data) + all of vocab.bin. */
+    readonly allInBytes: number;
+    /** A float32 table with the same vocabulary: 4 * d * featureCount + vocab.bin bytes. */
+    readonly fp32AllInBytes: number;
+  };
+  readonly checksums: Readonly<Record<typeof MANIFEST_FILE | BinaryFileName, ChecksumState>>;
+  readonly loadStats: LoadedBundle['loadStats'];
+}
+
+/** Recomputes each file's XXH64 from the loaded bytes (no re-read) and compares with the manifest. */
+export async function checksumStates(b: LoadedBundle): Promise<Record<typeof MANIFEST_FILE | BinaryFileName, ChecksumState>> {
+  await initChecksum();
+  const m = b.manifest;
+  const st = (got: string, want: string): ChecksumState => (got === want ? 'ok' : 'mismatch');
+  return {
+    [MANIFEST_FILE]: st(xxh64HexSync(new TextEncoder().encode(manifestHashText(m))), m.manifestXxh64),
+    [TABLE_FILE]: st(xxh64HexSync(new Uint8Array(b.tableBuffer)), m.files[TABLE_FILE].xxh64),
+    [VOCAB_FILE]: st(xxh64HexSync(new Uint8Array(b.vocabBuffer)), m.files[VOCAB_FILE].xxh64),
+    [SCORER_FILE]: st(xxh64HexSync(b.scorerBytes), m.files[SCORER_FILE].xxh64),
+  };
+}
+
+/** Summarises a bundle loaded (preferably with `verify: false`, so that bad checksums are reported rather than thrown). */
+export async function summarizeBundle(b: LoadedBundle): Promise<BundleSummary> {
+  const h = b.tableHeader;
+  const n = h.spec.featureCount;
+  const groups = new Map<number, { groups: number; features: number }>();
+  let bitSum = 0;
+  for (let g = 0; g < h.groupCount; g++) {
+    const bits = h.bitsPerGroup[g]!;
+    const rows = Math.max(0, Math.min(h.groupSize, n - g * h.groupSize));
+    const e = groups.get(bits) ?? { groups: 0, features: 0 };
+    e.groups++;
+    e.features += rows;
+    groups.set(bits, e);
+    bitSum += bits * rows;
+  }
+  const bitsHistogram = [...groups.entries()].sort((a, b) => a[0] - b[0]).map(([bits, e]) => ({ bits, ...e }));
+  const averageBits = n === 0 ? 0 : bitSum / n;
+  const s = b.bytesBySection;
+  const allInBytes = s.tableHeader + s.tableData + s.vocab;
+  const fp32AllInBytes = 4 * h.spec.d * n + s.vocab;
+  return {
+    model: b.manifest.model,
+    d: h.spec.d,
+    featureCount: n,
+    fieldCount: b.manifest.fields.length,
+    table: { kind: h.spec.kind, groupSize: h.groupSize, groupCount: h.groupCount },
+    bitsHistogram,
+    averageBits,
+    bytes: { ...s, total: s.manifest + s.tableHeader + s.tableData + s.vocab + s.scorer },
+    ratios: { weightsOnly: averageBits === 0 ? null : 32 / averageBits, allIn: fp32AllInBytes / allInBytes, allInBytes, fp32AllInBytes },
+    checksums: await checksumStates(b),
+    loadStats: b.loadStats,
+  };
+}
