@@ -1,0 +1,31 @@
+/**
+ * The `mpe` command. Each subcommand lives in its own file (`src/cli/<name>.ts`) exporting
+ * `register(program)`; add one line below to add a command.
+ * Errors: `error <CODE>: message` on stderr, exit 1; usage errors exit 2.
+ */
+import { Command, CommanderError } from 'commander';
+import { isMpeError } from '../errors.js';
+import { register as registerInspect } from './inspect.js';
+import { register as registerSynth } from './synth.js';
+import { register as registerTrain } from './train.js';
+
+const program = new Command('mpe').description('train, bit-pack and serve Mixed-Precision Embedding tables').exitOverride();
+
+registerInspect(program);
+registerSynth(program);
+registerTrain(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) {
+    // commander has printed the message already; help and --version exit 0.
+    process.exitCode = e.exitCode === 0 ? 0 : 2;
+  } else if (isMpeError(e)) {
+    process.stderr.write(`error ${e.code}: ${e.message}\n`);
+    process.exitCode = 1;
+  } else {
+    process.stderr.write(`error MPE_ERR_INTERNAL: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exitCode = 1;
+  }
+}
