@@ -5,13 +5,21 @@
  */
 import { Command, CommanderError } from 'commander';
 import { isMpeError } from '../errors.js';
+import { register as registerCompare } from './compare.js';
 import { register as registerInspect } from './inspect.js';
+import { register as registerQuantize } from './quantize.js';
+import { register as registerClient } from './client.js';
+import { register as registerServe } from './serve.js';
 import { register as registerSynth } from './synth.js';
 import { register as registerTrain } from './train.js';
 
 const program = new Command('mpe').description('train, bit-pack and serve Mixed-Precision Embedding tables').exitOverride();
 
 registerInspect(program);
+registerCompare(program);
+registerQuantize(program);
+registerServe(program);
+registerClient(program);
 registerSynth(program);
 registerTrain(program);
 

@@ -2,6 +2,7 @@
  * What the service serves: a loaded bundle seen through the few members the service needs, plus
  * the table statistics GetModel and the metrics report (computed once, at load).
  */
+import type { LoadedBundle } from '../bundle/load.js';
 import type { PackedTable } from '../codec/packed-table.js';
 import type { FieldSpec } from '../features/token.js';
 
@@ -63,5 +64,19 @@ export function modelStats(model: ServingModel): ModelStats {
     bits,
     compressionWeights: avgBits > 0 ? 32 / avgBits : 0,
     compressionAllIn: (fp32 + vocab) / (model.sectionBytes.table + vocab),
+  };
+}
+
+/** The service's view of a bundle loaded by `bundle/load.ts` (no copies). */
+export function servingModelFromBundle(b: LoadedBundle): ServingModel {
+  const s = b.bytesBySection;
+  return {
+    version: b.manifest.model.version,
+    fields: b.fields,
+    table: b.table,
+    tableBuffer: b.tableBuffer,
+    vocab: b.vocab,
+    scorerBytes: b.scorerBytes,
+    sectionBytes: { table: s.tableHeader + s.tableData, vocab: s.vocab, scorer: s.scorer, manifest: s.manifest },
   };
 }

@@ -24,7 +24,9 @@ async function main(): Promise<void> {
   let session: Awaited<ReturnType<typeof createScorerSession>>;
   try {
     table = loadTableFromSharedBuffer(init.tableBuffer).table;
-    session = await createScorerSession(init.scorerBytes, {
+    // onnxruntime-node rejects model bytes on a SharedArrayBuffer (the loader's buffers are shared): copy them.
+    const modelBytes = init.scorerBytes.buffer instanceof ArrayBuffer ? init.scorerBytes : new Uint8Array(init.scorerBytes);
+    session = await createScorerSession(modelBytes, {
       provider: init.provider,
       intraOpThreads: init.intraOpThreads,
       allowSpinning: false,

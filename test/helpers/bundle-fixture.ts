@@ -11,6 +11,8 @@ import { packTable } from '../../src/codec/pack-table.js';
 import { PackedTable } from '../../src/codec/packed-table.js';
 import type { FieldSpec } from '../../src/features/token.js';
 import { encodeTableHeader } from '../../src/bundle/table-file.js';
+import { writeBundle } from '../../src/bundle/write.js';
+import { VocabularyBuilder } from '../../src/vocab/vocabulary.js';
 import { buildMlpScorer, type MlpWeights, randomMlpWeights } from '../../src/scorer/mlp.js';
 import type { ServingModel, VocabLookup } from '../../src/service/model.js';
 import { createRng } from '../../src/util/random.js';
@@ -116,4 +118,20 @@ export function randomRows(fx: Fixture, rows: number, seed: number): { ids: Int3
     raw.push(row);
   }
   return { ids, raw };
+}
+
+/** Writes the fixture as a real bundle directory (writeBundle); load it with `loadBundle`. */
+export async function writeFixtureBundle(fx: Fixture, dir: string, version = 'fixture-1'): Promise<void> {
+  const vb = new VocabularyBuilder();
+  for (const [key, id] of fx.vocabEntries) {
+    const at = key.indexOf('\u0000');
+    vb.add(Number(key.slice(0, at)), key.slice(at + 1), id);
+  }
+  await writeBundle(dir, {
+    manifest: { model: { name: 'fixture', version, method: 'mpe' }, fields: fx.fields },
+    tableSpec: fx.spec,
+    tableData: packTable(fx.spec, fx.weights),
+    vocabBytes: vb.build().toBytes(),
+    scorerBytes: fx.scorerBytes,
+  });
 }
