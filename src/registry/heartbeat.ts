@@ -44,7 +44,7 @@ export interface HeartbeatOptions {
   readonly replicaId: string;
   /** Milliseconds between beats (default 5000). */
   readonly intervalMs?: number;
-  readonly state: () => ReplicaState;
+  readonly state: () => ReplicaState | Promise<ReplicaState>;
   readonly log?: LogFn;
 }
 
@@ -64,15 +64,15 @@ export function createHeartbeat(opts: HeartbeatOptions): Heartbeat {
   const started = Date.now();
   const startedAt = new Date(started).toISOString();
   const ttlS = Math.max(1, Math.ceil((3 * intervalMs) / 1000));
-  let lastCount = opts.state().requests;
+  let lastCount = -1;
   let lastAt = started;
   let failing = false;
 
   async function beat(): Promise<boolean> {
-    const s = opts.state();
+    const s = await opts.state();
     const now = Date.now();
     const dt = (now - lastAt) / 1000;
-    const rate = dt > 0 ? (s.requests - lastCount) / dt : 0;
+    const rate = dt > 0 && lastCount >= 0 ? (s.requests - lastCount) / dt : 0;
     lastCount = s.requests;
     lastAt = now;
     const rec: HeartbeatRecord = {

@@ -61,6 +61,8 @@ export interface ReloaderOptions<H> {
   /** Registry for mpe_reload_* metrics (injected, never the global one). */
   readonly metrics?: PromRegistry;
   readonly log?: LogFn;
+  /** The model already served at start (loaded outside the reloader), if any. */
+  readonly initial?: { readonly version: string; readonly location: string };
 }
 
 export interface ModelReloader {
@@ -98,9 +100,9 @@ export function createModelReloader<H>(opts: ReloaderOptions<H>): ModelReloader 
   });
   const inProgress = new Gauge({ name: 'mpe_reload_in_progress', help: '1 while a reload is loading and warming a bundle', registers: reg });
 
-  let version: string | null = null;
-  let location: string | null = null;
-  let loadedAt: string | null = null;
+  let version: string | null = opts.initial?.version ?? null;
+  let location: string | null = opts.initial?.location ?? null;
+  let loadedAt: string | null = opts.initial ? new Date().toISOString() : null;
   let last: ReloadOutcome | null = null;
   let lastFailure: ReloadOutcome | null = null;
   const counts = { success: 0, failure: 0 };

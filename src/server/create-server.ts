@@ -10,7 +10,7 @@ import { createEmbeddingService, type EmbeddingService } from '../service/embedd
 import type { ServingModel } from '../service/model.js';
 import { ScorePool } from '../service/score-pool.js';
 import { createGrpcServer } from './grpc-server.js';
-import { createHttpServer } from './http-server.js';
+import { type AdminHooks, createHttpServer } from './http-server.js';
 import { InFlight } from './in-flight.js';
 import { SERVICE_NAME } from './proto.js';
 
@@ -18,14 +18,32 @@ export interface ServerDeps {
   readonly model: ServingModel;
   /** Metrics registry (default: a fresh one; never prom-client's global registry). */
   readonly registry?: Registry;
+  /** Admin routes (`POST /admin/reload`, `GET /admin/status`), registered when given; see registry/hot-reload.ts. */
+  readonly admin?: AdminHooks;
+}
+
+/** A model started in its own pool and warmed up in every worker, not yet served (hot reload). */
+export interface PreparedModel {
+  readonly service: EmbeddingService;
+  readonly pool: ScorePool;
 }
 
 export interface RunningServer {
   readonly grpcPort: number;
   readonly httpPort: number;
+  /** The served model's service (changes on {@link RunningServer.swapModel}); the transports call through to it. */
   readonly service: EmbeddingService;
   readonly metrics: ServeMetrics;
   readonly pool: ScorePool;
+  /** Hot reload, step 1: start a pool for `model` and run a real score in every worker, without serving it. */
+  prepareModel(model: ServingModel): Promise<PreparedModel>;
+  /**
+   * Hot reload, step 2: serve `prepared` from the next request on. Requests already admitted
+   * finish on the previous model (they hold its service and pool); its pool stops once they have.
+   */
+  swapModel(prepared: PreparedModel): void;
+  /** Stops a prepared model that will not be served. */
+  discardModel(prepared: PreparedModel): Promise<void>;
   /** Graceful shutdown (idempotent). */
   close(): Promise<void>;
 }
@@ -33,27 +51,40 @@ export interface RunningServer {
 /** Starts everything; rejects (after cleaning up) if the pool or a port cannot start. */
 export async function createServer(config: ServeConfig, deps: ServerDeps): Promise<RunningServer> {
   const metrics = createServeMetrics(deps.registry ?? new Registry());
-  const pool = await ScorePool.create({
-    workers: config.workers,
-    maxBatchRows: config.maxBatchRows,
-    maxWaitUs: config.maxWaitUs,
-    queueLimit: config.queueLimit,
-    onBatch: metrics.pool.onBatch,
-    init: {
-      tableBuffer: deps.model.tableBuffer,
-      scorerBytes: deps.model.scorerBytes,
-      fields: deps.model.fields.length,
-      provider: config.provider,
-      intraOpThreads: config.intraOpThreads,
-    },
-  });
+  const startPool = (model: ServingModel): Promise<ScorePool> =>
+    ScorePool.create({
+      workers: config.workers,
+      maxBatchRows: config.maxBatchRows,
+      maxWaitUs: config.maxWaitUs,
+      queueLimit: config.queueLimit,
+      onBatch: metrics.pool.onBatch,
+      init: {
+        tableBuffer: model.tableBuffer,
+        scorerBytes: model.scorerBytes,
+        fields: model.fields.length,
+        provider: config.provider,
+        intraOpThreads: config.intraOpThreads,
+      },
+    });
+  let pool = await startPool(deps.model);
   metrics.pool.attach(pool);
-  const service = createEmbeddingService({ model: deps.model, pool, config });
-  metrics.model.set(service.getModel());
+  let current = createEmbeddingService({ model: deps.model, pool, config });
+  metrics.model.set(current.getModel());
+  // The transports hold this front; it reads `current` once per call, so a swap is one assignment
+  // between requests and a request never mixes two models.
+  const service: EmbeddingService = Object.freeze({
+    lookup: (req, ctx) => current.lookup(req, ctx),
+    score: (req, ctx) => current.score(req, ctx),
+    getModel: () => current.getModel(),
+    warmUp: () => current.warmUp(),
+    get stats() {
+      return current.stats;
+    },
+  } satisfies EmbeddingService);
   const inFlight = new InFlight();
   let ready = false;
   const grpc = createGrpcServer({ service, metrics: metrics.requests, inFlight, maxMessageBytes: config.maxMessageBytes });
-  const http = createHttpServer({ service, metrics: metrics.requests, registry: metrics.registry, inFlight, maxMessageBytes: config.maxMessageBytes, isReady: () => ready });
+  const http = createHttpServer({ service, metrics: metrics.requests, registry: metrics.registry, inFlight, maxMessageBytes: config.maxMessageBytes, isReady: () => ready, ...(deps.admin ? { admin: deps.admin } : {}) });
   let grpcPort: number;
   let httpPort: number;
   try {
@@ -86,7 +117,29 @@ export async function createServer(config: ServeConfig, deps: ServerDeps): Promi
     httpPort,
     service,
     metrics,
-    pool,
+    get pool() {
+      return pool;
+    },
+    async prepareModel(model) {
+      const p = await startPool(model);
+      try {
+        const s = createEmbeddingService({ model, pool: p, config });
+        await p.warmEach(Int32Array.from(model.fields, (f) => f.oovId), 1);
+        return { service: s, pool: p };
+      } catch (e) {
+        await p.close();
+        throw e;
+      }
+    },
+    swapModel(prepared) {
+      const old = pool;
+      pool = prepared.pool;
+      current = prepared.service;
+      metrics.pool.attach(pool);
+      metrics.model.set(current.getModel());
+      void old.close();
+    },
+    discardModel: (prepared) => prepared.pool.close(),
     close() {
       closing ??= shutdown();
       return closing;

@@ -2,6 +2,7 @@
  * REST adapter (fastify): JSON schemas on every route, the same service functions as gRPC,
  * errors mapped in one place ({@link toHttpError}).
  */
+import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
 import { MpeError } from '../errors.js';
@@ -22,6 +23,16 @@ export interface HttpServerDeps {
   readonly maxMessageBytes: number;
   /** Readiness: model loaded, warm-up score done, not draining. */
   readonly isReady: () => boolean;
+  /** Token-protected admin routes; absent = not registered. */
+  readonly admin?: AdminHooks;
+}
+
+/** Admin routes: `POST /admin/reload` and `GET /admin/status`, both requiring `authorization: Bearer <token>`. */
+export interface AdminHooks {
+  /** Compared in constant time; an empty token disables the routes (401). */
+  readonly token: string;
+  reload(body: { dir?: string }): Promise<unknown>;
+  status(): unknown;
 }
 
 export interface HttpServer {
@@ -113,6 +124,24 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
     const text = await deps.registry.metrics();
     return reply.header('content-type', deps.registry.contentType).send(text);
   });
+
+  const admin = deps.admin;
+  if (admin !== undefined) {
+    const expected = Buffer.from(admin.token);
+    const authorize = (req: FastifyRequest): void => {
+      const h = req.headers.authorization ?? '';
+      const got = Buffer.from(h.startsWith('Bearer ') ? h.slice(7) : '');
+      if (expected.length === 0 || got.length !== expected.length || !timingSafeEqual(got, expected)) throw new MpeError('MPE_ERR_UNAUTHORIZED');
+    };
+    app.post('/admin/reload', { schema: { body: { type: ['object', 'null'], properties: { dir: { type: 'string', minLength: 1 } }, additionalProperties: false } } }, async (req) => {
+      authorize(req);
+      return admin.reload((req.body as { dir?: string } | null) ?? {});
+    });
+    app.get('/admin/status', async (req) => {
+      authorize(req);
+      return admin.status();
+    });
+  }
 
   return {
     app,

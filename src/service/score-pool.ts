@@ -130,6 +130,26 @@ export class ScorePool {
     });
   }
 
+  /**
+   * Runs one real score of `rows` rows of `ids` on EVERY worker (hot-reload warm-up, before the
+   * pool takes traffic: every worker must be idle). Rejects with the first worker's error.
+   */
+  warmEach(ids: Int32Array, rows: number): Promise<Float32Array[]> {
+    const slots = this.idle.splice(0);
+    return Promise.all(
+      slots.map(
+        (slot) =>
+          new Promise<Float32Array>((resolve, reject) => {
+            const copy = ids.slice();
+            slot.busy = [{ ids: copy, rows, deadline: Number.POSITIVE_INFINITY, resolve, reject }];
+            slot.seq++;
+            slot.busySince = process.hrtime.bigint();
+            slot.worker.postMessage({ seq: slot.seq, ids: copy, rows }, [copy.buffer as ArrayBuffer]);
+          }),
+      ),
+    );
+  }
+
   /** Stops accepting work, lets queued and running batches finish, then terminates the workers. */
   async close(): Promise<void> {
     this.closing = true;
