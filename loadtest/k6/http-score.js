@@ -1,0 +1,35 @@
+// k6: REST POST /v1/score load test. Payloads are built in setup() from GET /v1/model, so the
+// script works against any bundle.
+//   k6 run -e HTTP_URL=http://127.0.0.1:8080 -e RATE=200 -e DURATION=60s -e CANDIDATES=100 loadtest/k6/http-score.js
+// See loadtest/k6/README.md for every variable and what each threshold means.
+import http from 'k6/http';
+import { check } from 'k6';
+import { Rate } from 'k6/metrics';
+import { env, envNum, normaliseModel, probabilitiesOk, scenarios, scorePayloads, thresholds } from './lib/common.js';
+
+const BASE = env('HTTP_URL', 'http://127.0.0.1:8080');
+const CANDIDATES = envNum('CANDIDATES', 100);
+const errors = new Rate('mpe_errors');
+
+export const options = { scenarios: scenarios(), thresholds: thresholds('http_req_duration', 50) };
+
+export function setup() {
+  const res = http.get(`${BASE}/v1/model`);
+  if (res.status !== 200) throw new Error(`GET /v1/model answered ${res.status}: ${res.body}`);
+  const model = normaliseModel(res.json());
+  if (CANDIDATES > model.maxRequestRows) throw new Error(`CANDIDATES ${CANDIDATES} exceeds the server's max_request_rows ${model.maxRequestRows}`);
+  // Serialised once here, not per iteration: the load generator should spend its CPU sending.
+  const bodies = scorePayloads(model, CANDIDATES, envNum('POOL', 32), 42, 'http').map((p) => JSON.stringify(p));
+  return { bodies };
+}
+
+const params = { headers: { 'content-type': 'application/json' }, timeout: env('TIMEOUT', '2s'), tags: { name: 'POST /v1/score' } };
+
+export default function (data) {
+  const res = http.post(`${BASE}/v1/score`, data.bodies[__ITER % data.bodies.length], params);
+  const ok = check(res, {
+    'status is 200': (r) => r.status === 200,
+    'one probability per candidate, each in [0,1]': (r) => r.status === 200 && probabilitiesOk(r.json().probabilities, CANDIDATES),
+  });
+  errors.add(!ok);
+}

@@ -1,0 +1,224 @@
+/**
+ * `npm run soak -- --minutes M`: steady open-loop load for M minutes, a hot reload in the middle
+ * (when the server has admin reload: `--admin-token`), sampling the SERVER's memory (RSS, heap,
+ * external, arrayBuffers) and event-loop delay p99 from its /metrics every few seconds.
+ *
+ * Fails (exit 1) when any request fails or fails its check, or when RSS after warm-up grows by
+ * more than --max-rss-growth (default 20%): median of the last 3 samples against the median of
+ * the first 3 samples after warm-up. Heap, external and arrayBuffers growth are reported.
+ *
+ *   npm run soak -- --minutes 10 --spawn-model DIR
+ *   npm run soak -- --minutes 10 --grpc 127.0.0.1:50051 --http http://127.0.0.1:8080 --admin-token T
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command, Option } from 'commander';
+import { addServerOptions, emitJson, positiveNum } from './options.js';
+import { type ProcessSample, processSample } from './prom-text.js';
+import type { RunSummary } from './report.js';
+import { type Endpoints, prepareLoad } from './run.js';
+import { machineDescription } from './saturation.js';
+import { type SpawnedServer, spawnServer } from './spawn.js';
+
+const o = addServerOptions(new Command('soak'))
+  .description('steady load for M minutes with a mid-run reload; fails on any error or on RSS growth past the bound')
+  .requiredOption('--minutes <m>', 'minutes of load', positiveNum)
+  .addOption(new Option('--target <t>', 'transport').choices(['grpc', 'http']).default('grpc'))
+  .addOption(new Option('--method <name>', 'RPC').choices(['score', 'lookup']).default('score'))
+  .option('--rate <n>', 'requests per second', positiveNum, 100)
+  .option('--candidates <n>', 'Score: candidates per request', positiveNum, 100)
+  .option('--features <n>', 'Lookup: ids per request', positiveNum, 1000)
+  .option('--warmup-minutes <m>', 'minutes excluded from the memory baseline (default: min(1, M/5))', positiveNum)
+  .option('--sample-s <s>', 'seconds between /metrics samples', positiveNum, 5)
+  .option('--chunk-s <s>', 'seconds per measured chunk (latency timeline granularity)', positiveNum, 30)
+  .option('--max-rss-growth <ratio>', 'fail when RSS grows by more than this after warm-up', positiveNum, 0.2)
+  .option('--admin-token <token>', 'bearer token of POST /admin/reload; without it the mid-run reload is skipped', process.env.MPE_ADMIN_TOKEN)
+  .option('--reload-dir <dir>', 'bundle to reload in the middle (default: the server reloads its own source)')
+  .option('--results <name>', 'also write bench/results/<name>.json for bench/report.ts')
+  .parse()
+  .opts<{
+    minutes: number;
+    target: 'grpc' | 'http';
+    method: 'score' | 'lookup';
+    rate: number;
+    candidates: number;
+    features: number;
+    warmupMinutes?: number;
+    sampleS: number;
+    chunkS: number;
+    maxRssGrowth: number;
+    grpc: string;
+    http: string;
+    spawnModel?: string;
+    serveArg?: string[];
+    adminToken?: string;
+    reloadDir?: string;
+    json?: string;
+    results?: string;
+  }>();
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? Number.NaN : s[Math.floor((s.length - 1) / 2)]!;
+};
+const MiB = (b: number): number => Math.round((b / 2 ** 20) * 10) / 10;
+
+/** Growth of one gauge: median of the first 3 samples after warm-up vs median of the last 3. */
+function growth(samples: readonly ProcessSample[], key: keyof Omit<ProcessSample, 't'>, fromT: number): { baseMiB: number; endMiB: number; ratio: number } | null {
+  const xs = samples.filter((s) => s.t >= fromT && s[key] !== null).map((s) => s[key] as number);
+  if (xs.length < 6) return null;
+  const base = median(xs.slice(0, 3));
+  const end = median(xs.slice(-3));
+  return { baseMiB: MiB(base), endMiB: MiB(end), ratio: Math.round(((end - base) / base) * 10000) / 10000 };
+}
+
+async function reload(http: string, token: string, dir: string | undefined): Promise<{ status: number; body: string }> {
+  const res = await fetch(`${http}/admin/reload`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(dir === undefined ? {} : { dir }),
+  });
+  return { status: res.status, body: (await res.text()).slice(0, 500) };
+}
+
+let server: SpawnedServer | null = null;
+let exitCode = 0;
+try {
+  let endpoints: Endpoints = { grpc: o.grpc, http: o.http };
+  if (o.spawnModel !== undefined) {
+    server = await spawnServer(o.spawnModel, o.serveArg ?? []);
+    endpoints = server;
+  }
+  const totalS = o.minutes * 60;
+  const warmupS = (o.warmupMinutes ?? Math.min(1, o.minutes / 5)) * 60;
+  const size = o.method === 'score' ? o.candidates : o.features;
+  const prepared = await prepareLoad(endpoints, {
+    target: o.target,
+    method: o.method,
+    durationS: totalS,
+    size,
+    ...(o.spawnModel !== undefined ? { bundle: o.spawnModel } : {}),
+  });
+  const t0 = Date.now();
+  const now = (): number => (Date.now() - t0) / 1000;
+  const samples: ProcessSample[] = [];
+  const sampleErrors: string[] = [];
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      try {
+        const res = await fetch(`${endpoints.http}/metrics`);
+        samples.push(processSample(await res.text(), Math.round(now() * 10) / 10));
+      } catch (e) {
+        sampleErrors.push(String(e));
+      }
+      await new Promise((r) => setTimeout(r, o.sampleS * 1000));
+    }
+  })();
+  const chunks: (RunSummary & { startS: number })[] = [];
+  type ReloadResult = { atS: number; status: number; body: string } | 'skipped: no --admin-token';
+  // Assigned inside the reload callback: the cast keeps TypeScript from narrowing it to the initial string.
+  let reloadResult = 'skipped: no --admin-token' as ReloadResult;
+  let reloadPending: Promise<void> | null = null;
+  while (now() < totalS - 0.5) {
+    const startS = now();
+    const durationS = Math.min(o.chunkS, totalS - startS);
+    if (o.adminToken !== undefined && reloadPending === null && startS + durationS >= totalS / 2) {
+      // Fire the reload while this chunk's load is running: requests in flight across the switch are checked too.
+      const token = o.adminToken;
+      reloadPending = new Promise<void>((r) => setTimeout(r, Math.max(0, (totalS / 2 - startS) * 1000))).then(async () => {
+        const atS = Math.round(now() * 10) / 10;
+        try {
+          reloadResult = { atS, ...(await reload(endpoints.http, token, o.reloadDir)) };
+        } catch (e) {
+          reloadResult = { atS, status: 0, body: String(e) };
+        }
+        process.stderr.write(`reload at ${atS}s: ${JSON.stringify(reloadResult)}\n`);
+      });
+    }
+    const s = await prepared.go({ rate: o.rate, durationS });
+    chunks.push({ ...s, startS: Math.round(startS * 10) / 10 });
+    process.stderr.write(`[${Math.round(startS)}s] ok ${s.ok}/${s.sent} p50 ${s.latencyMs?.p50} ms p99 ${s.latencyMs?.p99} ms errors ${JSON.stringify(s.errorsByCode)}\n`);
+  }
+  await reloadPending;
+  sampling = false;
+  await sampler;
+  prepared.close();
+
+  const sent = chunks.reduce((a, c) => a + c.sent, 0);
+  const ok = chunks.reduce((a, c) => a + c.ok, 0);
+  const errorsByCode: Record<string, number> = {};
+  for (const c of chunks) for (const [k, v] of Object.entries(c.errorsByCode)) errorsByCode[k] = (errorsByCode[k] ?? 0) + v;
+  const memory = {
+    rss: growth(samples, 'rss', warmupS),
+    heapUsed: growth(samples, 'heapUsed', warmupS),
+    external: growth(samples, 'external', warmupS),
+    arrayBuffers: growth(samples, 'arrayBuffers', warmupS),
+  };
+  const lags = samples.map((s) => s.eventLoopP99).filter((x): x is number => x !== null);
+  const eventLoop = lags.length === 0 ? null : { p99MedianMs: Math.round(median(lags) * 1e5) / 100, p99MaxMs: Math.round(Math.max(...lags) * 1e5) / 100 };
+  const p99s = chunks.map((c) => c.latencyMs?.p99 ?? Number.NaN);
+  const failures: string[] = [];
+  if (ok !== sent) failures.push(`${sent - ok} of ${sent} requests failed: ${JSON.stringify(errorsByCode)}`);
+  if (memory.rss === null) failures.push('fewer than 6 RSS samples after warm-up: run longer or sample more often');
+  else if (memory.rss.ratio > o.maxRssGrowth) failures.push(`RSS grew ${(memory.rss.ratio * 100).toFixed(1)}% after warm-up (bound ${o.maxRssGrowth * 100}%)`);
+  if (typeof reloadResult === 'object' && reloadResult.status !== 200) failures.push(`reload answered ${reloadResult.status}`);
+  const out = {
+    command: `npm run soak -- ${process.argv.slice(2).join(' ')}`,
+    date: new Date().toISOString(),
+    machine: machineDescription(),
+    target: o.target,
+    method: o.method,
+    rate: o.rate,
+    size,
+    minutes: o.minutes,
+    warmupS,
+    sent,
+    ok,
+    errorsByCode,
+    p99MsByChunk: p99s,
+    memory,
+    memoryBound: { rssGrowthMax: o.maxRssGrowth },
+    eventLoop,
+    reload: reloadResult,
+    samples,
+    sampleErrors,
+    chunks,
+    failures,
+    passed: failures.length === 0,
+  };
+  emitJson(out, o.json);
+  const g = (x: { baseMiB: number; endMiB: number; ratio: number } | null): string => (x === null ? 'not exported' : `${x.baseMiB} -> ${x.endMiB} MiB (${(x.ratio * 100).toFixed(1)}%)`);
+  const lines = [
+    `| ${o.minutes} min soak, ${o.target} ${o.method} at ${o.rate} req/s x ${size} | value |`,
+    '|---|---|',
+    `| requests ok / sent | ${ok} / ${sent} |`,
+    `| errors | ${sent - ok === 0 ? '0' : JSON.stringify(errorsByCode)} |`,
+    `| latency p99 per ${o.chunkS} s chunk (min / median / max) | ${Math.min(...p99s)} / ${median(p99s)} / ${Math.max(...p99s)} ms |`,
+    `| server RSS after warm-up | ${g(memory.rss)} (bound +${o.maxRssGrowth * 100}%) |`,
+    `| server heap used | ${g(memory.heapUsed)} |`,
+    `| server external | ${g(memory.external)} |`,
+    `| server arrayBuffers | ${g(memory.arrayBuffers)} |`,
+    `| event-loop delay p99 per ${o.sampleS} s sample (median / max) | ${eventLoop === null ? 'not exported' : `${eventLoop.p99MedianMs} / ${eventLoop.p99MaxMs} ms`} |`,
+    `| mid-run reload | ${typeof reloadResult === 'string' ? reloadResult : `HTTP ${reloadResult.status} at ${reloadResult.atS} s`} |`,
+    `| verdict | ${failures.length === 0 ? 'PASS' : `FAIL: ${failures.join('; ')}`} |`,
+  ];
+  process.stderr.write(`\n${lines.join('\n')}\n`);
+  if (o.results !== undefined) {
+    const repo = fileURLToPath(new URL('../../', import.meta.url));
+    mkdirSync(`${repo}bench/results`, { recursive: true });
+    const markdown = [
+      `Open-loop load from the Node driver for ${o.minutes} minutes; memory and event-loop delay sampled from the server's own /metrics every ${o.sampleS} s; growth = median of the last 3 samples vs the first 3 after ${warmupS} s of warm-up.`,
+      '',
+      ...lines,
+    ].join('\n');
+    writeFileSync(`${repo}bench/results/${o.results}.json`, `${JSON.stringify({ name: o.results, title: `Soak: ${o.minutes} minutes of ${o.target} ${o.method}`, command: out.command, date: out.date, machine: out.machine, markdown, summary: { ...out, samples: undefined, chunks: undefined } }, null, 2)}\n`);
+  }
+  if (failures.length > 0) exitCode = 1;
+} catch (e) {
+  process.stderr.write(`soak: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  exitCode = 1;
+} finally {
+  if (server !== null) await server.stop();
+}
+process.exitCode = exitCode;

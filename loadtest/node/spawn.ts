@@ -1,0 +1,74 @@
+/**
+ * Starts `mpe serve` as a child process on two free loopback ports and waits for /readyz, so one
+ * command can measure a server (`--spawn-model DIR`). The child is the real CLI: what is measured
+ * is what users run.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { Endpoints } from './run.js';
+
+export interface SpawnedServer extends Endpoints {
+  readonly child: ChildProcess;
+  /** SIGTERM, then waits for the exit (SIGKILL after 15 s). Resolves with the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/** A port that was free a moment ago (bind to 0, read it, close). */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  s.listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const port = (s.address() as { port: number }).port;
+  s.close();
+  await once(s, 'close');
+  return port;
+}
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Polls GET /readyz until 200 or the deadline. */
+export async function waitReady(httpUrl: string, timeoutMs: number, child?: ChildProcess): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (child !== undefined && child.exitCode !== null) throw new Error(`server exited with code ${child.exitCode} before it was ready`);
+    try {
+      const res = await fetch(`${httpUrl}/readyz`);
+      await res.arrayBuffer();
+      if (res.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > until) throw new Error(`server at ${httpUrl} not ready after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/**
+ * Spawns `mpe serve --model DIR` (through tsx, from this checkout) with `extraArgs` and `env`
+ * added; stdout/stderr go to this process's stderr prefixed by nothing (the server logs).
+ */
+export async function spawnServer(modelDir: string, extraArgs: readonly string[] = [], env: Record<string, string> = {}): Promise<SpawnedServer> {
+  const grpcPort = await freePort();
+  const httpPort = await freePort();
+  const args = ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--model', modelDir, '--host', '127.0.0.1', '--grpc-port', String(grpcPort), '--http-port', String(httpPort), ...extraArgs];
+  const child = spawn(process.execPath, args, { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+  const http = `http://127.0.0.1:${httpPort}`;
+  const stop = async (): Promise<number | null> => {
+    if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(timer);
+    return child.exitCode;
+  };
+  try {
+    await waitReady(http, 120_000, child);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { grpc: `127.0.0.1:${grpcPort}`, http, child, stop };
+}
