@@ -17,8 +17,8 @@ export interface VersionFixture {
 export const SHAPE = { fields: 4, d: 8, featureCount: 400, groupSize: 32, hidden: [16] } as const;
 
 /** Writes bundle `version` under `root`, weights from `seed`. */
-export async function writeVersion(root: string, version: string, seed: number): Promise<VersionFixture> {
-  const fx = createFixture({ ...SHAPE, seed });
+export async function writeVersion(root: string, version: string, seed: number, shape: { fields: number; d: number; featureCount: number; groupSize: number; hidden: readonly number[] } = SHAPE): Promise<VersionFixture> {
+  const fx = createFixture({ ...shape, seed });
   const vb = new VocabularyBuilder();
   for (const [key, id] of fx.vocabEntries) {
     const [field, token] = key.split('\u0000') as [string, string];
