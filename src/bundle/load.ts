@@ -44,6 +44,7 @@ export interface LoadedBundle {
   readonly vocab: Vocabulary;
   /** The whole vocab.bin (shareable with workers; its payload starts at byte 64). */
   readonly vocabBuffer: SharedArrayBuffer;
+  /** scorer.onnx in an ordinary ArrayBuffer (onnxruntime-node does not accept shared memory). */
   readonly scorerBytes: Uint8Array;
   readonly bytesBySection: BundleSectionBytes;
   /** Checksum state of each file: 'ok', or 'skipped' when loaded with verify: false. */
@@ -112,7 +113,8 @@ export async function loadBundle(dir: string, options: LoadOptions = {}): Promis
   }
   const tableBytes = read[TABLE_FILE]!;
   const vocabBytes = read[VOCAB_FILE]!;
-  const scorerBytes = read[SCORER_FILE]!;
+  // onnxruntime-node refuses SharedArrayBuffer-backed model bytes; the model is small, so copy it once.
+  const scorerBytes = new Uint8Array(read[SCORER_FILE]!);
 
   let verifyMs = 0;
   if (verify) {

@@ -83,6 +83,7 @@ test('write + load round trip: rows, vocabulary, scorer and manifest come back e
     assert.equal(b.vocab.lookup(0, 'never-seen'), -1);
     assert.equal(b.vocab.size, f.keys.length);
     assert.deepEqual(b.scorerBytes, f.parts.scorerBytes);
+    assert.ok(b.scorerBytes.buffer instanceof ArrayBuffer, 'scorer bytes must not be shared memory');
     const onDisk = (await Promise.all(['manifest.json', 'table.bin', 'vocab.bin', 'scorer.onnx'].map((x) => readFile(join(dir, x))))).map((x) => x.length);
     assert.equal(b.loadStats.bytes, onDisk[0]! + onDisk[1]! + onDisk[2]! + onDisk[3]!);
     assert.equal(b.bytesBySection.tableHeader + b.bytesBySection.tableData, onDisk[1]);
