@@ -45,7 +45,7 @@ export async function predictRows(ds: Dataset, rows: Int32Array, stage: Embeddin
   const labels = new Uint8Array(n);
   if (n === 0) return { auc: Number.NaN, logLoss: Number.NaN, rows: 0, rowIndex: rows, probabilities };
   const bytes = buildMlpScorer(net.toMlpWeights());
-  const { session } = await createScorerSession(bytes, { provider: 'cpu', ...(intraOpThreads !== undefined ? { intraOpThreads } : {}) });
+  const { session } = await createScorerSession(bytes, { provider: 'cpu', allowSpinning: false, ...(intraOpThreads !== undefined ? { intraOpThreads } : {}) });
   const ids = new Int32Array(EVAL_BATCH * F);
   const x = new Float32Array(EVAL_BATCH * dim);
   try {
