@@ -6,6 +6,8 @@
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { MpeError } from '../errors.js';
+import '../mpe/methods.js'; // registers the mpe and uniform methods
+import { MPE_TRAIN_FLAGS, mpeMethodOptions } from '../mpe/cli-options.js';
 import type { TrainEvent } from '../train/loop.js';
 import { trainModel } from '../train/trainer.js';
 
@@ -100,7 +102,7 @@ function createReporter(json: boolean): { onEvent: (e: TrainEvent) => void; stop
 
 /** Registers the `train` subcommand. */
 export function register(program: Command): void {
-  program
+  const train = program
     .command('train')
     .description('train a CTR model (fp32 embeddings, or a registered method such as mpe) and write a bundle')
     .requiredOption('--data <file>', 'training data (Criteo text, plain or .gz; or delimited text with --format csv)')
@@ -124,8 +126,9 @@ export function register(program: Command): void {
     .option('--name <name>', 'model name (default ctr)')
     .option('--model-version <v>', 'model version (default 1)')
     .option('--skip-bad-lines', 'skip and count malformed lines instead of failing')
-    .option('--json', 'print the result as JSON on stdout')
-    .action(async (f: TrainFlags) => {
+    .option('--json', 'print the result as JSON on stdout');
+  for (const [flag, help] of MPE_TRAIN_FLAGS) train.option(flag, help);
+  train.action(async (f: TrainFlags) => {
       if (f.format !== 'criteo' && f.format !== 'csv') throw new MpeError('MPE_ERR_TRAIN_CONFIG', `--format must be criteo or csv, got '${f.format}'`);
       if (f.format === 'csv' && !f.label) throw new MpeError('MPE_ERR_DATA_SCHEMA', '--format csv needs --label and --categorical/--numeric');
       const reporter = createReporter(f.json === true);
@@ -134,6 +137,7 @@ export function register(program: Command): void {
           data: f.data,
           out: f.out,
           method: f.method,
+          methodOptions: mpeMethodOptions(f as unknown as Record<string, unknown>),
           format: f.format,
           ...(f.format === 'csv' ? { csv: { label: f.label!, categorical: list(f.categorical ?? ''), numeric: list(f.numeric ?? ''), sep: sepOf(f.sep) } } : {}),
           ...(f.epochs !== undefined ? { epochs: f.epochs } : {}),
