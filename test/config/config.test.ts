@@ -60,3 +60,12 @@ test('an invalid flag names the flag', () => {
     (e: unknown) => isMpeError(e) && e.code === 'MPE_ERR_CONFIG_INVALID' && e.message.includes('--grpc-port'),
   );
 });
+
+test('docs/config.md documents every environment variable and flag', async () => {
+  const { readFileSync } = await import('node:fs');
+  const doc = readFileSync(new URL('../../docs/config.md', import.meta.url), 'utf8');
+  for (const o of CONFIG_OPTIONS) {
+    assert.ok(doc.includes(`\`${o.env}\``), `docs/config.md lacks ${o.env}`);
+    assert.ok(doc.includes(`\`--${o.flag}\``), `docs/config.md lacks --${o.flag}`);
+  }
+});
