@@ -6,14 +6,17 @@
  * - Group of id i is `floor(i / groupSize)`; per-group bits, byte offset and step alpha sit in
  *   typed arrays, so no per-row object exists.
  * - For d <= 64 the decoder is generated at construction (`new Function`, trusted input: only
- *   integers and the table's own float32 beta values are spliced in): one `switch` on the
- *   group's bit width, with each case fully unrolled for this d (constant shifts and masks,
- *   row bytes loaded once, beta_j as literals). Only the widths present in the table get a case.
- *   Measured on this 2-core box (bench/lookup.ts, d = 16, 1M features, Zipf 1.05): the generic
- *   accumulator loop (`decodeGeneric` below) ran at about a third of the generated decoder's speed
- *   (see the "lookup" section of docs/benchmarks.md for the current numbers).
- * - Values are `alpha * (u + Qn) + beta_j` in double, rounded to float32 by the store: exactly
- *   the reference `Math.fround(alpha * q + beta_j)` (tests check bit equality).
+ *   integers and float32 values derived from the spec are spliced in): one `switch` on the
+ *   group's bit width, each case fully unrolled for this d (row bytes loaded once into locals,
+ *   constant shifts and masks). Only the widths present in the table get a case. Larger d use
+ *   `genericDecoder` (one accumulator loop for all widths).
+ * - Each code becomes a value by one load from a per-width table
+ *   `lut_b[(j << b) + u] = fround(alpha_b * (u + Qn) + beta_j)` (d * 2^b floats; 4 KiB at
+ *   d = 16, b = 6), i.e. the reference formula tabulated, so results are bit-exact by construction.
+ * Measured (bench/lookup.ts --quick, d = 16, 1M features, Zipf 1.05, rows per CPU-second on the
+ * shared 2-core box, load ~13-17): table lookup 18.6-19.1 M vs inline `alpha * q + beta_j`
+ * 17.3-17.6 M; the generic loop 8.8-9.1 M (about half); reading rows as 32-bit words instead
+ * of bytes made no measurable difference (18.6 vs 18.7 M), so bytes it is (no alignment cases).
  * - Group offsets are an Int32Array when the data section is below 2 GiB (int32 index arithmetic
  *   in the JIT), else a Float64Array.
  * - fp32 groups are read through a Float32Array view of the same buffer (groups are 64-byte
@@ -42,17 +45,18 @@ export class PackedTable {
   /**
    * @param spec table layout (validated with `computeLayout`).
    * @param data data section as written by `packTable`; must hold at least `layout.dataBytes` bytes.
-   * @param options.unrolled false forces the generic decoder (tests and benchmarks compare the two); default true.
+   * @param options.unrolled false forces the generic decoder; `lut` false computes alpha*q+beta inline instead of the
+   *   per-width value table (both default true; tests and bench/lookup.ts compare the variants).
    * Throws MPE_ERR_CODEC_LAYOUT / MPE_ERR_CODEC_BITS on a bad spec or short data.
    */
-  constructor(spec: TableSpec, data: Uint8Array, options: { unrolled?: boolean } = {}) {
+  constructor(spec: TableSpec, data: Uint8Array, options: { unrolled?: boolean; lut?: boolean } = {}) {
     this.layout = computeLayout(spec);
     if (data.length < this.layout.dataBytes) throw new MpeError('MPE_ERR_CODEC_LAYOUT', `data section has ${data.length} bytes, layout needs ${this.layout.dataBytes}`);
     this.spec = spec;
     this.featureCount = spec.featureCount;
     this.d = spec.d;
     this.data = data;
-    this.decode = options.unrolled !== false && spec.d <= MAX_UNROLLED_D ? generateDecoder(spec, data, this.layout) : genericDecoder(spec, data, this.layout);
+    this.decode = options.unrolled !== false && spec.d <= MAX_UNROLLED_D ? generateDecoder(spec, data, this.layout, options.lut !== false) : genericDecoder(spec, data, this.layout);
   }
 
   /** Bit width of feature `id` (0 = pruned, 1..8, 32 = fp32). Throws MPE_ERR_CODEC_ID_RANGE. */
@@ -138,7 +142,7 @@ function loadBytes(n: number): string {
   return src;
 }
 
-function generateDecoder(spec: TableSpec, data: Uint8Array, layout: DataLayout): Decoder {
+function generateDecoder(spec: TableSpec, data: Uint8Array, layout: DataLayout, useLut: boolean): Decoder {
   const d = spec.d;
   const N = spec.featureCount;
   const { f32, dv } = float32Reader(data);
@@ -164,10 +168,17 @@ function generateDecoder(spec: TableSpec, data: Uint8Array, layout: DataLayout):
         for (let j = 0; j < d; j++) cases += `out[o + ${j}] = ${f32Read(`q + ${j}`)};\n`;
       } else {
         const qn = qMin(b);
-        cases += `const a = galpha[g];\nconst p = goff[g] + (id - g * ${gs}) * ${rowBytes(b, d)};\n${loadBytes(rowBytes(b, d))}`;
-        for (let j = 0; j < d; j++) {
-          // beta_j is a float32, so its shortest decimal form reads back as the same double.
-          cases += `out[o + ${j}] = a * (${codeExpr(j, b)} - ${-qn}) + ${literal(spec.beta[j]!)};\n`;
+        const rb = rowBytes(b, d);
+        const load = `const p = goff[g] + (id - g * ${gs}) * ${rb};\n${loadBytes(rb)}`;
+        if (useLut) {
+          cases += load;
+          for (let j = 0; j < d; j++) cases += `out[o + ${j}] = lut${b}[${j << b} + ${codeExpr(j, b)}];\n`;
+        } else {
+          cases += `const a = galpha[g];\n${load}`;
+          for (let j = 0; j < d; j++) {
+            // beta_j is a float32, so its shortest decimal form reads back as the same double.
+            cases += `out[o + ${j}] = a * (${codeExpr(j, b)} - ${-qn}) + ${literal(spec.beta[j]!)};\n`;
+          }
         }
       }
       cases += 'break;\n}\n';
@@ -184,15 +195,26 @@ ${body}  }
   const gbits = spec.kind === 'grouped' ? spec.bitsPerGroup : new Uint8Array(0);
   const galpha = new Float64Array(gbits.length);
   if (spec.kind === 'grouped') for (let g = 0; g < gbits.length; g++) galpha[g] = gbits[g]! <= 8 ? spec.alpha[gbits[g]!]! : 0;
-  const factory = new Function('data', 'f32', 'dv', 'f16', 'gbits', 'goff', 'galpha', 'rangeError', src) as (...args: unknown[]) => Decoder;
-  return factory(data, f32, dv, float16Table(), gbits, offsetsArray(layout), galpha, idRangeError);
+  // lut[b][(j << b) + u] = fround(alpha_b * (u + Qn) + beta_j): the reference formula, tabulated.
+  const luts: Float32Array[] = [];
+  for (let b = 0; b <= 8; b++) {
+    const lut = new Float32Array(spec.kind === 'grouped' && b > 0 && spec.bitsPerGroup.includes(b) && useLut ? d << b : 0);
+    if (lut.length > 0 && spec.kind === 'grouped') {
+      const qn = qMin(b);
+      for (let j = 0; j < d; j++) for (let u = 0; u < 1 << b; u++) lut[(j << b) + u] = spec.alpha[b]! * (u + qn) + spec.beta[j]!;
+    }
+    luts.push(lut);
+  }
+  const lutNames = luts.map((_, b) => `lut${b}`);
+  const factory = new Function('data', 'f32', 'dv', 'f16', 'gbits', 'goff', 'galpha', 'rangeError', ...lutNames, src) as (...args: unknown[]) => Decoder;
+  return factory(data, f32, dv, float16Table(), gbits, offsetsArray(layout), galpha, idRangeError, ...luts);
 }
 
 function literal(x: number): string {
   return Object.is(x, -0) ? '-0' : String(x);
 }
 
-/** Fallback for d > 64: one accumulator loop for every width (about 3x slower than the generated decoder). */
+/** Fallback for d > 64: one accumulator loop for every width (about half the generated decoder's speed at d = 16). */
 function genericDecoder(spec: TableSpec, data: Uint8Array, layout: DataLayout): Decoder {
   const d = spec.d;
   const N = spec.featureCount;

@@ -44,9 +44,9 @@ test('mixed-bits table (0-bit, 1..8, fp32 groups): dequantize equals Math.fround
     const w = randomWeights(n, d, 100 + d);
     const data = packTable(spec, w);
     assert.equal(data.length, computeLayout(spec).dataBytes);
-    for (const unrolled of [true, false]) {
+    for (const [unrolled, lut] of [[true, true], [true, false], [false, false]]) {
       for (const off of [0, 2]) {
-        const table = new PackedTable(spec, shared(data, off), { unrolled });
+        const table = new PackedTable(spec, shared(data, off), { unrolled, lut });
         const ids = new Int32Array(n);
         const rng = createRng(d);
         for (let i = 0; i < n; i++) ids[i] = rng.int(n);
