@@ -8,18 +8,12 @@
  * vega + vega-lite's ~40 (vega-* modules and d3 pieces) for the same SVG.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as echarts from 'echarts';
+import { describeMachine, writeBenchmarksDoc, writeResult } from '../../bench/report.js';
 import { type knee, type RunSummary, table } from './report.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
-
-/** One line describing the machine the figures come from. */
-export function machineDescription(): string {
-  const c = cpus();
-  return `${c.length} x ${c[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}, ${process.platform}-${process.arch}`;
-}
 
 /** SVG of p50 and p99 latency (log scale) against offered load, one colour per target. */
 export function saturationSvg(runs: readonly RunSummary[], title: string): string {
@@ -56,7 +50,7 @@ export function saturationSvg(runs: readonly RunSummary[], title: string): strin
   return svg;
 }
 
-/** Writes bench/results/<name>.json and docs/<name>.svg; returns their paths. */
+/** Writes bench/results/<name>.json and docs/<name>.svg, then regenerates docs/benchmarks.md; returns the paths. */
 export function writeSaturationResults(name: string, command: string, runs: readonly RunSummary[], knees: Record<string, ReturnType<typeof knee>>): { json: string; svg: string } {
   const first = runs[0];
   const what = first === undefined ? 'load' : first.method === 'score' ? `Score, ${first.size} candidates per request` : `Lookup, ${first.size} ids per request`;
@@ -78,8 +72,7 @@ export function writeSaturationResults(name: string, command: string, runs: read
     '',
     `![latency vs offered load](${name}.svg)`,
   ].join('\n');
-  const jsonPath = `${REPO}bench/results/${name}.json`;
-  mkdirSync(`${REPO}bench/results`, { recursive: true });
-  writeFileSync(jsonPath, `${JSON.stringify({ name, title, command, date: new Date().toISOString(), machine: machineDescription(), markdown, runs, knees }, null, 2)}\n`);
+  const jsonPath = writeResult({ name, title, command, date: new Date().toISOString(), machine: describeMachine(), markdown, data: { runs, knees } });
+  writeBenchmarksDoc();
   return { json: jsonPath, svg: svgPath };
 }

@@ -10,14 +10,12 @@
  *   npm run soak -- --minutes 10 --spawn-model DIR
  *   npm run soak -- --minutes 10 --grpc 127.0.0.1:50051 --http http://127.0.0.1:8080 --admin-token T
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
+import { describeMachine, writeBenchmarksDoc, writeResult } from '../../bench/report.js';
 import { addServerOptions, emitJson, positiveNum } from './options.js';
 import { type ProcessSample, processSample } from './prom-text.js';
 import type { RunSummary } from './report.js';
 import { type Endpoints, prepareLoad } from './run.js';
-import { machineDescription } from './saturation.js';
 import { type SpawnedServer, spawnServer } from './spawn.js';
 
 const o = addServerOptions(new Command('soak'))
@@ -108,7 +106,10 @@ try {
     while (sampling) {
       try {
         const res = await fetch(`${endpoints.http}/metrics`);
-        samples.push(processSample(await res.text(), Math.round(now() * 10) / 10));
+        const sample = processSample(await res.text(), Math.round(now() * 10) / 10);
+        // arrayBuffers: from /metrics when the server exports it, else from the spawned server's memory probe.
+        const probed = server?.memoryUsage() ?? null;
+        samples.push(sample.arrayBuffers === null && probed !== null ? { ...sample, arrayBuffers: probed.arrayBuffers } : sample);
       } catch (e) {
         sampleErrors.push(String(e));
       }
@@ -166,7 +167,7 @@ try {
   const out = {
     command: `npm run soak -- ${process.argv.slice(2).join(' ')}`,
     date: new Date().toISOString(),
-    machine: machineDescription(),
+    machine: describeMachine(),
     target: o.target,
     method: o.method,
     rate: o.rate,
@@ -205,14 +206,13 @@ try {
   ];
   process.stderr.write(`\n${lines.join('\n')}\n`);
   if (o.results !== undefined) {
-    const repo = fileURLToPath(new URL('../../', import.meta.url));
-    mkdirSync(`${repo}bench/results`, { recursive: true });
     const markdown = [
-      `Open-loop load from the Node driver for ${o.minutes} minutes; memory and event-loop delay sampled from the server's own /metrics every ${o.sampleS} s; growth = median of the last 3 samples vs the first 3 after ${warmupS} s of warm-up.`,
+      `Open-loop load from the Node driver for ${o.minutes} minutes; memory and event-loop delay sampled from the server's own /metrics every ${o.sampleS} s (arrayBuffers from a memory probe preloaded into the spawned server when /metrics lacks it); growth = median of the last 3 samples vs the first 3 after ${warmupS} s of warm-up.`,
       '',
       ...lines,
     ].join('\n');
-    writeFileSync(`${repo}bench/results/${o.results}.json`, `${JSON.stringify({ name: o.results, title: `Soak: ${o.minutes} minutes of ${o.target} ${o.method}`, command: out.command, date: out.date, machine: out.machine, markdown, summary: { ...out, samples: undefined, chunks: undefined } }, null, 2)}\n`);
+    writeResult({ name: o.results, title: `Soak: ${o.minutes} minutes of ${o.target} ${o.method}`, command: out.command, date: out.date, machine: out.machine, markdown, data: { ...out, chunks: undefined } });
+    writeBenchmarksDoc();
   }
   if (failures.length > 0) exitCode = 1;
 } catch (e) {

@@ -11,6 +11,8 @@ import type { Endpoints } from './run.js';
 
 export interface SpawnedServer extends Endpoints {
   readonly child: ChildProcess;
+  /** Latest process.memoryUsage() of the server (from loadtest/node/memory-probe.mjs), or null before the first report. */
+  memoryUsage(): NodeJS.MemoryUsage | null;
   /** SIGTERM, then waits for the exit (SIGKILL after 15 s). Resolves with the exit code. */
   stop(): Promise<number | null>;
 }
@@ -47,13 +49,19 @@ export async function waitReady(httpUrl: string, timeoutMs: number, child?: Chil
 
 /**
  * Spawns `mpe serve --model DIR` (through tsx, from this checkout) with `extraArgs` and `env`
- * added; stdout/stderr go to this process's stderr prefixed by nothing (the server logs).
+ * added; its stdout/stderr are inherited (the server's log lines). The memory probe is preloaded.
  */
 export async function spawnServer(modelDir: string, extraArgs: readonly string[] = [], env: Record<string, string> = {}): Promise<SpawnedServer> {
   const grpcPort = await freePort();
   const httpPort = await freePort();
-  const args = ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--model', modelDir, '--host', '127.0.0.1', '--grpc-port', String(grpcPort), '--http-port', String(httpPort), ...extraArgs];
-  const child = spawn(process.execPath, args, { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+  const args = ['--import', './loadtest/node/memory-probe.mjs', '--import', 'tsx', 'src/cli/main.ts', 'serve', '--model', modelDir, '--host', '127.0.0.1', '--grpc-port', String(grpcPort), '--http-port', String(httpPort), ...extraArgs];
+  const child = spawn(process.execPath, args, { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  let memory: NodeJS.MemoryUsage | null = null;
+  child.on('message', (m: { mpeMemoryUsage?: NodeJS.MemoryUsage }) => {
+    if (m?.mpeMemoryUsage !== undefined) memory = m.mpeMemoryUsage;
+  });
+  // The channel must not keep this process alive either.
+  child.channel?.unref();
   const http = `http://127.0.0.1:${httpPort}`;
   const stop = async (): Promise<number | null> => {
     if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
@@ -70,5 +78,5 @@ export async function spawnServer(modelDir: string, extraArgs: readonly string[]
     await stop();
     throw e;
   }
-  return { grpc: `127.0.0.1:${grpcPort}`, http, child, stop };
+  return { grpc: `127.0.0.1:${grpcPort}`, http, child, stop, memoryUsage: () => memory };
 }
