@@ -12,6 +12,10 @@ import { register as registerClient } from './client.js';
 import { register as registerServe } from './serve.js';
 import { register as registerSynth } from './synth.js';
 import { register as registerTrain } from './train.js';
+import { register as registerDrift } from './drift.js';
+import { register as registerPublish } from './publish.js';
+import { register as registerRollback } from './rollback.js';
+import { register as registerStatus } from './status.js';
 
 const program = new Command('mpe').description('train, bit-pack and serve Mixed-Precision Embedding tables').exitOverride();
 
@@ -22,6 +26,10 @@ registerServe(program);
 registerClient(program);
 registerSynth(program);
 registerTrain(program);
+registerPublish(program);
+registerRollback(program);
+registerStatus(program);
+registerDrift(program);
 
 try {
   await program.parseAsync(process.argv);

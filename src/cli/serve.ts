@@ -9,6 +9,7 @@ import { loadBundle } from '../bundle/load.js';
 import { CONFIG_OPTIONS, type ConfigFlags, resolveConfig, type ServeConfig } from '../config/config.js';
 import { createServer } from '../server/create-server.js';
 import { servingModelFromBundle } from '../service/model.js';
+import { adminHooks, type HotReload, startHotReload, waitForCurrent } from '../registry/hot-reload.js';
 import { ensureDemoBundle } from './demo-bundle.js';
 
 const log = (line: string): void => {
@@ -17,9 +18,13 @@ const log = (line: string): void => {
 
 /** Runs the server until a signal; resolves after the graceful shutdown. */
 export async function runServe(config: ServeConfig): Promise<void> {
-  const dir = config.model ?? (await ensureDemoBundle(config.demoDir, log));
+  // Registry mode (--redis-url with --model NAME): wait for Redis and a published version, then follow announcements.
+  const link = config.redisUrl !== null && config.model !== null ? { url: config.redisUrl, model: config.model } : null;
+  const dir = link !== null ? (await waitForCurrent(link)).location : (config.model ?? (await ensureDemoBundle(config.demoDir, log)));
   const bundle = await loadBundle(dir, { verify: true });
-  const server = await createServer(config, { model: servingModelFromBundle(bundle) });
+  let hot: HotReload | null = null;
+  const server = await createServer(config, { model: servingModelFromBundle(bundle), ...(config.adminToken !== null ? { admin: adminHooks(config.adminToken, () => hot) } : {}) });
+  hot = startHotReload({ server, initial: { version: bundle.manifest.model.version, location: dir }, metrics: server.metrics.registry, registry: link, sighup: true });
   const info = server.service.getModel();
   log(
     `model ${bundle.manifest.model.name} ${info.version} (${info.featureCount} features, d=${info.d}, ${info.fields.length} fields) ` +
@@ -34,7 +39,9 @@ export async function runServe(config: ServeConfig): Promise<void> {
       }
       stopping = true;
       log(`${signal}: draining (readiness false, in-flight requests finish)`);
-      server.close().then(resolve, (e: unknown) => {
+      const h = hot;
+      hot = null;
+      (h?.close() ?? Promise.resolve()).then(() => server.close()).then(resolve, (e: unknown) => {
         log(`shutdown error: ${e instanceof Error ? e.message : String(e)}`);
         resolve();
       });

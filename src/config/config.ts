@@ -25,8 +25,10 @@ export interface ServeConfig {
   readonly workers: number;
   /** onnxruntime intra-op threads per worker session. */
   readonly intraOpThreads: number;
-  /** Redis URL for the model registry; null = no registry. */
+  /** Redis URL for the model registry; null = no registry. With it, `model` is the registry model name. */
   readonly redisUrl: string | null;
+  /** Bearer token of POST /admin/reload and GET /admin/status; null = admin routes off. */
+  readonly adminToken: string | null;
   /** Most candidate rows one micro-batch sends to a worker (rows). */
   readonly maxBatchRows: number;
   /** Longest a request waits for others to join its micro-batch while a worker is idle (microseconds). */
@@ -55,6 +57,7 @@ export const DEFAULTS: ServeConfig = Object.freeze({
   workers: Math.max(1, Math.min(4, availableParallelism())), // threads
   intraOpThreads: 1, // threads per worker: parallelism comes from the pool, not from inside a run
   redisUrl: null,
+  adminToken: null,
   maxBatchRows: 256, // rows
   maxWaitUs: 200, // microseconds
   queueLimit: 256, // requests
@@ -102,6 +105,7 @@ export const CONFIG_OPTIONS: readonly OptionDef[] = Object.freeze([
   { key: 'workers', env: 'MPE_WORKERS', flag: 'workers', description: 'scoring worker threads', parse: int(1, 256) },
   { key: 'intraOpThreads', env: 'MPE_INTRA_OP_THREADS', flag: 'intra-op-threads', description: 'onnxruntime threads per worker', parse: int(1, 256) },
   { key: 'redisUrl', env: 'MPE_REDIS_URL', flag: 'redis-url', description: 'Redis URL of the model registry', parse: nullableStr },
+  { key: 'adminToken', env: 'MPE_ADMIN_TOKEN', flag: 'admin-token', description: 'bearer token of the admin routes (POST /admin/reload)', parse: nullableStr },
   { key: 'maxBatchRows', env: 'MPE_MAX_BATCH_ROWS', flag: 'max-batch-rows', description: 'rows per micro-batch', parse: int(1, 1 << 20) },
   { key: 'maxWaitUs', env: 'MPE_MAX_WAIT_US', flag: 'max-wait-us', description: 'micro-batch wait (us)', parse: int(0, 1_000_000) },
   { key: 'queueLimit', env: 'MPE_QUEUE_LIMIT', flag: 'queue-limit', description: 'queued Score requests before shedding', parse: int(1, 1 << 20) },

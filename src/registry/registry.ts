@@ -255,7 +255,8 @@ export function createRegistry(opts: RegistryOptions): Registry {
       sub.on('ready', onReady);
       const poll = pollMs > 0 ? setInterval(onReady, pollMs) : null;
       poll?.unref();
-      void catchUp();
+      // Not connected yet: the 'ready' event runs the first catch-up.
+      if (redis.status === 'ready') void catchUp();
       return async () => {
         stopped = true;
         if (retryTimer) clearTimeout(retryTimer);
