@@ -9,6 +9,7 @@ import { dirname, join, relative } from 'node:path';
 import { test } from 'node:test';
 import { CONFIG_OPTIONS, DEFAULTS, resolveConfig } from '../../src/config/config.js';
 import { ERROR_CATALOGUE } from '../../src/errors.js';
+import { checkName } from '../../src/registry/keys.js';
 import {
   arr,
   at,
@@ -45,6 +46,16 @@ function overlayLiterals(overlay: string): Record<string, string> {
   assert.ok(gen, `${overlay}: merges into mpe-serve-config`);
   assert.equal(gen.behavior, 'merge');
   return parseEnvLines((gen.literals as string[] | undefined) ?? []);
+}
+
+/** The compose service's environment with `${VAR:-default}` replaced by its default (as with no VAR set). */
+function composeEnv(service: Doc): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(service.environment as Record<string, string>)) {
+    out[k] = String(v).replace(/\$\{\w+:-([^}]*)\}/g, '$1');
+    assert.ok(!out[k].includes('$'), `compose ${k}: unsupported substitution ${String(v)}`);
+  }
+  return out;
 }
 
 function serverContainer(deploy: Doc): Doc {
@@ -113,7 +124,7 @@ test('drain: terminationGracePeriodSeconds and compose stop_grace_period cover p
 
   const compose = readYaml(repoPath('deploy', 'compose', 'docker-compose.yml'));
   const mpe = at(compose, 'services', 'mpe') as Doc;
-  const composeCfg = resolveConfig({}, mpe.environment as Record<string, string>);
+  const composeCfg = resolveConfig({}, composeEnv(mpe));
   const stop = /^(\d+)s$/.exec(String(mpe.stop_grace_period));
   assert.ok(stop, 'stop_grace_period in seconds');
   assert.ok(Number(stop[1]) > composeCfg.shutdownGraceMs / 1000);
@@ -161,9 +172,16 @@ test('Service, HPA, PDB and ServiceMonitor point at the Deployment and its named
   const pvc = find(docs, 'PersistentVolumeClaim', 'mpe-bundles');
   const vol = arr(deploy, 'spec', 'template', 'spec', 'volumes').find((v) => v.name === 'bundles');
   assert.equal(at(vol, 'persistentVolumeClaim', 'claimName'), at(pvc, 'metadata', 'name'));
+  // Registry mode: MPE_MODEL is a registry model name and the Redis URL comes from a Secret
+  // (required: without it MPE_MODEL would be read as a bundle directory).
   const model = readEnvFile(join(K8S, 'base', 'mpe.env')).MPE_MODEL ?? '';
+  assert.equal(checkName(model, 'model'), model);
+  const redis = arr(c, 'env').find((e) => e.name === 'MPE_REDIS_URL');
+  assert.equal(at(redis, 'valueFrom', 'secretKeyRef', 'key'), 'url');
+  assert.notEqual((at(redis, 'valueFrom', 'secretKeyRef') as Doc).optional, true);
   const mount = arr(c, 'volumeMounts').find((m) => m.name === 'bundles');
-  assert.ok(model.startsWith(`${String(at(mount, 'mountPath'))}/`), `MPE_MODEL ${model} lies on the bundles volume`);
+  assert.equal(at(mount, 'mountPath'), '/bundles');
+  assert.equal(at(mount, 'readOnly'), true);
 });
 
 test('gpu overlay: one GPU per pod and the CUDA image tag; cpu overlay: the CPU tag', () => {
@@ -206,7 +224,8 @@ test('compose: MPE_* names and ports follow the config; Prometheus scrapes /metr
   const dir = repoPath('deploy', 'compose');
   const compose = readYaml(join(dir, 'docker-compose.yml'));
   const mpe = at(compose, 'services', 'mpe') as Doc;
-  const env = mpe.environment as Record<string, string>;
+  const env = composeEnv(mpe);
+  assert.equal(resolveConfig({}, env).model, null, 'compose serves the demo bundle unless MPE_MODEL is given');
   for (const name of Object.keys(env)) assert.ok(ENV_NAMES.has(name), `compose mpe env ${name} is not read by src/config`);
   const cfg = resolveConfig({}, env);
   const targets = (mpe.ports as string[]).map((p) => Number(p.split(':').pop()));
