@@ -13,7 +13,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { addServerOptions, emitJson, positiveInt, positiveNum } from './options.js';
 import { type Endpoints, type LoadOptions, prepareLoad } from './run.js';
 import { knee, type RunSummary, table } from './report.js';
-import { type SpawnedServer, spawnServer } from './spawn.js';
+import { resolveModelDir, type SpawnedServer, spawnServer } from './spawn.js';
 import { writeSaturationResults } from './saturation.js';
 
 const rateList = (v: string): number[] => v.split(',').map((x) => positiveNum(x.trim()));
@@ -75,9 +75,10 @@ let server: SpawnedServer | null = null;
 let exitCode = 0;
 try {
   let endpoints: Endpoints = { grpc: o.grpc, http: o.http };
-  const bundle = o.bundle ?? o.spawnModel;
-  if (o.spawnModel !== undefined) {
-    server = await spawnServer(o.spawnModel, o.serveArg ?? []);
+  const spawnDir = o.spawnModel === undefined ? undefined : await resolveModelDir(o.spawnModel);
+  const bundle = o.bundle ?? spawnDir;
+  if (spawnDir !== undefined) {
+    server = await spawnServer(spawnDir, o.serveArg ?? []);
     endpoints = server;
   }
   const runs: RunSummary[] = [];
@@ -99,7 +100,10 @@ try {
       for (const rate of steps) {
         const shape = o.concurrency !== undefined ? { concurrency: o.concurrency } : { rate: rate ?? o.rate! };
         if (o.warmup !== undefined) await prepared.go({ ...shape, durationS: o.warmup });
-        const s = await prepared.go({ ...shape, durationS: o.duration });
+        const cpu0 = server?.cpuSeconds() ?? null;
+        const run = await prepared.go({ ...shape, durationS: o.duration });
+        const cpu1 = server?.cpuSeconds() ?? null;
+        const s = cpu0 === null || cpu1 === null ? run : { ...run, serverCores: Math.round(((cpu1 - cpu0) / run.elapsedS) * 100) / 100 };
         runs.push(s);
         process.stderr.write(`${table([s]).split('\n')[2]}\n`);
         if (o.sweep !== undefined) await new Promise((r) => setTimeout(r, o.pause * 1000));
@@ -113,7 +117,8 @@ try {
   process.stderr.write(`\n${table(runs)}\n`);
   if (o.sweep !== undefined) for (const t of o.target) process.stderr.write(`knee ${t}: ${JSON.stringify(knees[t])}\n`);
   const out = { command: `npm run loadtest -- ${process.argv.slice(2).join(' ')}`, date: new Date().toISOString(), runs, ...(o.sweep !== undefined ? { knees } : {}) };
-  emitJson(out, o.json);
+  // With --results the figures go to bench/results/; stdout stays for the table.
+  if (o.json !== undefined || o.results === undefined) emitJson(out, o.json);
   if (o.results !== undefined && o.sweep !== undefined) writeSaturationResults(o.results, out.command, runs, knees);
   if (o.sweep === undefined && runs.some((r) => r.errors > 0)) exitCode = 1;
 } catch (e) {

@@ -48,6 +48,14 @@ export interface RunResult {
   readonly maxOutstanding: number;
   /** Requests that could not start on time because maxInFlight were outstanding. */
   readonly queuedClientSide: number;
+  /** CPU seconds (user + system) this driver process used during the run: the load generator shares the machine. */
+  readonly clientCpuS: number;
+}
+
+/** CPU seconds used by this process since `from` (a process.cpuUsage() reading). */
+function cpuSince(from: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(from);
+  return (d.user + d.system) / 1e6;
 }
 
 /** Microseconds from 1 us to 60 s with 3 significant digits (0.1% error). */
@@ -90,6 +98,7 @@ export function runOpenLoop(opts: OpenLoopOptions, send: SendFn): Promise<RunRes
   let maxOutstanding = 0;
   let queued = 0;
   let done = 0;
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   return new Promise((resolve) => {
     const finish = (): void => {
@@ -104,6 +113,7 @@ export function runOpenLoop(opts: OpenLoopOptions, send: SendFn): Promise<RunRes
         histogram: tally.histogram,
         maxOutstanding,
         queuedClientSide: queued,
+        clientCpuS: cpuSince(cpu0),
       });
     };
     const start = (i: number, scheduledMs: number): void => {
@@ -144,6 +154,7 @@ export async function runClosedLoop(opts: ClosedLoopOptions, send: SendFn): Prom
   const { concurrency, durationS } = opts;
   if (!(concurrency >= 1) || !(durationS > 0)) throw new RangeError('concurrency must be >= 1 and durationS > 0');
   const tally = new Tally();
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const endAt = t0 + durationS * 1000;
   let sent = 0;
@@ -168,5 +179,6 @@ export async function runClosedLoop(opts: ClosedLoopOptions, send: SendFn): Prom
     histogram: tally.histogram,
     maxOutstanding: concurrency,
     queuedClientSide: 0,
+    clientCpuS: cpuSince(cpu0),
   };
 }

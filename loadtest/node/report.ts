@@ -33,6 +33,10 @@ export interface RunSummary {
   readonly latencyMs: LatencyMs | null;
   readonly maxOutstanding: number;
   readonly queuedClientSide: number;
+  /** Driver CPU use over the run, in cores (1 = one core busy). */
+  readonly clientCores: number;
+  /** Server CPU use over the run, in cores, when the driver knows its pid (spawned server); else null. */
+  readonly serverCores: number | null;
   readonly checks: CheckStats;
 }
 
@@ -71,20 +75,23 @@ export function summarise(run: RunResult, meta: { target: 'grpc' | 'http'; metho
     latencyMs,
     maxOutstanding: run.maxOutstanding,
     queuedClientSide: run.queuedClientSide,
+    clientCores: Math.round((run.clientCpuS / run.elapsedS) * 100) / 100,
+    serverCores: null,
     checks: { ...meta.checks },
   };
 }
 
 /** Markdown table of one or more runs (one row each). */
 export function table(runs: readonly RunSummary[]): string {
-  const head = '| target | method | offered (req/s) | throughput (req/s) | items/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors |';
-  const lines = [head, '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|'];
+  const head = '| target | method | offered (req/s) | throughput (req/s) | items/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | driver / server CPU (cores) |';
+  const lines = [head, '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|'];
   for (const s of runs) {
     const l = s.latencyMs;
     const offered = s.offeredRate !== null ? String(s.offeredRate) : `closed x${s.concurrency}`;
     const errs = s.errors === 0 ? '0' : `${s.errors} (${Object.entries(s.errorsByCode).map(([k, v]) => `${k}: ${v}`).join(', ')})`;
     const f = (x: number | undefined): string => (x === undefined ? '-' : x.toFixed(2));
-    lines.push(`| ${s.target} | ${s.method} | ${offered} | ${s.throughputRps} | ${s.itemsPerS} | ${f(l?.p50)} | ${f(l?.p90)} | ${f(l?.p99)} | ${f(l?.p999)} | ${f(l?.max)} | ${errs} |`);
+    const cpu = `${s.clientCores.toFixed(2)} / ${s.serverCores === null ? '-' : s.serverCores.toFixed(2)}`;
+    lines.push(`| ${s.target} | ${s.method} | ${offered} | ${s.throughputRps} | ${s.itemsPerS} | ${f(l?.p50)} | ${f(l?.p90)} | ${f(l?.p99)} | ${f(l?.p999)} | ${f(l?.max)} | ${errs} | ${cpu} |`);
   }
   return lines.join('\n');
 }

@@ -1,22 +1,25 @@
 /**
  * `npm run soak -- --minutes M`: steady open-loop load for M minutes, a hot reload in the middle
- * (when the server has admin reload: `--admin-token`), sampling the SERVER's memory (RSS, heap,
+ * (POST /admin/reload of the served bundle: always with --spawn-model, which gives the server a
+ * token; with an external server only when --admin-token / MPE_ADMIN_TOKEN is given), sampling the SERVER's memory (RSS, heap,
  * external, arrayBuffers) and event-loop delay p99 from its /metrics every few seconds.
  *
- * Fails (exit 1) when any request fails or fails its check, or when RSS after warm-up grows by
+ * Answers are checked across the reload (same bundle, so the same answers). Fails (exit 1) when
+ * any request fails or fails its check, when the reload does not succeed, or when RSS after warm-up grows by
  * more than --max-rss-growth (default 20%): median of the last 3 samples against the median of
  * the first 3 samples after warm-up. Heap, external and arrayBuffers growth are reported.
  *
  *   npm run soak -- --minutes 10 --spawn-model DIR
  *   npm run soak -- --minutes 10 --grpc 127.0.0.1:50051 --http http://127.0.0.1:8080 --admin-token T
  */
+import { randomBytes } from 'node:crypto';
 import { Command, Option } from 'commander';
 import { describeMachine, writeBenchmarksDoc, writeResult } from '../../bench/report.js';
 import { addServerOptions, emitJson, positiveNum } from './options.js';
 import { type ProcessSample, processSample } from './prom-text.js';
 import type { RunSummary } from './report.js';
 import { type Endpoints, prepareLoad } from './run.js';
-import { type SpawnedServer, spawnServer } from './spawn.js';
+import { resolveModelDir, type SpawnedServer, spawnServer } from './spawn.js';
 
 const o = addServerOptions(new Command('soak'))
   .description('steady load for M minutes with a mid-run reload; fails on any error or on RSS growth past the bound')
@@ -83,8 +86,12 @@ let server: SpawnedServer | null = null;
 let exitCode = 0;
 try {
   let endpoints: Endpoints = { grpc: o.grpc, http: o.http };
-  if (o.spawnModel !== undefined) {
-    server = await spawnServer(o.spawnModel, o.serveArg ?? []);
+  const spawnDir = o.spawnModel === undefined ? undefined : await resolveModelDir(o.spawnModel);
+  let adminToken = o.adminToken;
+  if (spawnDir !== undefined) {
+    // A spawned server gets an admin token of ours, so the mid-run reload always happens.
+    adminToken ??= randomBytes(16).toString('hex');
+    server = await spawnServer(spawnDir, o.serveArg ?? [], { MPE_ADMIN_TOKEN: adminToken });
     endpoints = server;
   }
   const totalS = o.minutes * 60;
@@ -95,7 +102,7 @@ try {
     method: o.method,
     durationS: totalS,
     size,
-    ...(o.spawnModel !== undefined ? { bundle: o.spawnModel } : {}),
+    ...(spawnDir !== undefined ? { bundle: spawnDir } : {}),
   });
   const t0 = Date.now();
   const now = (): number => (Date.now() - t0) / 1000;
@@ -124,9 +131,9 @@ try {
   while (now() < totalS - 0.5) {
     const startS = now();
     const durationS = Math.min(o.chunkS, totalS - startS);
-    if (o.adminToken !== undefined && reloadPending === null && startS + durationS >= totalS / 2) {
+    if (adminToken !== undefined && reloadPending === null && startS + durationS >= totalS / 2) {
       // Fire the reload while this chunk's load is running: requests in flight across the switch are checked too.
-      const token = o.adminToken;
+      const token = adminToken;
       reloadPending = new Promise<void>((r) => setTimeout(r, Math.max(0, (totalS / 2 - startS) * 1000))).then(async () => {
         const atS = Math.round(now() * 10) / 10;
         try {
@@ -163,7 +170,9 @@ try {
   if (ok !== sent) failures.push(`${sent - ok} of ${sent} requests failed: ${JSON.stringify(errorsByCode)}`);
   if (memory.rss === null) failures.push('fewer than 6 RSS samples after warm-up: run longer or sample more often');
   else if (memory.rss.ratio > o.maxRssGrowth) failures.push(`RSS grew ${(memory.rss.ratio * 100).toFixed(1)}% after warm-up (bound ${o.maxRssGrowth * 100}%)`);
-  if (typeof reloadResult === 'object' && reloadResult.status !== 200) failures.push(`reload answered ${reloadResult.status}`);
+  if (typeof reloadResult === 'object' && (reloadResult.status !== 200 || !/"result":"success"/.test(reloadResult.body))) {
+    failures.push(`reload answered ${reloadResult.status}: ${reloadResult.body}`);
+  }
   const out = {
     command: `npm run soak -- ${process.argv.slice(2).join(' ')}`,
     date: new Date().toISOString(),
@@ -188,7 +197,8 @@ try {
     failures,
     passed: failures.length === 0,
   };
-  emitJson(out, o.json);
+  // With --results the figures go to bench/results/; stdout stays for the table.
+  if (o.json !== undefined || o.results === undefined) emitJson(out, o.json);
   const g = (x: { baseMiB: number; endMiB: number; ratio: number } | null): string => (x === null ? 'not exported' : `${x.baseMiB} -> ${x.endMiB} MiB (${(x.ratio * 100).toFixed(1)}%)`);
   const lines = [
     `| ${o.minutes} min soak, ${o.target} ${o.method} at ${o.rate} req/s x ${size} | value |`,

@@ -5,12 +5,17 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { ensureDemoBundle } from '../../src/cli/demo-bundle.js';
+import { DEFAULTS } from '../../src/config/config.js';
 import type { Endpoints } from './run.js';
 
 export interface SpawnedServer extends Endpoints {
   readonly child: ChildProcess;
+  /** CPU seconds (user + system, all threads) the server has used so far, from /proc; null where /proc is absent. */
+  cpuSeconds(): number | null;
   /** Latest process.memoryUsage() of the server (from loadtest/node/memory-probe.mjs), or null before the first report. */
   memoryUsage(): NodeJS.MemoryUsage | null;
   /** SIGTERM, then waits for the exit (SIGKILL after 15 s). Resolves with the exit code. */
@@ -28,7 +33,26 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** utime + stime of `pid` in seconds from /proc/<pid>/stat (fields 14 and 15, in clock ticks of 1/100 s on Linux). */
+export function procCpuSeconds(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may contain spaces: count fields after its closing parenthesis.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
+
+/** `demo` means the cached demo bundle of `npm start` (built once if missing); anything else is a bundle directory. */
+export async function resolveModelDir(arg: string): Promise<string> {
+  if (arg !== 'demo') return arg;
+  return ensureDemoBundle(`${REPO}${DEFAULTS.demoDir}`, (line) => process.stderr.write(`${line}\n`));
+}
 
 /** Polls GET /readyz until 200 or the deadline. */
 export async function waitReady(httpUrl: string, timeoutMs: number, child?: ChildProcess): Promise<void> {
@@ -48,10 +72,11 @@ export async function waitReady(httpUrl: string, timeoutMs: number, child?: Chil
 }
 
 /**
- * Spawns `mpe serve --model DIR` (through tsx, from this checkout) with `extraArgs` and `env`
+ * Spawns `mpe serve --model DIR` (DIR may be `demo`, see {@link resolveModelDir}) (through tsx, from this checkout) with `extraArgs` and `env`
  * added; its stdout/stderr are inherited (the server's log lines). The memory probe is preloaded.
  */
-export async function spawnServer(modelDir: string, extraArgs: readonly string[] = [], env: Record<string, string> = {}): Promise<SpawnedServer> {
+export async function spawnServer(modelArg: string, extraArgs: readonly string[] = [], env: Record<string, string> = {}): Promise<SpawnedServer> {
+  const modelDir = await resolveModelDir(modelArg);
   const grpcPort = await freePort();
   const httpPort = await freePort();
   const args = ['--import', './loadtest/node/memory-probe.mjs', '--import', 'tsx', 'src/cli/main.ts', 'serve', '--model', modelDir, '--host', '127.0.0.1', '--grpc-port', String(grpcPort), '--http-port', String(httpPort), ...extraArgs];
@@ -78,5 +103,5 @@ export async function spawnServer(modelDir: string, extraArgs: readonly string[]
     await stop();
     throw e;
   }
-  return { grpc: `127.0.0.1:${grpcPort}`, http, child, stop, memoryUsage: () => memory };
+  return { grpc: `127.0.0.1:${grpcPort}`, http, child, stop, memoryUsage: () => memory, cpuSeconds: () => procCpuSeconds(child.pid) };
 }

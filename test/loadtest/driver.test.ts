@@ -9,7 +9,9 @@ import { after, before, test } from 'node:test';
 import { testConfig } from '../../src/config/config.js';
 import { createServer, type RunningServer } from '../../src/server/create-server.js';
 import { runOpenLoop } from '../../loadtest/node/engine.js';
+import { processSample, promValue } from '../../loadtest/node/prom-text.js';
 import { knee, type RunSummary, table } from '../../loadtest/node/report.js';
+import { saturationSvg } from '../../loadtest/node/saturation.js';
 import { type Endpoints, loadRun } from '../../loadtest/node/run.js';
 import { createFixture, fixtureModel } from '../helpers/bundle-fixture.js';
 
@@ -102,4 +104,25 @@ test('knee: the last rate served at >= 95% with p99 <= 3x the low-load p99', () 
   assert.deepEqual(knee([mk(100, 100, 2), mk(200, 199, 3), mk(400, 398, 5), mk(800, 600, 900)]), { rate: 400, p99Ms: 5, throughputRps: 398 });
   assert.deepEqual(knee([mk(100, 100, 2), mk(200, 199, 7)]), { rate: 100, p99Ms: 2, throughputRps: 100 });
   assert.equal(knee([mk(100, 50, 2)]), null);
+});
+
+test('soak sampling: process gauges parse from the live /metrics text and from a crafted one', async () => {
+  const text = await (await fetch(`${ep.http}/metrics`)).text();
+  const s = processSample(text, 1);
+  assert.equal(s.t, 1);
+  for (const k of ['rss', 'heapUsed', 'heapTotal', 'external'] as const) assert.ok((s[k] ?? 0) > 0, `${k} = ${s[k]}`);
+  assert.ok(s.eventLoopP99 !== null && s.eventLoopP99 >= 0);
+  const crafted = ['# HELP x', 'process_resident_memory_bytes_total 5', 'xprocess_resident_memory_bytes 6', 'process_resident_memory_bytes{pid="1"} 123456', 'nodejs_eventloop_lag_p99_seconds 0.0125'].join('\n');
+  assert.equal(promValue(crafted, 'process_resident_memory_bytes'), 123456);
+  assert.equal(promValue(crafted, 'nodejs_eventloop_lag_p99_seconds'), 0.0125);
+  assert.equal(promValue(crafted, 'nodejs_heap_size_used_bytes'), null);
+});
+
+test('saturation plot: an SVG with p50 and p99 lines for both transports', () => {
+  const mk = (target: 'grpc' | 'http', rate: number, p50: number, p99: number): RunSummary =>
+    ({ target, method: 'score', offeredRate: rate, size: 100, latencyMs: { p50, p90: p99, p99, p999: p99, max: p99, mean: p50 } }) as unknown as RunSummary;
+  const svg = saturationSvg([mk('grpc', 100, 2, 5), mk('grpc', 200, 3, 9), mk('http', 100, 3, 7), mk('http', 200, 5, 30)], 'test plot');
+  assert.match(svg, /^<svg[\s\S]*<\/svg>$/);
+  for (const label of ['GRPC p50', 'GRPC p99', 'HTTP p50', 'HTTP p99', 'test plot', 'offered load']) assert.ok(svg.includes(label), label);
+  assert.equal((svg.match(/<path d="M/g) ?? []).length >= 4, true);
 });
