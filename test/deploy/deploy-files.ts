@@ -52,6 +52,14 @@ export function readEnvFile(path: string): Record<string, string> {
   return parseEnvLines(readFileSync(path, 'utf8').split('\n'));
 }
 
+/** The `mpe-serve-config` configMapGenerator entry of a kustomize overlay (behavior and literals). */
+export function overlayConfig(overlay: string): { behavior: unknown; literals: Record<string, string> } {
+  const kust = readYaml(join(REPO, 'deploy', 'k8s', 'overlays', overlay, 'kustomization.yaml'));
+  const gen = arr(kust, 'configMapGenerator').find((g) => g.name === 'mpe-serve-config');
+  if (gen === undefined) throw new Error(`overlay ${overlay}: no mpe-serve-config configMapGenerator`);
+  return { behavior: gen.behavior, literals: parseEnvLines((gen.literals as string[] | undefined) ?? []) };
+}
+
 /** Typed path into parsed YAML/JSON: throws with the path when a step is missing. */
 export function at(value: unknown, ...path: (string | number)[]): unknown {
   let v = value;

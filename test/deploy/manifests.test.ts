@@ -15,8 +15,8 @@ import {
   at,
   dockerignoreMatcher,
   imageSpec,
+  overlayConfig,
   parseDockerfile,
-  parseEnvLines,
   promqlRefs,
   readEnvFile,
   readYaml,
@@ -41,11 +41,9 @@ function find(docs: Doc[], kind: string, name: string): Doc {
 }
 
 function overlayLiterals(overlay: string): Record<string, string> {
-  const kust = readYaml(join(K8S, 'overlays', overlay, 'kustomization.yaml'));
-  const gen = arr(kust, 'configMapGenerator').find((g) => g.name === 'mpe-serve-config');
-  assert.ok(gen, `${overlay}: merges into mpe-serve-config`);
-  assert.equal(gen.behavior, 'merge');
-  return parseEnvLines((gen.literals as string[] | undefined) ?? []);
+  const gen = overlayConfig(overlay);
+  assert.equal(gen.behavior, 'merge', `${overlay}: merges into the base ConfigMap`);
+  return gen.literals;
 }
 
 /** The compose service's environment with `${VAR:-default}` replaced by its default (as with no VAR set). */
