@@ -13,13 +13,39 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { synthesize } from '../src/data/synth.js';
+import { DenseNet } from '../src/train/dense-net.js';
 import { trainModel } from '../src/train/trainer.js';
 
 const rows = Number(process.env.BENCH_TRAIN_ROWS ?? 200_000);
 const epochs = Number(process.env.BENCH_TRAIN_EPOCHS ?? 1);
 const threads = process.env.BENCH_TRAIN_THREADS ? Number(process.env.BENCH_TRAIN_THREADS) : undefined;
+/** The dense step alone (train graph + dense Adam) at batch 2048: the ceiling of the whole loop. */
+async function denseOnly(): Promise<{ graphMsPerStep: number; adamMsPerStep: number; samplesPerSecond: number }> {
+  const B = 2048;
+  const net = await DenseNet.create({ inputDim: 624, hidden: [1024, 512, 256], ...(threads !== undefined ? { intraOpThreads: threads } : {}) });
+  const x = Float32Array.from({ length: B * 624 }, (_, i) => ((i * 7919) % 1000) * 1e-5);
+  const y = Float32Array.from({ length: B }, (_, i) => (i % 5 === 0 ? 1 : 0));
+  let graph = 0;
+  let adam = 0;
+  const steps = 10;
+  for (let i = 0; i < steps + 2; i++) {
+    const t0 = performance.now();
+    const g = await net.gradients(x, y, B);
+    const t1 = performance.now();
+    net.applyGradients(g, B);
+    if (i >= 2) {
+      graph += t1 - t0;
+      adam += performance.now() - t1;
+    }
+  }
+  await net.close();
+  return { graphMsPerStep: graph / steps, adamMsPerStep: adam / steps, samplesPerSecond: (1000 * B * steps) / (graph + adam) };
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'mpe-bench-train-'));
 try {
+  const dense = await denseOnly();
+  console.log(`dense step only: ${JSON.stringify(dense)}`);
   const file = join(dir, 'synth.txt');
   const s = synthesize({ rows, out: file, seed: 2022 });
   console.log(`synth: ${rows} rows in ${s.seconds.toFixed(1)} s, planted AUC ${s.ceilingAuc.toFixed(5)}`);
@@ -52,6 +78,8 @@ try {
       scatter: perSample(t.scatter),
       optimizer: perSample(t.optimizer),
     },
+    denseOnly: dense,
+    loadAverage1m: (await import('node:os')).loadavg()[0],
     testAuc: r.metrics.test.auc,
     plantedAuc: s.ceilingAuc,
   };
