@@ -14,7 +14,7 @@ import * as hdr from 'hdr-histogram-js';
 /** What one request came back with. `code` is 'OK' or a stable error name (gRPC status name, HTTP status, MPE error code, CHECK_*). */
 export type Outcome = string;
 
-/** Sends request number `i` (0-based) and resolves with its outcome; must not reject. */
+/** Sends request number `i` (0-based) and resolves with its outcome (a rejection counts as CLIENT_EXCEPTION/<name>). */
 export type SendFn = (i: number) => Promise<Outcome>;
 
 export interface OpenLoopOptions {
@@ -57,6 +57,9 @@ function cpuSince(from: NodeJS.CpuUsage): number {
   const d = process.cpuUsage(from);
   return (d.user + d.system) / 1e6;
 }
+
+/** A send function that throws is a driver bug: count it under its own name rather than hang the run. */
+const onThrow = (e: unknown): Outcome => `CLIENT_EXCEPTION/${e instanceof Error ? e.name : typeof e}`;
 
 /** Microseconds from 1 us to 60 s with 3 significant digits (0.1% error). */
 export function newHistogram(): hdr.Histogram {
@@ -119,7 +122,7 @@ export function runOpenLoop(opts: OpenLoopOptions, send: SendFn): Promise<RunRes
     const start = (i: number, scheduledMs: number): void => {
       outstanding++;
       if (outstanding > maxOutstanding) maxOutstanding = outstanding;
-      send(i).then((outcome) => {
+      send(i).catch(onThrow).then((outcome) => {
         tally.record(outcome, scheduledMs);
         outstanding--;
         done++;
@@ -162,7 +165,7 @@ export async function runClosedLoop(opts: ClosedLoopOptions, send: SendFn): Prom
     while (performance.now() < endAt) {
       const i = sent++;
       const startMs = performance.now();
-      tally.record(await send(i), startMs);
+      tally.record(await send(i).catch(onThrow), startMs);
     }
   };
   const callers: Promise<void>[] = [];

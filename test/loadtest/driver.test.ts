@@ -126,3 +126,10 @@ test('saturation plot: an SVG with p50 and p99 lines for both transports', () =>
   for (const label of ['GRPC p50', 'GRPC p99', 'HTTP p50', 'HTTP p99', 'test plot', 'offered load']) assert.ok(svg.includes(label), label);
   assert.equal((svg.match(/<path d="M/g) ?? []).length >= 4, true);
 });
+
+test('a send function that throws is counted as CLIENT_EXCEPTION, and the run still ends', async () => {
+  const run = await runOpenLoop({ rate: 100, durationS: 0.1, maxInFlight: 4 }, (i) => (i % 2 === 0 ? Promise.resolve('OK') : Promise.reject(new TypeError('boom'))));
+  assert.equal(run.sent, 10);
+  assert.equal(run.ok, 5);
+  assert.deepEqual({ ...run.errorsByCode }, { 'CLIENT_EXCEPTION/TypeError': 5 });
+});
