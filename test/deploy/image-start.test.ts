@@ -176,7 +176,8 @@ before(async () => {
     modelName = `deploy-test-${process.pid}-${Date.now()}`;
     env.MPE_MODEL = modelName;
     env.MPE_REDIS_URL = REDIS_URL;
-    const pub = await runInImage(['node', 'dist/src/cli/main.js', 'publish', bundleDir, '--model', modelName, '--redis', REDIS_URL]);
+    // bin/mpe.js is the image's `mpe` command (linked into /usr/local/bin).
+    const pub = await runInImage(['node', 'bin/mpe.js', 'publish', bundleDir, '--model', modelName, '--redis', REDIS_URL]);
     assert.equal(pub.code, 0, `mpe publish in the image failed: ${pub.out}`);
     assert.match(pub.out, /published .* v11/);
   } else {
