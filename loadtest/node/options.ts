@@ -20,7 +20,7 @@ export function addServerOptions(cmd: Command): Command {
   return cmd
     .option('--grpc <host:port>', 'gRPC address', process.env.MPE_GRPC_ADDR ?? '127.0.0.1:50051')
     .option('--http <url>', 'HTTP base URL (also /metrics, /admin/reload)', process.env.MPE_HTTP_URL ?? 'http://127.0.0.1:8080')
-    .option('--spawn-model <dir>', 'start `mpe serve --model DIR` on free ports for the run (also the reference bundle); DIR `demo` = the demo bundle of npm start')
+    .option('--spawn-model <dir>', 'start `mpe serve --model DIR` on free ports for the run (also the reference bundle); DIR `demo` = the demo bundle of npm start, `default-dnn` = the serving benchmark\'s model (39 fields, d=16, DNN 1024-512-256)')
     .option('--serve-arg <arg...>', 'extra arguments for the spawned server, e.g. --serve-arg=--workers=2')
     .option('--json <file>', 'write the JSON here instead of stdout');
 }

@@ -5,11 +5,12 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { ensureDemoBundle } from '../../src/cli/demo-bundle.js';
 import { DEFAULTS } from '../../src/config/config.js';
+import { createFixture, writeFixtureBundle } from '../../test/helpers/bundle-fixture.js';
 import type { Endpoints } from './run.js';
 
 export interface SpawnedServer extends Endpoints {
@@ -48,10 +49,25 @@ export function procCpuSeconds(pid: number | undefined): number | null {
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
-/** `demo` means the cached demo bundle of `npm start` (built once if missing); anything else is a bundle directory. */
+/**
+ * Named bundles: `demo` = the cached demo bundle of `npm start` (built once if missing);
+ * `default-dnn` = the serving benchmark's model (bench/serve.ts): 39 fields, d = 16, 200k features,
+ * DNN 1024-512-256 with BatchNorm, random weights (seed 2024), cached under .cache/loadtest-default-dnn.
+ * Anything else is a bundle directory.
+ */
 export async function resolveModelDir(arg: string): Promise<string> {
-  if (arg !== 'demo') return arg;
-  return ensureDemoBundle(`${REPO}${DEFAULTS.demoDir}`, (line) => process.stderr.write(`${line}\n`));
+  const log = (line: string): void => {
+    process.stderr.write(`${line}\n`);
+  };
+  if (arg === 'demo') return ensureDemoBundle(`${REPO}${DEFAULTS.demoDir}`, log);
+  if (arg !== 'default-dnn') return arg;
+  const dir = `${REPO}.cache/loadtest-default-dnn/bundle`;
+  if (!existsSync(`${dir}/manifest.json`)) {
+    log(`building the default-DNN bundle in ${dir} (once)`);
+    const fx = createFixture({ fields: 39, d: 16, featureCount: 200_000, groupSize: 2048, hidden: [1024, 512, 256], seed: 2024 });
+    await writeFixtureBundle(fx, dir, 'default-dnn-1');
+  }
+  return dir;
 }
 
 /** Polls GET /readyz until 200 or the deadline. */
