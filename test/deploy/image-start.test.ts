@@ -7,7 +7,7 @@
 // statically in manifests.test.ts.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -53,22 +53,13 @@ async function redisAnswers(url: string): Promise<boolean> {
 /**
  * node_modules as `npm ci --omit=dev` installs it: the top-level packages package-lock.json does
  * not mark `dev`, linked from the repository's node_modules (nested node_modules come along).
- * `extra` adds packages with their lock-file dependencies (see KNOWN_DEV_IMPORTS in
- * manifests.test.ts).
  */
-function layOutProductionModules(dest: string, extra: readonly string[]): number {
+function layOutProductionModules(dest: string): number {
   const lock = JSON.parse(readFileSync(repoPath('package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean; dependencies?: Record<string, string> }> };
   const names = new Set<string>();
   for (const [key, entry] of Object.entries(lock.packages)) {
     const name = key.startsWith('node_modules/') ? key.slice('node_modules/'.length) : '';
     if (name !== '' && !name.includes('/node_modules/') && entry.dev !== true) names.add(name);
-  }
-  const queue = [...extra];
-  while (queue.length > 0) {
-    const n = queue.pop()!;
-    if (names.has(n) && !extra.includes(n)) continue;
-    names.add(n);
-    for (const dep of Object.keys(lock.packages[`node_modules/${n}`]?.dependencies ?? {})) if (!names.has(dep)) queue.push(dep);
   }
   mkdirSync(dest);
   for (const n of names) {
@@ -137,12 +128,7 @@ before(async () => {
   for (const c of spec.copies) {
     const dest = join(appDir, c.dest);
     if (c.from === 'deps' && c.sources[0] === '/app/node_modules') {
-      // Known bug reported in issue 8 (manifests.test.ts KNOWN_DEV_IMPORTS): while main.ts still
-      // loads echarts, add it, or nothing here could start.
-      const compare = repoPath('src', 'mpe', 'compare.ts');
-      const known = existsSync(compare) && readFileSync(compare, 'utf8').includes("from 'echarts'");
-      if (known) console.log('# image-start: KNOWN BUG: echarts (devDependency) is on the serve import path; added to the production node_modules here');
-      assert.ok(layOutProductionModules(dest, known ? ['echarts'] : []) > 20);
+      assert.ok(layOutProductionModules(dest) > 20);
     } else if (c.from === 'build' && c.sources[0] === '/app/dist/src') {
       assert.equal(dest.replace(/\/$/, ''), join(appDir, 'dist', 'src'));
     } else if (c.from === null) {

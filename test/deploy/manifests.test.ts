@@ -309,15 +309,7 @@ test('.dockerignore lets in every COPY source and src/, keeps out tests, node_mo
   }
 });
 
-/**
- * Known violation, reported to the lead (issue 8 report): src/cli/main.ts -> cli/compare.ts ->
- * mpe/compare.ts imports echarts, a devDependency, so `node dist/src/cli/main.js serve` would die
- * with ERR_MODULE_NOT_FOUND in the image. While it is the only violation the test is marked TODO
- * (reported, not failing the run); any other violation fails. Remove this once fixed.
- */
-const KNOWN_DEV_IMPORTS = new Set(['src/mpe/compare.ts imports echarts']);
-
-test('runtime image has production dependencies only: nothing reachable from the CLI imports a devDependency', (t) => {
+test('runtime image has production dependencies only: nothing reachable from the CLI imports a devDependency', () => {
   const pkg = JSON.parse(readFileSync(repoPath('package.json'), 'utf8')) as { dependencies: Record<string, string> };
   const allowed = new Set(Object.keys(pkg.dependencies));
   const builtins = new Set(builtinModules);
@@ -348,6 +340,5 @@ test('runtime image has production dependencies only: nothing reachable from the
     }
   }
   assert.ok(seen.size > 10 && packages > 5, `${seen.size} modules, ${packages} package imports`);
-  if (violations.length > 0 && violations.every((v) => KNOWN_DEV_IMPORTS.has(v))) t.todo('known: echarts (devDependency) on the serve import path');
   assert.deepEqual(violations, [], '`npm ci --omit=dev` does not install these: the image would fail to start');
 });
