@@ -5,11 +5,9 @@
  * batches, and reads the server's own /metrics: resident set size and external memory. A copy
  * per worker would add about the table's size per extra worker.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { GroupedTableSpec } from '../src/codec/layout.js';
 import { packTable } from '../src/codec/pack-table.js';
 import { writeBundle } from '../src/bundle/write.js';
@@ -17,6 +15,7 @@ import type { FieldSpec } from '../src/features/token.js';
 import { buildMlpScorer, randomMlpWeights } from '../src/scorer/mlp.js';
 import { createRng } from '../src/util/random.js';
 import { VocabularyBuilder } from '../src/vocab/vocabulary.js';
+import { spawnServe } from '../test/helpers/spawn-serve.js';
 import { describeMachine, writeBenchmarksDoc, writeResult } from './report.js';
 
 const args = process.argv.slice(2);
@@ -25,7 +24,6 @@ const N = at >= 0 ? Number(args[at + 1]) : 5_000_000;
 const D = 16;
 const F = 39;
 const GROUP = 65_536;
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 const groups = Math.ceil(N / GROUP);
 const bitsPerGroup = new Uint8Array(groups).fill(8);
@@ -58,20 +56,8 @@ function metric(text: string, name: string): number {
 }
 
 async function measure(workers: number): Promise<{ workers: number; rssMiB: number; externalMiB: number; arrayBuffersMiB: number }> {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--model', dir, '--host', '127.0.0.1', '--grpc-port', '0', '--http-port', '0', '--workers', String(workers)],
-    { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  const http = await new Promise<number>((resolve, reject) => {
-    let err = '';
-    child.stderr!.on('data', (b: Buffer) => {
-      err += b.toString();
-      const m = /HTTP [^:\s]+:(\d+)/.exec(err);
-      if (m) resolve(Number(m[1]));
-    });
-    child.on('exit', (code) => reject(new Error(`mpe serve exited (${code}): ${err}`)));
-  });
+  const server = await spawnServe(['--model', dir, '--workers', String(workers)]);
+  const http = server.http;
   try {
     const ids = Array.from({ length: 100 }, (_, r) => Array.from({ length: F }, (_, f) => (r * 7919 + f * 104729) % N));
     // Enough concurrent batches that every worker runs (and touches its session and buffers).
@@ -80,8 +66,8 @@ async function measure(workers: number): Promise<{ workers: number; rssMiB: numb
     const mib = (x: number): number => x / 2 ** 20;
     return { workers, rssMiB: mib(metric(text, 'process_resident_memory_bytes')), externalMiB: mib(metric(text, 'nodejs_external_memory_bytes')), arrayBuffersMiB: Number.NaN };
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.on('exit', r));
+    server.child.kill('SIGTERM');
+    await server.exited;
   }
 }
 

@@ -9,16 +9,15 @@
  * 2 intra-op threads = every core, and one session with 1 thread).
  * The load generator shares the machine's cores with the server: that cost is part of the figures.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as ort from 'onnxruntime-node';
 import { createScorerSession } from '../src/scorer/session.js';
 import { embeddingProto } from '../src/server/proto.js';
 import { createFixture, randomRows, writeFixtureBundle } from '../test/helpers/bundle-fixture.js';
+import { spawnServe } from '../test/helpers/spawn-serve.js';
 import { describeMachine, writeBenchmarksDoc, writeResult } from './report.js';
 
 const args = process.argv.slice(2);
@@ -34,7 +33,6 @@ const FIELDS = 39;
 const D = 16;
 const BATCHES = 64;
 const CONCURRENCY = 8;
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** `--dist DIR`: run the server compiled by `tsc --outDir DIR` (no tsx loader) instead of src/ via tsx. */
 const DIST = args.includes('--dist') ? args[args.indexOf('--dist') + 1]! : null;
 
@@ -137,22 +135,6 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-function startServer(dir: string): Promise<{ child: ChildProcess; grpc: number; http: number }> {
-  const child = spawn(
-    process.execPath,
-    [...(DIST ? [join(DIST, 'src', 'cli', 'main.js')] : ['--import', 'tsx', 'src/cli/main.ts']), 'serve', '--model', dir, '--host', '127.0.0.1', '--grpc-port', '0', '--http-port', '0', '--workers', String(WORKERS), '--intra-op-threads', String(INTRA)],
-    { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  return new Promise((resolve, reject) => {
-    let err = '';
-    child.stderr!.on('data', (b: Buffer) => {
-      err += b.toString();
-      const m = /gRPC [^:\s]+:(\d+), HTTP [^:\s]+:(\d+)/.exec(err);
-      if (m) resolve({ child, grpc: Number(m[1]), http: Number(m[2]) });
-    });
-    child.on('exit', (code) => reject(new Error(`mpe serve exited (${code}): ${err}`)));
-  });
-}
 
 console.log(`building the bench bundle: ${FIELDS} fields, d=${D}, DNN 1024-512-256 ...`);
 const fx = createFixture({ fields: FIELDS, d: D, featureCount: 200_000, groupSize: 2048, hidden: [1024, 512, 256], seed: 2024 });
@@ -178,7 +160,7 @@ const rowsPerCpuSecond = (name: string, which: 'cpu' | 'serverCpu' = 'cpu'): num
   }
   return rows / secs;
 };
-const server = await startServer(dir);
+const server = await spawnServe(['--model', dir, '--workers', String(WORKERS), '--intra-op-threads', String(INTRA)], DIST);
 const raw1Runner = await rawRunner(inputs, 1);
 const raw2Runner = await rawRunner(inputs, 2);
 const results: Record<string, { max: number; maxErrors: number; at50: Latency; at80: Latency }> = {};
@@ -247,7 +229,7 @@ try {
   await raw1Runner.release();
   await raw2Runner.release();
   server.child.kill('SIGTERM');
-  await new Promise((r) => server.child.on('exit', r));
+  await server.exited;
   rmSync(tmp, { recursive: true, force: true });
 }
 

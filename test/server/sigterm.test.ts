@@ -4,41 +4,24 @@
  * the process must exit 0.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { createScorerSession, scoreBatch } from '../../src/scorer/session.js';
 import { createFixture, randomRows, writeFixtureBundle } from '../helpers/bundle-fixture.js';
+import { spawnServe } from '../helpers/spawn-serve.js';
 import { grpcClient, httpJson } from './clients.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'mpe-sigterm-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-function waitForPorts(child: ChildProcess): Promise<{ grpc: number; http: number }> {
-  return new Promise((resolve, reject) => {
-    let err = '';
-    child.stderr!.on('data', (b: Buffer) => {
-      err += b.toString();
-      const m = /gRPC [^:\s]+:(\d+), HTTP [^:\s]+:(\d+)/.exec(err);
-      if (m) resolve({ grpc: Number(m[1]), http: Number(m[2]) });
-    });
-    child.on('exit', (code) => reject(new Error(`mpe serve exited early (${code}): ${err}`)));
-  });
-}
-
 test('SIGTERM during load: every accepted request is answered correctly, exit code 0', async () => {
   const fx = createFixture({ seed: 31 });
   const dir = join(tmp, 'bundle');
   await writeFixtureBundle(fx, dir, 'sigterm-1');
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--model', dir, '--host', '127.0.0.1', '--grpc-port', '0', '--http-port', '0', '--workers', '1', '--max-batch-rows', '8', '--queue-limit', '1000'],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  const ports = await waitForPorts(child);
+  const ports = await spawnServe(['--model', dir, '--workers', '1', '--max-batch-rows', '8', '--queue-limit', '1000']);
+  const { child, exited } = ports;
   const { call, close } = grpcClient(ports.grpc);
   try {
     const F = fx.fields.length;
@@ -65,6 +48,7 @@ test('SIGTERM during load: every accepted request is answered correctly, exit co
     }
     await session.release();
     assert.equal(await exited, 0);
+    assert.match(ports.stderr(), /SIGTERM: draining/);
     // After shutdown nothing listens any more.
     await assert.rejects(httpJson(ports.http, 'GET', '/healthz'));
   } finally {

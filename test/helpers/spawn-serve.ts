@@ -1,0 +1,35 @@
+/** Starts `mpe serve` (src/ via tsx, or a compiled main.js) as a child process and waits for its ports (parsed from its start-up line). */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface ServeChild {
+  readonly child: ChildProcess;
+  readonly grpc: number;
+  readonly http: number;
+  /** Resolves with the exit code. */
+  readonly exited: Promise<number | null>;
+  /** Everything written to stderr so far. */
+  stderr(): string;
+}
+
+/**
+ * @param args flags after `serve` (ports default to 0 and host to 127.0.0.1 unless given)
+ * @param dist a `tsc --outDir` directory to run compiled code from (default: src/ via tsx)
+ */
+export function spawnServe(args: readonly string[], dist: string | null = null): Promise<ServeChild> {
+  const main = dist ? [join(dist, 'src', 'cli', 'main.js')] : ['--import', 'tsx', 'src/cli/main.ts'];
+  const child = spawn(process.execPath, [...main, 'serve', '--host', '127.0.0.1', '--grpc-port', '0', '--http-port', '0', ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  return new Promise((resolve, reject) => {
+    child.stderr!.on('data', (b: Buffer) => {
+      err += b.toString();
+      const m = /gRPC [^:\s]+:(\d+), HTTP [^:\s]+:(\d+)/.exec(err);
+      if (m) resolve({ child, grpc: Number(m[1]), http: Number(m[2]), exited, stderr: () => err });
+    });
+    void exited.then((code) => reject(new Error(`mpe serve exited during start-up (${code}): ${err}`)));
+  });
+}
