@@ -9,9 +9,10 @@
  * Prints the human table on stderr and the JSON on stdout (or --json FILE). A single run exits 1
  * when any request failed or failed its check; a sweep exits 0 (overload errors are data there).
  */
+import { loadavg } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { addServerOptions, emitJson, positiveInt, positiveNum } from './options.js';
-import { type Endpoints, type LoadOptions, prepareLoad } from './run.js';
+import { type Endpoints, type LoadOptions, type PreparedLoad, prepareLoad } from './run.js';
 import { knee, type RunSummary, table } from './report.js';
 import { resolveModelDir, type SpawnedServer, spawnServer } from './spawn.js';
 import { writeSaturationResults } from './saturation.js';
@@ -35,6 +36,7 @@ const program = addServerOptions(new Command('loadtest'))
   .option('--candidates <n>', 'Score: candidate rows per request', positiveInt, 100)
   .option('--features <n>', 'Lookup: ids per request', positiveInt, 1000)
   .option('--pool <n>', 'distinct request bodies', positiveInt, 32)
+  .option('--grpc-channels <n>', 'gRPC: HTTP/2 connections, round-robin (k6 opens one per VU)', positiveInt, 1)
   .option('--sample-every <n>', 'deep-check every n-th answer (determinism, reference)', positiveInt, 10)
   .option('--timeout-ms <n>', 'per-request deadline', positiveInt, 5000)
   .option('--max-in-flight <n>', 'open loop: outstanding requests before arrivals queue client-side (their latency still counts)', positiveInt, 1024)
@@ -54,6 +56,7 @@ const o = program.opts<{
   candidates: number;
   features: number;
   pool: number;
+  grpcChannels: number;
   sampleEvery: number;
   timeoutMs: number;
   maxInFlight: number;
@@ -82,36 +85,43 @@ try {
     endpoints = server;
   }
   const runs: RunSummary[] = [];
-  for (const target of o.target) {
-    const opts: LoadOptions = {
-      target,
-      method: o.method,
-      durationS: o.duration,
-      size: o.method === 'score' ? o.candidates : o.features,
-      pool: o.pool,
-      sampleEvery: o.sampleEvery,
-      timeoutMs: o.timeoutMs,
-      maxInFlight: o.maxInFlight,
-      ...(bundle !== undefined ? { bundle } : {}),
-    };
-    const prepared = await prepareLoad(endpoints, opts);
-    try {
-      const steps = o.sweep ?? [undefined];
-      for (const rate of steps) {
+  const loadStart = loadavg()[0]!;
+  // All targets prepared up front; a sweep interleaves them rate by rate, so slow drifts in the
+  // (shared) machine's load bias neither transport.
+  const prepared: PreparedLoad[] = [];
+  try {
+    for (const target of o.target) {
+      const opts: LoadOptions = {
+        target,
+        method: o.method,
+        durationS: o.duration,
+        size: o.method === 'score' ? o.candidates : o.features,
+        pool: o.pool,
+        grpcChannels: o.grpcChannels,
+        sampleEvery: o.sampleEvery,
+        timeoutMs: o.timeoutMs,
+        maxInFlight: o.maxInFlight,
+        ...(bundle !== undefined ? { bundle } : {}),
+      };
+      prepared.push(await prepareLoad(endpoints, opts));
+    }
+    for (const rate of o.sweep ?? [undefined]) {
+      for (const p of prepared) {
         const shape = o.concurrency !== undefined ? { concurrency: o.concurrency } : { rate: rate ?? o.rate! };
-        if (o.warmup !== undefined) await prepared.go({ ...shape, durationS: o.warmup });
+        if (o.warmup !== undefined) await p.go({ ...shape, durationS: o.warmup });
         const cpu0 = server?.cpuSeconds() ?? null;
-        const run = await prepared.go({ ...shape, durationS: o.duration });
+        const run = await p.go({ ...shape, durationS: o.duration });
         const cpu1 = server?.cpuSeconds() ?? null;
         const s = cpu0 === null || cpu1 === null ? run : { ...run, serverCores: Math.round(((cpu1 - cpu0) / run.elapsedS) * 100) / 100 };
         runs.push(s);
         process.stderr.write(`${table([s]).split('\n')[2]}\n`);
         if (o.sweep !== undefined) await new Promise((r) => setTimeout(r, o.pause * 1000));
       }
-    } finally {
-      prepared.close();
     }
+  } finally {
+    for (const p of prepared) p.close();
   }
+  runs.sort((a, b) => (a.target === b.target ? 0 : a.target < b.target ? -1 : 1));
   const knees: Record<string, ReturnType<typeof knee>> = {};
   for (const t of o.target) knees[t] = knee(runs.filter((r) => r.target === t));
   process.stderr.write(`\n${table(runs)}\n`);
@@ -119,7 +129,7 @@ try {
   const out = { command: `npm run loadtest -- ${process.argv.slice(2).join(' ')}`, date: new Date().toISOString(), runs, ...(o.sweep !== undefined ? { knees } : {}) };
   // With --results the figures go to bench/results/; stdout stays for the table.
   if (o.json !== undefined || o.results === undefined) emitJson(out, o.json);
-  if (o.results !== undefined && o.sweep !== undefined) writeSaturationResults(o.results, out.command, runs, knees);
+  if (o.results !== undefined && o.sweep !== undefined) writeSaturationResults(o.results, out.command, runs, knees, { start: loadStart, end: loadavg()[0]! });
   if (o.sweep === undefined && runs.some((r) => r.errors > 0)) exitCode = 1;
 } catch (e) {
   process.stderr.write(`loadtest: ${e instanceof Error ? e.message : String(e)}\n`);

@@ -41,6 +41,8 @@ export interface LoadOptions {
   readonly referenceModel?: ReferenceModel;
   /** Score tolerance (default 1e-6). */
   readonly tolerance?: number;
+  /** gRPC: HTTP/2 connections used round-robin (default 1). */
+  readonly grpcChannels?: number;
   /** Seconds of unmeasured warm-up at the same rate first (default 0). */
   readonly warmupS?: number;
 }
@@ -55,7 +57,7 @@ export interface PreparedLoad {
 
 /** Connects and prepares payloads, reference and checker for `opts`. */
 export async function prepareLoad(endpoints: Endpoints, opts: LoadOptions): Promise<PreparedLoad> {
-  const transport: Transport = opts.target === 'grpc' ? grpcTransport(endpoints.grpc) : httpTransport(endpoints.http, opts.maxInFlight ?? 1024);
+  const transport: Transport = opts.target === 'grpc' ? grpcTransport(endpoints.grpc, opts.grpcChannels ?? 1) : httpTransport(endpoints.http, opts.maxInFlight ?? 1024);
   try {
     const raw = (await transport.getModel()) as { d: number };
     const model = normaliseModel(raw);

@@ -13,6 +13,7 @@
  *   npm run soak -- --minutes 10 --grpc 127.0.0.1:50051 --http http://127.0.0.1:8080 --admin-token T
  */
 import { randomBytes } from 'node:crypto';
+import { loadavg } from 'node:os';
 import { Command, Option } from 'commander';
 import { describeMachine, writeBenchmarksDoc, writeResult } from '../../bench/report.js';
 import { addServerOptions, emitJson, positiveNum } from './options.js';
@@ -104,6 +105,7 @@ try {
     size,
     ...(spawnDir !== undefined ? { bundle: spawnDir } : {}),
   });
+  const loadStart = loadavg()[0]!;
   const t0 = Date.now();
   const now = (): number => (Date.now() - t0) / 1000;
   const samples: ProcessSample[] = [];
@@ -212,6 +214,7 @@ try {
     `| server arrayBuffers | ${g(memory.arrayBuffers)} |`,
     `| event-loop delay p99 per ${o.sampleS} s sample (median / max) | ${eventLoop === null ? 'not exported' : `${eventLoop.p99MedianMs} / ${eventLoop.p99MaxMs} ms`} |`,
     `| mid-run reload | ${typeof reloadResult === 'string' ? reloadResult : `HTTP ${reloadResult.status} at ${reloadResult.atS} s`} |`,
+    `| 1-minute load average of the (shared) box, start / end | ${loadStart.toFixed(1)} / ${loadavg()[0]!.toFixed(1)} |`,
     `| verdict | ${failures.length === 0 ? 'PASS' : `FAIL: ${failures.join('; ')}`} |`,
   ];
   process.stderr.write(`\n${lines.join('\n')}\n`);

@@ -57,16 +57,32 @@ function floatsOf(b: Uint8Array): Float32Array {
   return new Float32Array(copy.buffer);
 }
 
-/** A gRPC transport to `address` (host:port), one HTTP/2 channel. */
-export function grpcTransport(address: string): Transport {
+/**
+ * A gRPC transport to `address` (host:port) over `channels` HTTP/2 connections, used round-robin
+ * (each client gets its own subchannel pool, so its own connection and flow-control window).
+ */
+export function grpcTransport(address: string, channels = 1): Transport {
   const { client: Client } = embeddingProto();
-  const client = new Client(address, grpc.credentials.createInsecure(), {
-    'grpc.max_receive_message_length': 64 * 1024 * 1024,
-    'grpc.max_send_message_length': 64 * 1024 * 1024,
-  }) as unknown as grpc.Client & Record<'score' | 'lookup' | 'getModel', UnaryFn>;
+  type Stub = grpc.Client & Record<'score' | 'lookup' | 'getModel', UnaryFn>;
+  const clients: Stub[] = [];
+  for (let c = 0; c < channels; c++) {
+    clients.push(
+      new Client(address, grpc.credentials.createInsecure(), {
+        'grpc.max_receive_message_length': 64 * 1024 * 1024,
+        'grpc.max_send_message_length': 64 * 1024 * 1024,
+        'grpc.use_local_subchannel_pool': 1,
+      }) as unknown as Stub,
+    );
+  }
+  let next = 0;
+  const pick = (): Stub => {
+    const c = clients[next]!;
+    next = next + 1 === channels ? 0 : next + 1;
+    return c;
+  };
   const call = <T>(fn: UnaryFn, body: unknown, timeoutMs: number, map: (res: never) => T): Promise<CallResult<T>> =>
     new Promise((resolve) => {
-      fn.call(client, body, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
+      fn.call(pick(), body, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
         if (err !== null) resolve({ ok: false, code: grpcCode(err) });
         else resolve({ ok: true, value: map(res as never) });
       });
@@ -74,13 +90,13 @@ export function grpcTransport(address: string): Transport {
   return {
     name: 'grpc',
     async getModel() {
-      const r = await call(client.getModel, {}, 10_000, (m: unknown) => m);
+      const r = await call(clients[0]!.getModel, {}, 10_000, (m: unknown) => m);
       if (!r.ok) throw new Error(`GetModel failed: ${r.code}`);
       return r.value;
     },
-    score: (body, timeoutMs) => call(client.score, body, timeoutMs, (m: ScoreAnswer) => m),
+    score: (body, timeoutMs) => call(clients[0]!.score, body, timeoutMs, (m: ScoreAnswer) => m),
     lookup: (body, timeoutMs) =>
-      call(client.lookup, body, timeoutMs, (m: { d: number; count: number; embeddings: Uint8Array; ids: number[]; bits: number[]; pruned: boolean[] }) => ({
+      call(clients[0]!.lookup, body, timeoutMs, (m: { d: number; count: number; embeddings: Uint8Array; ids: number[]; bits: number[]; pruned: boolean[] }) => ({
         d: m.d,
         count: m.count,
         embeddings: floatsOf(m.embeddings),
@@ -88,7 +104,9 @@ export function grpcTransport(address: string): Transport {
         bits: m.bits,
         pruned: m.pruned,
       })),
-    close: () => client.close(),
+    close: () => {
+      for (const c of clients) c.close();
+    },
   };
 }
 
@@ -106,7 +124,8 @@ export function httpTransport(baseUrl: string, maxSockets: number): Transport {
           method,
           path,
           timeout: timeoutMs,
-          headers: body === null ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+          // The deadline travels like gRPC's: the server drops work whose client has given up (x-mpe-deadline-ms, docs/api.md).
+          headers: body === null ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-mpe-deadline-ms': String(timeoutMs) },
         },
         (res) => {
           const chunks: Buffer[] = [];
