@@ -3,7 +3,8 @@
  * fed by a micro-batcher and a bounded queue.
  *
  * - Requests queue as (ids, rows). A worker takes as many queued requests as fit in
- *   `maxBatchRows` (at least one), so concurrent requests share one onnxruntime run.
+ *   min(`maxBatchRows`, its share of the queued rows) (at least one), so concurrent requests
+ *   share one onnxruntime run without starving the other workers.
  * - When a request arrives and a worker is idle, dispatch waits up to `maxWaitUs` for company
  *   (below 1 ms: until the end of the current event-loop turn, `setImmediate`); when a worker
  *   frees up and requests are waiting, it takes them at once (they have already waited).
@@ -160,12 +161,14 @@ export class ScorePool {
   }
 
   private pump(flush: boolean): void {
+    // Computed once per round, before several idle workers take their parts.
+    const budget = Math.min(this.opts.maxBatchRows, Math.ceil(this.queuedRows / this.slots.length));
     while (this.idle.length > 0 && this.queue.length > 0) {
       if (!flush && this.opts.maxWaitUs > 0 && this.queuedRows < this.opts.maxBatchRows) {
         this.armTimer();
         return;
       }
-      this.dispatch(this.idle.pop()!);
+      this.dispatch(this.idle.pop()!, budget);
     }
     if (this.queue.length === 0 && this.drainWaiters.length > 0 && this.slots.every((s) => s.busy === null)) {
       for (const w of this.drainWaiters.splice(0)) w();
@@ -183,13 +186,18 @@ export class ScorePool {
     else setTimeout(fire, this.opts.maxWaitUs / 1000);
   }
 
-  private dispatch(slot: Slot): void {
+  /** @param budget most rows to take (at least one request is taken). */
+  private dispatch(slot: Slot, budget: number): void {
     const now = Date.now();
     const batch: Pending[] = [];
     let rows = 0;
+    // Share the queue among the workers instead of letting the first free one take everything that
+    // fits: with 2 queued requests and 2 workers, each worker runs one (the other frees up soon),
+    // rather than one worker running a double batch while the other idles. Under heavy load the
+    // share exceeds maxBatchRows and batches are full as before.
     while (this.queue.length > 0) {
       const next = this.queue[0]!;
-      if (batch.length > 0 && rows + next.rows > this.opts.maxBatchRows) break;
+      if (batch.length > 0 && rows + next.rows > budget) break;
       this.queue.shift();
       this.queuedRows -= next.rows;
       if (next.deadline <= now) {

@@ -103,3 +103,19 @@ test('close() lets queued requests finish, then refuses new ones with MPE_ERR_SH
 test('an unavailable explicit provider fails start-up with MPE_ERR_SCORER_PROVIDER', async () => {
   await assert.rejects(ScorePool.create(options({ init: { ...options({}).init, provider: 'cuda' } })), (e) => code(e) === 'MPE_ERR_SCORER_PROVIDER');
 });
+
+test('with two idle workers, concurrent requests are shared between them instead of one worker taking all', async () => {
+  const batches: number[] = [];
+  const pool = await ScorePool.create(options({ workers: 2, maxWaitUs: 5000, onBatch: (n) => batches.push(n) }));
+  try {
+    const reqs = [3, 3, 3, 3].map((n, k) => randomRows(fx, n, 120 + k).ids);
+    const results = await Promise.all(reqs.map((ids) => pool.score(ids.slice(), ids.length / F, Number.POSITIVE_INFINITY)));
+    assert.deepEqual(batches, [6, 6]);
+    for (let k = 0; k < reqs.length; k++) {
+      const want = await expected(reqs[k]!);
+      for (let i = 0; i < want.length; i++) assert.ok(Math.abs(results[k]![i]! - want[i]!) <= 1e-6);
+    }
+  } finally {
+    await pool.close();
+  }
+});
