@@ -10,8 +10,8 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { MpeError } from '../errors.js';
+import { mix32 } from '../util/hash.js';
 import { type Rng, createRng } from '../util/random.js';
-import { mix32 } from './hash.js';
 import { exactAuc } from '../train/metrics.js';
 
 /** Number of integer and categorical fields (Criteo's layout). */

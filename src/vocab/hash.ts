@@ -18,7 +18,7 @@
  * fmix32 for the slot.
  */
 
-import { mix32 } from '../data/hash.js';
+import { mix32 } from '../util/hash.js';
 
 const OFFSET_HI = 0xcbf29ce4;
 const OFFSET_LO = 0x84222325;
