@@ -7,6 +7,8 @@
  *
  * Options (env): BENCH_TRAIN_ROWS (default 200000), BENCH_TRAIN_EPOCHS (default 1),
  * BENCH_TRAIN_THREADS (onnxruntime intra-op threads, default: one per core).
+ * `--quick` (`npm run bench:train -- --quick`): 3000 rows and 2 timed dense steps, to check that the
+ * benchmark runs; it prints its figures but writes neither bench/results/train.json nor the doc.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -16,7 +18,8 @@ import { DenseNet } from '../src/train/dense-net.js';
 import { trainModel } from '../src/train/trainer.js';
 import { describeMachine, writeBenchmarksDoc, writeResult } from './report.js';
 
-const rows = Number(process.env.BENCH_TRAIN_ROWS ?? 200_000);
+const quick = process.argv.includes('--quick');
+const rows = Number(process.env.BENCH_TRAIN_ROWS ?? (quick ? 3000 : 200_000));
 const epochs = Number(process.env.BENCH_TRAIN_EPOCHS ?? 1);
 const threads = process.env.BENCH_TRAIN_THREADS ? Number(process.env.BENCH_TRAIN_THREADS) : undefined;
 /** The dense step alone (train graph + dense Adam) at batch 2048: the ceiling of the whole loop. */
@@ -27,7 +30,7 @@ async function denseOnly(): Promise<{ graphMsPerStep: number; adamMsPerStep: num
   const y = Float32Array.from({ length: B }, (_, i) => (i % 5 === 0 ? 1 : 0));
   let graph = 0;
   let adam = 0;
-  const steps = 10;
+  const steps = quick ? 2 : 10;
   for (let i = 0; i < steps + 2; i++) {
     const t0 = performance.now();
     const g = await net.gradients(x, y, B);
@@ -97,8 +100,15 @@ try {
     `- parse: ${Math.round(data.parseRowsPerSecond)} rows/s; evaluation ${t.evaluation.toFixed(1)} s`,
     `- test AUC ${data.testAuc.toFixed(4)} vs planted ${data.plantedAuc.toFixed(4)}`,
   ].join('\n');
-  writeResult({ name: 'train', title: 'Training throughput (fp32, default model)', command: 'npm run bench:train', date: new Date().toISOString(), machine: describeMachine(), markdown, data });
-  console.log(`wrote ${writeBenchmarksDoc()}`);
+  if (quick) {
+    console.log(`${markdown}\n\n--quick: bench/results/train.json and docs/benchmarks.md left as they are`);
+  } else {
+    // The command records the env options that differ from the defaults, so the run can be repeated.
+    const env = ['BENCH_TRAIN_ROWS', 'BENCH_TRAIN_EPOCHS', 'BENCH_TRAIN_THREADS'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]} `);
+    const command = `${env.join('')}npm run bench:train`;
+    writeResult({ name: 'train', title: 'Training throughput (fp32, default model)', command, date: new Date().toISOString(), machine: describeMachine(), markdown, data });
+    console.log(`wrote ${writeBenchmarksDoc()}`);
+  }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
