@@ -1,11 +1,13 @@
 /**
- * MPE search speed (`npx tsx bench/mpe.ts`): training samples/s of the MPE search phase against
+ * MPE search speed (`npm run bench:mpe`): training samples/s of the MPE search phase against
  * the fp32 trainer on the same data, model and machine, in ONE process one after the other
  * (target: search >= 0.7x fp32). Also reports the retraining phase and the embedding-stage
  * split (forward = "gather", backward + optimiser step of the stage = "scatter").
  * Writes bench/results/mpe.json and regenerates docs/benchmarks.md.
  *
  * Options (env): BENCH_MPE_ROWS (default 200000), BENCH_MPE_THREADS (onnxruntime intra-op threads).
+ * `--quick` (`npm run bench:mpe -- --quick`): 3000 rows, to check that the benchmark runs; it prints
+ * its table but writes neither bench/results/mpe.json nor the doc.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,9 +17,10 @@ import { synthesize } from '../src/data/synth.js';
 import '../src/mpe/methods.js';
 import type { PhaseResult } from '../src/train/loop.js';
 import { trainModel } from '../src/train/trainer.js';
-import { describeMachine, writeBenchmarksDoc, writeResult } from './report.js';
+import { benchCommand, describeMachine, writeBenchmarksDoc, writeResult } from './report.js';
 
-const rows = Number(process.env.BENCH_MPE_ROWS ?? 200_000);
+const quick = process.argv.includes('--quick');
+const rows = Number(process.env.BENCH_MPE_ROWS ?? (quick ? 3000 : 200_000));
 const threads = process.env.BENCH_MPE_THREADS ? Number(process.env.BENCH_MPE_THREADS) : undefined;
 const dir = mkdtempSync(join(tmpdir(), 'mpe-bench-mpe-'));
 
@@ -52,16 +55,20 @@ try {
     `Search / fp32 samples/s: **${ratio.toFixed(2)}x** (target >= 0.7x).`,
   ].join('\n');
   console.log(md);
-  writeResult({
-    name: 'mpe',
-    title: 'MPE search speed vs the fp32 trainer',
-    command: 'npx tsx bench/mpe.ts',
-    date: new Date().toISOString(),
-    machine: describeMachine(),
-    markdown: md,
-    data: { rows, featureCount: ds.featureCount, fp32: sps(f), search: sps(s), retrain: sps(r), ratio, stages: Object.fromEntries(rowsOut.map(([n, , t]) => [n, t])) },
-  });
-  writeBenchmarksDoc();
+  if (quick) {
+    console.log('--quick: bench/results/mpe.json and docs/benchmarks.md left as they are');
+  } else {
+    writeResult({
+      name: 'mpe',
+      title: 'MPE search speed vs the fp32 trainer',
+      command: benchCommand('bench:mpe', ['BENCH_MPE_ROWS', 'BENCH_MPE_THREADS']),
+      date: new Date().toISOString(),
+      machine: describeMachine(),
+      markdown: md,
+      data: { rows, featureCount: ds.featureCount, fp32: sps(f), search: sps(s), retrain: sps(r), ratio, stages: Object.fromEntries(rowsOut.map(([n, , t]) => [n, t])) },
+    });
+    writeBenchmarksDoc();
+  }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

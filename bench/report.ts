@@ -38,6 +38,16 @@ export function describeMachine(): string {
   return `${c.length} x ${model}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Node ${process.version}, ${process.platform} ${process.arch}`;
 }
 
+/**
+ * The command line that repeats this run: `npm run <script>` prefixed with those of `envKeys`
+ * that are set (e.g. "BENCH_TRAIN_ROWS=100000 npm run bench:train").
+ */
+export function benchCommand(script: string, envKeys: readonly string[]): string {
+  let prefix = '';
+  for (const k of envKeys) if (process.env[k] !== undefined) prefix += `${k}=${process.env[k]} `;
+  return `${prefix}npm run ${script}`;
+}
+
 /** Writes bench/results/<name>.json. */
 export function writeResult(result: BenchResult): string {
   mkdirSync(RESULTS_DIR, { recursive: true });

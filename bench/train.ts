@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { synthesize } from '../src/data/synth.js';
 import { DenseNet } from '../src/train/dense-net.js';
 import { trainModel } from '../src/train/trainer.js';
-import { describeMachine, writeBenchmarksDoc, writeResult } from './report.js';
+import { benchCommand, describeMachine, writeBenchmarksDoc, writeResult } from './report.js';
 
 const quick = process.argv.includes('--quick');
 const rows = Number(process.env.BENCH_TRAIN_ROWS ?? (quick ? 3000 : 200_000));
@@ -103,9 +103,7 @@ try {
   if (quick) {
     console.log(`${markdown}\n\n--quick: bench/results/train.json and docs/benchmarks.md left as they are`);
   } else {
-    // The command records the env options that differ from the defaults, so the run can be repeated.
-    const env = ['BENCH_TRAIN_ROWS', 'BENCH_TRAIN_EPOCHS', 'BENCH_TRAIN_THREADS'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]} `);
-    const command = `${env.join('')}npm run bench:train`;
+    const command = benchCommand('bench:train', ['BENCH_TRAIN_ROWS', 'BENCH_TRAIN_EPOCHS', 'BENCH_TRAIN_THREADS']);
     writeResult({ name: 'train', title: 'Training throughput (fp32, default model)', command, date: new Date().toISOString(), machine: describeMachine(), markdown, data });
     console.log(`wrote ${writeBenchmarksDoc()}`);
   }
