@@ -27,6 +27,9 @@ export interface BenchResult {
   readonly data?: unknown;
 }
 
+/** The string fields every result file must have; a file lacking one is skipped with a warning. */
+const REQUIRED_FIELDS = ['name', 'title', 'command', 'date', 'machine', 'markdown'] as const;
+
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const RESULTS_DIR = join(ROOT, 'bench', 'results');
 const DOC = join(ROOT, 'docs', 'benchmarks.md');
@@ -60,13 +63,14 @@ export function writeResult(result: BenchResult): string {
 export function writeBenchmarksDoc(resultsDir = RESULTS_DIR, docPath = DOC): string {
   const results: BenchResult[] = [];
   for (const f of readdirSync(resultsDir).filter((n) => n.endsWith('.json')).sort()) {
-    const r = JSON.parse(readFileSync(join(resultsDir, f), 'utf8')) as BenchResult;
+    const r = JSON.parse(readFileSync(join(resultsDir, f), 'utf8')) as Record<string, unknown>;
     // One malformed file must not hide everyone else's results: skip it, loudly.
-    if (typeof r.name !== 'string' || typeof r.markdown !== 'string') {
-      console.warn(`bench/report: skipping ${f}: needs string fields name, title, command, date, machine, markdown`);
+    const missing = REQUIRED_FIELDS.filter((k) => typeof r[k] !== 'string');
+    if (missing.length > 0) {
+      console.warn(`bench/report: skipping ${f}: needs string fields ${REQUIRED_FIELDS.join(', ')}; missing or not a string: ${missing.join(', ')}`);
       continue;
     }
-    results.push(r);
+    results.push(r as unknown as BenchResult);
   }
   results.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   let md = '# Benchmarks\n\n';
@@ -75,8 +79,7 @@ export function writeBenchmarksDoc(resultsDir = RESULTS_DIR, docPath = DOC): str
   md += 'Each section names the machine and date of its own run; figures from different runs are not comparable.\n';
   for (const r of results) {
     md += `\n## ${r.title} (\`${r.name}\`)\n\n`;
-    const machine = typeof r.machine === 'string' ? r.machine : JSON.stringify(r.machine);
-    md += `Command: \`${r.command}\`. Run ${r.date} on ${machine}.\n\n`;
+    md += `Command: \`${r.command}\`. Run ${r.date} on ${r.machine}.\n\n`;
     md += `${r.markdown.trim()}\n`;
   }
   mkdirSync(dirname(docPath), { recursive: true });
