@@ -186,6 +186,24 @@ test('bad magic is MPE_ERR_BUNDLE_MAGIC (checksum fixed up, or verify off)', asy
   assert.equal(await codeOf(loadBundle(b)), 'MPE_ERR_BUNDLE_CHECKSUM');
 });
 
+test('vocab.bin holds the file magic MPEVOCF1 at 0 and the payload magic MPEVOCB1 at 64 (docs/format.md); each is checked', async () => {
+  const a = await fresh();
+  const bytes = await readFile(join(a, 'vocab.bin'));
+  assert.equal(bytes.subarray(0, 8).toString('latin1'), 'MPEVOCF1');
+  assert.equal(bytes.subarray(64, 72).toString('latin1'), 'MPEVOCB1');
+  await editBinary(a, 'vocab.bin', (x) => {
+    x[64 + 6] = 0x46; // payload magic "MPEVOCB1" -> "MPEVOCF1"
+    return undefined;
+  });
+  assert.equal(await codeOf(loadBundle(a)), 'MPE_ERR_BUNDLE_MAGIC');
+  const b = await fresh();
+  await editBinary(b, 'vocab.bin', (x) => {
+    x[12] = 63; // header length 63 instead of 64
+    return undefined;
+  });
+  assert.equal(await codeOf(loadBundle(b)), 'MPE_ERR_BUNDLE_MISMATCH');
+});
+
 test('manifest that disagrees with the binary files is MPE_ERR_BUNDLE_MISMATCH', async () => {
   const edits: [string, (m: Json) => void][] = [
     ['bits', (m) => (m.table.bitsPerGroup[0] = 4)],
