@@ -3,6 +3,7 @@
  * exported scorer graph itself (inference BatchNorm with the running statistics), so the numbers
  * the trainer reports are those of the bundle it writes.
  */
+import type { InferenceSession } from 'onnxruntime-node';
 import type { Dataset } from '../data/ingest.js';
 import { buildMlpScorer } from '../scorer/mlp.js';
 import { createScorerSession, scoreBatch } from '../scorer/session.js';
@@ -35,33 +36,48 @@ export function splitRows(ds: Dataset, split: number): Int32Array {
   return out;
 }
 
-/** Scores `rows` of the dataset with the stage and the scorer built from `net`'s current weights. */
-export async function predictRows(ds: Dataset, rows: Int32Array, stage: EmbeddingStage, net: DenseNet, intraOpThreads?: number): Promise<SplitPredictions> {
+/**
+ * Fills the scorer input `x` (m rows of inputDim floats) from the ids of m rows (`ids`, m * F,
+ * row-major): the embedding half of scoring, which differs between a trainer's stage and a
+ * bundle's packed table.
+ */
+export type EmbedBatch = (ids: Int32Array, m: number, x: Float32Array) => void;
+
+/**
+ * Scores `rows` of the dataset in batches of `batch` rows: copies each batch's ids and labels,
+ * lets `embed` fill the scorer input, runs `session`, and returns the probabilities with AUC and
+ * log loss. Shared by {@link predictRows} (the trainer's stage) and `mpe/score-bundle.ts` (a
+ * bundle's packed table), so the two evaluations cannot drift apart.
+ */
+export async function scoreRowsInBatches(ds: Dataset, rows: Int32Array, session: InferenceSession, batch: number, inputDim: number, embed: EmbedBatch): Promise<SplitPredictions> {
   const F = ds.fieldCount;
-  const d = stage.d;
-  const dim = F * d;
   const n = rows.length;
   const probabilities = new Float32Array(n);
   const labels = new Uint8Array(n);
-  if (n === 0) return { auc: Number.NaN, logLoss: Number.NaN, rows: 0, rowIndex: rows, probabilities };
+  const ids = new Int32Array(batch * F);
+  const x = new Float32Array(batch * inputDim);
+  for (let start = 0; start < n; start += batch) {
+    const m = Math.min(batch, n - start);
+    for (let i = 0; i < m; i++) {
+      const r = rows[start + i]!;
+      ids.set(ds.ids.subarray(r * F, r * F + F), i * F);
+      labels[start + i] = ds.labels[r]!;
+    }
+    embed(ids, m, x);
+    probabilities.set(await scoreBatch(session, x, m, inputDim), start);
+  }
+  return { auc: exactAuc(probabilities, labels, n), logLoss: logLoss(probabilities, labels, n), rows: n, rowIndex: rows, probabilities };
+}
+
+/** Scores `rows` of the dataset with the stage and the scorer built from `net`'s current weights. */
+export async function predictRows(ds: Dataset, rows: Int32Array, stage: EmbeddingStage, net: DenseNet, intraOpThreads?: number): Promise<SplitPredictions> {
+  const F = ds.fieldCount;
+  if (rows.length === 0) return { auc: Number.NaN, logLoss: Number.NaN, rows: 0, rowIndex: rows, probabilities: new Float32Array(0) };
   const bytes = buildMlpScorer(net.toMlpWeights());
   const { session } = await createScorerSession(bytes, { provider: 'cpu', allowSpinning: false, ...(intraOpThreads !== undefined ? { intraOpThreads } : {}) });
-  const ids = new Int32Array(EVAL_BATCH * F);
-  const x = new Float32Array(EVAL_BATCH * dim);
   try {
-    for (let start = 0; start < n; start += EVAL_BATCH) {
-      const m = Math.min(EVAL_BATCH, n - start);
-      for (let i = 0; i < m; i++) {
-        const r = rows[start + i]!;
-        ids.set(ds.ids.subarray(r * F, r * F + F), i * F);
-        labels[start + i] = ds.labels[r]!;
-      }
-      stage.forward(ids, m, F, x, false);
-      const p = await scoreBatch(session, x, m, dim);
-      probabilities.set(p, start);
-    }
+    return await scoreRowsInBatches(ds, rows, session, EVAL_BATCH, F * stage.d, (ids, m, x) => stage.forward(ids, m, F, x, false));
   } finally {
     await session.release();
   }
-  return { auc: exactAuc(probabilities, labels, n), logLoss: logLoss(probabilities, labels, n), rows: n, rowIndex: rows, probabilities };
 }
