@@ -2,12 +2,12 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { DEFAULT_REDIS_URL, registryUrl } from '../config/config.js';
 import { MANIFEST_FILE, parseManifest } from '../bundle/manifest.js';
 import { MpeError } from '../errors.js';
 import { createRegistry } from '../registry/registry.js';
 import { computeDrift } from '../stats/drift.js';
 import { readLiveCounts } from '../stats/sampler.js';
-import { DEFAULT_REDIS } from './publish.js';
 
 const pct = (x: number): string => `${(100 * x).toFixed(2)}%`;
 
@@ -17,11 +17,11 @@ export function register(program: Command): void {
     .description('report pruned, OOV and misplaced-frequent shares of live traffic against the bundle groups')
     .requiredOption('--model <name>', 'registry model name')
     .option('--version <version>', 'version (default: current)')
-    .option('--redis <url>', 'Redis URL', DEFAULT_REDIS)
+    .option('--redis <url>', `Redis URL (default: MPE_REDIS_URL, else ${DEFAULT_REDIS_URL})`)
     .option('--prefix <prefix>', 'key prefix', 'mpe')
     .option('--json', 'print JSON')
-    .action(async (o: { model: string; version?: string; redis: string; prefix: string; json?: boolean }) => {
-      const reg = createRegistry({ url: o.redis, model: o.model, prefix: o.prefix });
+    .action(async (o: { model: string; version?: string; redis?: string; prefix: string; json?: boolean }) => {
+      const reg = createRegistry({ url: registryUrl(o.redis), model: o.model, prefix: o.prefix });
       try {
         const rec = o.version ? await reg.get(o.version) : await reg.current();
         if (rec === null) throw new MpeError('MPE_ERR_REGISTRY_NOT_FOUND', `${o.model} ${o.version ?? '(current)'}`);

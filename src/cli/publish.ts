@@ -2,23 +2,22 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { DEFAULT_REDIS_URL, registryUrl } from '../config/config.js';
 import { loadBundle } from '../bundle/load.js';
 import { MANIFEST_FILE, parseManifest } from '../bundle/manifest.js';
 import { MpeError } from '../errors.js';
 import { createRegistry } from '../registry/registry.js';
-
-export const DEFAULT_REDIS = 'redis://127.0.0.1:6379';
 
 export function register(program: Command): void {
   program
     .command('publish')
     .description('publish a bundle as a new version in the Redis registry and announce it to the replicas')
     .argument('<dir>', 'bundle directory, as the replicas see it (shared path)')
-    .option('--redis <url>', 'Redis URL', DEFAULT_REDIS)
+    .option('--redis <url>', `Redis URL (default: MPE_REDIS_URL, else ${DEFAULT_REDIS_URL})`)
     .option('--model <name>', 'registry model name (default: the manifest model.name)')
     .option('--prefix <prefix>', 'key prefix', 'mpe')
     .option('--no-verify', 'skip verifying the checksums before publishing')
-    .action(async (dir: string, o: { redis: string; model?: string; prefix: string; verify: boolean }) => {
+    .action(async (dir: string, o: { redis?: string; model?: string; prefix: string; verify: boolean }) => {
       const location = resolve(dir);
       let text: string;
       try {
@@ -30,7 +29,7 @@ export function register(program: Command): void {
       if (o.verify) await loadBundle(location, { verify: true });
       const checksums: Record<string, string> = { [MANIFEST_FILE]: manifest.manifestXxh64 };
       for (const [name, f] of Object.entries(manifest.files)) checksums[name] = f.xxh64;
-      const reg = createRegistry({ url: o.redis, model: o.model ?? manifest.model.name, prefix: o.prefix });
+      const reg = createRegistry({ url: registryUrl(o.redis), model: o.model ?? manifest.model.name, prefix: o.prefix });
       try {
         const rec = await reg.publish({ version: manifest.model.version, location, checksums, createdAt: manifest.model.createdAt, metrics: manifest.metrics });
         process.stdout.write(`published ${rec.model} ${rec.version} (${rec.location}); current version is now ${rec.version}\n`);

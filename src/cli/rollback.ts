@@ -1,7 +1,7 @@
 /** `mpe rollback --model NAME --to VERSION`: makes an earlier version current again (announced to every replica). */
 import type { Command } from 'commander';
+import { DEFAULT_REDIS_URL, registryUrl } from '../config/config.js';
 import { createRegistry } from '../registry/registry.js';
-import { DEFAULT_REDIS } from './publish.js';
 
 export function register(program: Command): void {
   program
@@ -9,10 +9,10 @@ export function register(program: Command): void {
     .description('make an already published version current again')
     .requiredOption('--model <name>', 'registry model name')
     .requiredOption('--to <version>', 'version to serve')
-    .option('--redis <url>', 'Redis URL', DEFAULT_REDIS)
+    .option('--redis <url>', `Redis URL (default: MPE_REDIS_URL, else ${DEFAULT_REDIS_URL})`)
     .option('--prefix <prefix>', 'key prefix', 'mpe')
-    .action(async (o: { model: string; to: string; redis: string; prefix: string }) => {
-      const reg = createRegistry({ url: o.redis, model: o.model, prefix: o.prefix });
+    .action(async (o: { model: string; to: string; redis?: string; prefix: string }) => {
+      const reg = createRegistry({ url: registryUrl(o.redis), model: o.model, prefix: o.prefix });
       try {
         const rec = await reg.rollback(o.to);
         process.stdout.write(`rolled back ${rec.model} to ${rec.version} (${rec.location})\n`);

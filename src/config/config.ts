@@ -45,6 +45,10 @@ export interface ServeConfig {
   readonly shutdownGraceMs: number;
   /** Where `npm start` caches its synthetic demo bundle (directory). */
   readonly demoDir: string;
+  /** Fraction of looked-up/scored feature ids sampled for live frequency statistics, [0, 1]; 0 = off. */
+  readonly statsSampleRate: number;
+  /** How often sampled counts are flushed to Redis and the drift metrics recomputed (milliseconds). */
+  readonly statsFlushMs: number;
 }
 
 /** Defaults, one object. */
@@ -66,7 +70,12 @@ export const DEFAULTS: ServeConfig = Object.freeze({
   lookupFeatureLimit: 65536, // features
   shutdownGraceMs: 10_000, // milliseconds
   demoDir: '.cache/demo-bundle',
+  statsSampleRate: 0.01, // fraction of feature ids: one decrement per id, the sampled 1% update the sketch
+  statsFlushMs: 10_000, // milliseconds
 } satisfies ServeConfig);
+
+/** Redis of the `mpe publish/rollback/status/drift` commands when neither `--redis` nor MPE_REDIS_URL is given. */
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
 type Parser = (raw: string) => unknown;
 
@@ -75,6 +84,8 @@ interface OptionDef {
   readonly env: string;
   /** Long flag name without dashes (commander camel-cases it to `key`). */
   readonly flag: string;
+  /** Other accepted flag names (kept for compatibility). */
+  readonly aliases?: readonly string[];
   readonly description: string;
   readonly parse: Parser;
 }
@@ -90,6 +101,12 @@ const str: Parser = (raw) => {
   return raw;
 };
 const nullableStr: Parser = (raw) => (raw.trim() === '' ? null : raw);
+const fraction: Parser = (raw) => {
+  if (!/^\s*(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$/.test(raw)) throw new Error('must be a number in [0, 1]');
+  const v = Number(raw);
+  if (v > 1) throw new Error('must be a number in [0, 1]');
+  return v;
+};
 const oneOf = (values: readonly string[]): Parser => (raw) => {
   if (!values.includes(raw)) throw new Error(`must be one of ${values.join('|')}`);
   return raw;
@@ -104,7 +121,7 @@ export const CONFIG_OPTIONS: readonly OptionDef[] = Object.freeze([
   { key: 'provider', env: 'MPE_PROVIDER', flag: 'provider', description: 'execution provider auto|cpu|cuda|webgpu', parse: oneOf(PROVIDERS) },
   { key: 'workers', env: 'MPE_WORKERS', flag: 'workers', description: 'scoring worker threads', parse: int(1, 256) },
   { key: 'intraOpThreads', env: 'MPE_INTRA_OP_THREADS', flag: 'intra-op-threads', description: 'onnxruntime threads per worker', parse: int(1, 256) },
-  { key: 'redisUrl', env: 'MPE_REDIS_URL', flag: 'redis-url', description: 'Redis URL of the model registry', parse: nullableStr },
+  { key: 'redisUrl', env: 'MPE_REDIS_URL', flag: 'redis', aliases: ['redis-url'], description: 'Redis URL of the model registry (with --model NAME)', parse: nullableStr },
   { key: 'adminToken', env: 'MPE_ADMIN_TOKEN', flag: 'admin-token', description: 'bearer token of the admin routes (POST /admin/reload)', parse: nullableStr },
   { key: 'maxBatchRows', env: 'MPE_MAX_BATCH_ROWS', flag: 'max-batch-rows', description: 'rows per micro-batch', parse: int(1, 1 << 20) },
   { key: 'maxWaitUs', env: 'MPE_MAX_WAIT_US', flag: 'max-wait-us', description: 'micro-batch wait (us)', parse: int(0, 1_000_000) },
@@ -114,7 +131,37 @@ export const CONFIG_OPTIONS: readonly OptionDef[] = Object.freeze([
   { key: 'lookupFeatureLimit', env: 'MPE_LOOKUP_FEATURE_LIMIT', flag: 'lookup-feature-limit', description: 'features per Lookup request', parse: int(1, 1 << 24) },
   { key: 'shutdownGraceMs', env: 'MPE_SHUTDOWN_GRACE_MS', flag: 'shutdown-grace-ms', description: 'grace for in-flight requests on shutdown (ms)', parse: int(0, 3_600_000) },
   { key: 'demoDir', env: 'MPE_DEMO_DIR', flag: 'demo-dir', description: 'cache directory of the demo bundle', parse: str },
+  { key: 'statsSampleRate', env: 'MPE_STATS_SAMPLE_RATE', flag: 'stats-sample-rate', description: 'fraction of feature ids sampled for live statistics (0 = off)', parse: fraction },
+  { key: 'statsFlushMs', env: 'MPE_STATS_FLUSH_MS', flag: 'stats-flush-ms', description: 'statistics flush / drift recompute interval (ms)', parse: int(100, 3_600_000) },
 ] satisfies OptionDef[]);
+
+/** commander's attribute name of `--some-flag`: `someFlag`. */
+const attributeOf = (flag: string): string => flag.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+
+/**
+ * Maps commander's parsed options (attribute names of every flag and alias in {@link CONFIG_OPTIONS})
+ * to {@link ConfigFlags}; the primary flag wins over an alias.
+ */
+export function configFlagsFromCli(opts: Readonly<Record<string, unknown>>): ConfigFlags {
+  const out: ConfigFlags = {};
+  for (const o of CONFIG_OPTIONS) {
+    for (const name of [...(o.aliases ?? []).slice().reverse(), o.flag]) {
+      const v = opts[attributeOf(name)];
+      if (v !== undefined) out[o.key] = v as string;
+    }
+  }
+  return out;
+}
+
+/**
+ * Redis URL of the registry commands (`mpe publish/rollback/status/drift`): the `--redis` flag, else
+ * MPE_REDIS_URL, else {@link DEFAULT_REDIS_URL}.
+ */
+export function registryUrl(flag: string | undefined, env: Readonly<Record<string, string | undefined>> = process.env): string {
+  if (flag !== undefined && flag.trim() !== '') return flag;
+  const e = env.MPE_REDIS_URL;
+  return e !== undefined && e.trim() !== '' ? e : DEFAULT_REDIS_URL;
+}
 
 /** Raw values as they come from flags (commander: camelCase keys, string values). */
 export type ConfigFlags = Partial<Record<keyof ServeConfig, string | number | null | undefined>>;

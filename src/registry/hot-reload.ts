@@ -7,13 +7,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import type { Redis } from 'ioredis';
 import type { Registry as PromRegistry } from 'prom-client';
+import { MpeError } from '../errors.js';
 import { loadBundle } from '../bundle/load.js';
 import type { PreparedModel, RunningServer } from '../server/create-server.js';
 import type { AdminHooks } from '../server/http-server.js';
 import { servingModelFromBundle } from '../service/model.js';
 import { followRegistry } from './follower.js';
 import { createHeartbeat, type Heartbeat } from './heartbeat.js';
+import type { KeyLayout } from './keys.js';
 import { type LogFn, stderrLog } from './log.js';
 import { backoffDelay } from './redis-client.js';
 import { createRegistry, type Registry, type VersionRecord } from './registry.js';
@@ -39,8 +42,8 @@ export interface RegistryLink {
 
 export interface HotReloadOptions {
   readonly server: ReloadableServer;
-  /** What the server serves at start. */
-  readonly initial: { readonly version: string; readonly location: string };
+  /** What the server serves at start; absent = no model yet (registry mode: the first catch-up loads it and makes the server ready). */
+  readonly initial?: { readonly version: string; readonly location: string };
   readonly metrics: PromRegistry;
   readonly registry?: RegistryLink | null;
   /** Reload on SIGHUP (default false; `mpe serve` turns it on). */
@@ -55,6 +58,8 @@ export interface HotReloadStatus extends ReloaderStatus {
 
 export interface HotReload {
   readonly reloader: ModelReloader;
+  /** The replica's registry client and keys (live statistics flush through it); null without a registry. */
+  readonly redis: { readonly redis: Redis; readonly keys: KeyLayout } | null;
   /** Reloads `dir` (default: the location being served, e.g. after the files were replaced). */
   reloadDir(dir?: string, source?: 'sighup' | 'admin'): Promise<ReloadOutcome>;
   status(): HotReloadStatus;
@@ -78,7 +83,7 @@ export function startHotReload(opts: HotReloadOptions): HotReload {
     discard: (h) => server.discardModel(h),
     metrics: opts.metrics,
     log,
-    initial: opts.initial,
+    ...(opts.initial ? { initial: opts.initial } : {}),
   });
   const link = opts.registry ?? null;
   const replicaId = link ? (link.replicaId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`) : null;
@@ -110,7 +115,7 @@ export function startHotReload(opts: HotReloadOptions): HotReload {
         const f = s.lastFailure;
         return {
           version: s.version,
-          provider: server.service.getModel().provider,
+          provider: s.version === null ? '-' : server.service.getModel().provider,
           requests,
           lastReload: f === null ? (s.last ? `${s.last.result} (${s.last.version})` : null) : `failure: ${f.error?.code} (${f.version}) at ${f.at}`,
         };
@@ -118,7 +123,11 @@ export function startHotReload(opts: HotReloadOptions): HotReload {
     });
   }
   const reloadDir = (dir?: string, source: 'sighup' | 'admin' = 'admin'): Promise<ReloadOutcome> => {
-    const location = dir ?? reloader.status().location ?? opts.initial.location;
+    const location = dir ?? reloader.status().location ?? opts.initial?.location;
+    if (location === undefined) {
+      const e = new MpeError('MPE_ERR_NOT_READY', 'no bundle directory is served yet: give {"dir": ...}');
+      return Promise.resolve({ result: 'failure', source, version: null, location: '', error: { code: e.code, message: e.message }, durationMs: 0, at: new Date().toISOString() });
+    }
     return reloader.reload({ location, version: null }, source, { force: true });
   };
   const onHup = (): void => {
@@ -128,6 +137,7 @@ export function startHotReload(opts: HotReloadOptions): HotReload {
   if (opts.sighup) process.on('SIGHUP', onHup);
   return {
     reloader,
+    redis: registry ? { redis: registry.redis, keys: registry.keys } : null,
     reloadDir,
     status() {
       return {

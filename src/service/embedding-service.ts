@@ -8,6 +8,9 @@ import { type FieldSpec, fieldToken } from '../features/token.js';
 import type { ServeConfig } from '../config/config.js';
 import { type ModelStats, modelStats, type SectionName, type ServingModel } from './model.js';
 import type { ScorePool } from './score-pool.js';
+import type { DriftModel } from '../stats/drift.js';
+import type { LiveSource } from '../stats/live-stats.js';
+import type { FrequencySampler } from '../stats/sampler.js';
 
 /** A raw value: string, number, or missing (null / absent / ''). */
 export type RawValue = string | number | null | undefined;
@@ -79,7 +82,10 @@ export interface EmbeddingServiceDeps {
   readonly model: ServingModel;
   readonly pool: ScorePool;
   readonly config: ServeConfig;
+  /** Live frequency statistics of this model's lookups and scores; null/absent = off. */
+  readonly sampler?: FrequencySampler | null;
 }
+
 
 export interface EmbeddingService {
   lookup(req: LookupInput, ctx: CallContext): LookupOutput;
@@ -88,7 +94,23 @@ export interface EmbeddingService {
   /** Scores one row of OOV ids (readiness): resolves once a worker has answered. */
   warmUp(): Promise<void>;
   readonly stats: ModelStats;
+  /** Live statistics of this model, null when sampling is off. */
+  readonly live: LiveSource | null;
 }
+
+/** The drift view of a model: grouped tables as stored, a row-wise table as one group. */
+export function driftModelOf(model: ServingModel): DriftModel {
+  const spec = model.table.spec;
+  const grouped = spec.kind === 'grouped';
+  return Object.freeze({
+    featureCount: spec.featureCount,
+    groupSize: grouped ? spec.groupSize : Math.max(1, spec.featureCount),
+    bitsPerGroup: grouped ? spec.bitsPerGroup : Uint8Array.of(spec.bits),
+    fields: model.fields.map((f) => ({ name: f.name, oovId: f.oovId })),
+  });
+}
+
+const noop = (): void => {};
 
 const NO_DEADLINE: CallContext = Object.freeze({ deadline: Number.POSITIVE_INFINITY });
 
@@ -105,6 +127,23 @@ export function createEmbeddingService(deps: EmbeddingServiceDeps): EmbeddingSer
   const oovIds = new Int32Array(F);
   for (let i = 0; i < F; i++) oovIds[i] = fields[i]!.oovId;
   const stats = modelStats(model);
+  const sampler = deps.sampler ?? null;
+  const live: LiveSource | null = sampler === null ? null : Object.freeze({ version: model.version, sampler, model: driftModelOf(model) });
+  // The one call site of live statistics for both transports. Chosen once here: with sampling off
+  // these are no-ops V8 inlines away; on, each id costs the sampler's countdown decrement.
+  const observeField: (field: number, id: number) => void = sampler === null ? noop : sampler.observe;
+  const observeIds: (ids: Int32Array, count: number) => void =
+    sampler === null
+      ? noop
+      : (ids, count) => {
+          for (let i = 0; i < count; i++) sampler.observeId(ids[i]!);
+        };
+  const observeRows: (ids: Int32Array, rows: number) => void =
+    sampler === null
+      ? noop
+      : (ids, rows) => {
+          for (let r = 0, k = 0; r < rows; r++) for (let f = 0; f < F; f++, k++) sampler.observe(f, ids[k]!);
+        };
   const info: ModelInfo = Object.freeze({
     version: model.version,
     fields,
@@ -167,11 +206,13 @@ export function createEmbeddingService(deps: EmbeddingServiceDeps): EmbeddingSer
     const oov: boolean[] = new Array<boolean>(count).fill(false);
     if (rawIds !== undefined && nIds > 0) {
       for (let i = 0; i < count; i++) ids[i] = checkId(rawIds[i]!, `ids[${i}]`);
+      observeIds(ids, count);
     } else {
       for (let i = 0; i < count; i++) {
         const p = feats![i]!;
         const f = fieldOf(p.field, `features[${i}].field`);
         ids[i] = rawId(f, p.value, `features[${i}]`, oov, i);
+        observeField(f, ids[i]!);
       }
     }
     const embeddings = new Float32Array(count * d);
@@ -240,6 +281,7 @@ export function createEmbeddingService(deps: EmbeddingServiceDeps): EmbeddingSer
       } else {
         throw new MpeError('MPE_ERR_REQ_EMPTY', 'no rows and no ids');
       }
+      observeRows(ids, rows);
       return pool.score(ids, rows, ctx.deadline).then((probabilities) => ({ probabilities, modelVersion: model.version }));
     } catch (e) {
       return Promise.reject(e);
@@ -255,5 +297,5 @@ export function createEmbeddingService(deps: EmbeddingServiceDeps): EmbeddingSer
     await pool.score(Int32Array.from(oovIds), 1, Number.POSITIVE_INFINITY);
   }
 
-  return Object.freeze({ lookup, score, getModel: () => info, warmUp, stats });
+  return Object.freeze({ lookup, score, getModel: () => info, warmUp, stats, live });
 }

@@ -17,6 +17,9 @@ export interface DriftModel {
   readonly fields: ReadonlyArray<{ readonly name: string; readonly oovId: number }>;
 }
 
+/** Field name reported for features sampled from lookups by id (their field is unknown). */
+export const BY_ID_FIELD = '(lookup by id)';
+
 export interface MisplacedFeature {
   readonly field: string;
   readonly id: number;
@@ -85,7 +88,7 @@ export function computeDrift(model: DriftModel, live: LiveCounts): DriftReport {
     const liveRankBits = model.bitsPerGroup[Math.min(G - 1, Math.floor(rank / model.groupSize))]!;
     if (bits >= liveRankBits) continue;
     misplacedLookups += s.est;
-    misplaced.push({ field: model.fields[s.field]!.name, id: s.id, share: share(s.est), bits, liveRankBits });
+    misplaced.push({ field: model.fields[s.field]?.name ?? BY_ID_FIELD, id: s.id, share: share(s.est), bits, liveRankBits });
   }
   return {
     sampled: total,

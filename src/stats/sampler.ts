@@ -8,6 +8,11 @@
  * nothing is allocated. Counts held between flushes are deltas: `flush` sends them in one
  * pipeline (BITFIELD INCRBY for sketch cells, HINCRBY for counters, ZADD GT for candidates) and
  * clears them; a flush that fails puts them back, so an outage loses nothing.
+ *
+ * Field slots: one per bundle field, plus one last slot ({@link SamplerOptions.oovIds}.length)
+ * for lookups by id that name no field (`observeId`): ids are global ranks and the vocabulary
+ * cannot map an id back to its field, so such an id is attributed to its field only when it is a
+ * field's OOV id, and to the extra slot otherwise. Group counts are global either way.
  */
 import type { Redis } from 'ioredis';
 import { MpeError } from '../errors.js';
@@ -38,6 +43,7 @@ export interface SamplerOptions {
 export interface LiveCounts {
   readonly rate: number;
   readonly total: number;
+  /** Per field slot: the bundle's fields, then the by-id slot (see the module comment). */
   readonly fieldTotals: Float64Array;
   readonly oovCounts: Float64Array;
   readonly groupCounts: Float64Array;
@@ -49,6 +55,8 @@ export interface LiveCounts {
 export interface FrequencySampler {
   /** Records one lookup of feature `id` in field `field` (sampled at `rate`). */
   observe(field: number, id: number): void;
+  /** Records one lookup of feature `id` whose field is not known (Lookup by ids). */
+  observeId(id: number): void;
   /** Sampled lookups held locally since the last flush. */
   pending(): number;
   /** Local counts since the last flush (copies). */
@@ -76,7 +84,9 @@ export function createFrequencySampler(opts: SamplerOptions): FrequencySampler {
   const topK = opts.topK ?? 16;
   check(Number.isInteger(topK) && topK >= 1 && topK <= 1024, `topK ${topK}: use 1..1024`);
   check(Number.isInteger(opts.groupSize) && opts.groupSize > 0, `groupSize ${opts.groupSize}`);
-  const F = opts.oovIds.length;
+  const FB = opts.oovIds.length;
+  // One more slot than the bundle's fields: lookups by id of non-OOV ids (module comment).
+  const F = FB + 1;
   const options = Object.freeze({
     rate,
     width: opts.width ?? 2048,
@@ -88,7 +98,7 @@ export function createFrequencySampler(opts: SamplerOptions): FrequencySampler {
   });
   const sketch = new FieldSketches(F, options.width, options.depth, options.sketchSeed);
   const top = new FieldTopK(F, topK);
-  const oov = Int32Array.from(opts.oovIds);
+  const oov = Int32Array.from([...Array.from(opts.oovIds), -1]);
   const groupCounts = new Float64Array(Math.ceil(opts.featureCount / opts.groupSize));
   const fieldTotals = new Float64Array(F);
   const oovCounts = new Float64Array(F);
@@ -108,6 +118,20 @@ export function createFrequencySampler(opts: SamplerOptions): FrequencySampler {
     if (id === oov[field]) oovCounts[field]!++;
     groupCounts[(id / groupSize) | 0]!++;
     top.offer(field, id, sketch.add(field, id, 1));
+  }
+
+  function observeId(id: number): void {
+    if (--skip > 0) return;
+    // Sampled (rare): find the field whose OOV id this is, else the by-id slot.
+    let field = FB;
+    for (let f = 0; f < FB; f++) {
+      if (oov[f] === id) {
+        field = f;
+        break;
+      }
+    }
+    skip = 1;
+    observe(field, id);
   }
 
   function candidates(): Array<{ field: number; id: number }> {
@@ -132,6 +156,7 @@ export function createFrequencySampler(opts: SamplerOptions): FrequencySampler {
 
   return {
     observe,
+    observeId,
     options,
     pending: () => total,
     snapshot() {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CONFIG_OPTIONS, DEFAULTS, resolveConfig } from '../../src/config/config.js';
+import { CONFIG_OPTIONS, configFlagsFromCli, DEFAULT_REDIS_URL, DEFAULTS, registryUrl, resolveConfig } from '../../src/config/config.js';
 import { isMpeError } from '../../src/errors.js';
 
 test('defaults apply when neither flags nor environment set a value', () => {
@@ -44,6 +44,10 @@ const bad: [Record<string, string>, string][] = [
   [{ MPE_MAX_BATCH_ROWS: '-1' }, 'MPE_MAX_BATCH_ROWS'],
   [{ MPE_QUEUE_LIMIT: '' }, 'MPE_QUEUE_LIMIT'],
   [{ MPE_HOST: ' ' }, 'MPE_HOST'],
+  [{ MPE_STATS_SAMPLE_RATE: '1.5' }, 'MPE_STATS_SAMPLE_RATE'],
+  [{ MPE_STATS_SAMPLE_RATE: '-0.1' }, 'MPE_STATS_SAMPLE_RATE'],
+  [{ MPE_STATS_SAMPLE_RATE: 'often' }, 'MPE_STATS_SAMPLE_RATE'],
+  [{ MPE_STATS_FLUSH_MS: '10' }, 'MPE_STATS_FLUSH_MS'],
 ];
 for (const [env, name] of bad) {
   test(`invalid ${name}=${JSON.stringify(Object.values(env)[0])} is MPE_ERR_CONFIG_INVALID naming the variable`, () => {
@@ -68,4 +72,23 @@ test('docs/config.md documents every environment variable and flag', async () =>
     assert.ok(doc.includes(`\`${o.env}\``), `docs/config.md lacks ${o.env}`);
     assert.ok(doc.includes(`\`--${o.flag}\``), `docs/config.md lacks --${o.flag}`);
   }
+});
+
+test('--redis and its alias --redis-url (commander attributes) both set redisUrl; --redis wins', () => {
+  assert.equal(resolveConfig(configFlagsFromCli({ redis: 'redis://a:1' }), {}).redisUrl, 'redis://a:1');
+  assert.equal(resolveConfig(configFlagsFromCli({ redisUrl: 'redis://b:2' }), {}).redisUrl, 'redis://b:2');
+  assert.equal(resolveConfig(configFlagsFromCli({ redis: 'redis://a:1', redisUrl: 'redis://b:2' }), {}).redisUrl, 'redis://a:1');
+  assert.equal(resolveConfig(configFlagsFromCli({ grpcPort: '7', statsSampleRate: '0.5' }), {}).statsSampleRate, 0.5);
+  assert.throws(
+    () => resolveConfig(configFlagsFromCli({ statsSampleRate: '2' }), {}),
+    (e: unknown) => isMpeError(e) && e.code === 'MPE_ERR_CONFIG_INVALID' && e.message.includes('--stats-sample-rate'),
+  );
+  assert.equal(resolveConfig({}, { MPE_STATS_SAMPLE_RATE: '0' }).statsSampleRate, 0);
+});
+
+test('registry commands: --redis, else MPE_REDIS_URL, else the local default', () => {
+  assert.equal(registryUrl('redis://flag:1', { MPE_REDIS_URL: 'redis://env:2' }), 'redis://flag:1');
+  assert.equal(registryUrl(undefined, { MPE_REDIS_URL: 'redis://env:2' }), 'redis://env:2');
+  assert.equal(registryUrl(undefined, { MPE_REDIS_URL: '' }), DEFAULT_REDIS_URL);
+  assert.equal(registryUrl(undefined, {}), 'redis://127.0.0.1:6379');
 });

@@ -113,7 +113,8 @@ test('flushes of two replicas merge in Redis; a failed flush keeps its counts', 
     assert.equal(merged.total, 6000);
     for (let i = 0; i < merged.sketch.cells.length; i++) assert.equal(merged.sketch.cells[i], sa.sketch.cells[i]! + sb.sketch.cells[i]!);
     for (let g = 0; g < 10; g++) assert.equal(merged.groupCounts[g] ?? 0, sa.groupCounts[g]! + sb.groupCounts[g]!);
-    assert.deepEqual(Array.from(merged.oovCounts), [sa.oovCounts[0]! + sb.oovCounts[0]!, sa.oovCounts[1]! + sb.oovCounts[1]!]);
+    // Two bundle fields plus the by-id slot (empty here: every observation named its field).
+    assert.deepEqual(Array.from(merged.oovCounts), [sa.oovCounts[0]! + sb.oovCounts[0]!, sa.oovCounts[1]! + sb.oovCounts[1]!, 0]);
     assert.equal(merged.candidates.length, 16); // <= 2 replicas x 4 per field, union
     assert.ok(merged.candidates.some((c) => c.id === 0), 'id 0 (half of replica a) is a candidate');
     assert.equal(await readLiveCounts(redis, keys, 'nothing'), null);
