@@ -43,6 +43,31 @@ function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>): number {
   return deadline;
 }
 
+/**
+ * What the wrapped deserializer hands the handler instead of a message over MPE_MAX_MESSAGE_BYTES,
+ * so the refusal goes through {@link toGrpcError} and carries `mpe-error-code`
+ * (MPE_ERR_REQ_TOO_LARGE). grpc-js's own limit, which answers RESOURCE_EXHAUSTED without our
+ * metadata, is set to {@link transportCap} above it as the memory guard.
+ */
+class OversizedRequest {
+  constructor(readonly bytes: number) {}
+}
+
+/** grpc-js's receive limit: twice ours (at least 1 MiB more), so messages up to it get our error code. */
+export function transportCap(maxMessageBytes: number): number {
+  return Math.min(0x7fffffff, Math.max(2 * maxMessageBytes, maxMessageBytes + (1 << 20)));
+}
+
+/** The service definition with every request deserializer refusing messages over `max` bytes (see OversizedRequest). */
+function withSizeLimit(service: grpc.ServiceDefinition, max: number): grpc.ServiceDefinition {
+  const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [name, m] of Object.entries(service)) {
+    const decode = m.requestDeserialize;
+    out[name] = { ...m, requestDeserialize: (buf: Buffer) => (buf.length > max ? new OversizedRequest(buf.length) : decode(buf)) };
+  }
+  return out as grpc.ServiceDefinition;
+}
+
 /** ScoreRequest as proto-loader decodes it: each row is a message wrapping its pairs. */
 interface GrpcScoreRequest {
   readonly rows: readonly { readonly features: readonly RawFeature[] }[];
@@ -92,7 +117,7 @@ function encodeModel(m: ModelInfo): object {
 /** Creates the gRPC server (not yet bound). */
 export function createGrpcServer(deps: GrpcServerDeps): GrpcServer {
   const { service, metrics, inFlight } = deps;
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': deps.maxMessageBytes });
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': transportCap(deps.maxMessageBytes) });
   const proto = embeddingProto();
 
   function unary<Req, Res>(method: Method, fn: (req: Req, ctx: CallContext) => Res | Promise<Res>, encode: (r: Res) => object): grpc.handleUnaryCall<Req, object> {
@@ -109,6 +134,10 @@ export function createGrpcServer(deps: GrpcServerDeps): GrpcServer {
           callback(ge);
         }
       };
+      if (call.request instanceof OversizedRequest) {
+        done(new MpeError('MPE_ERR_REQ_TOO_LARGE', `${call.request.bytes} bytes, limit ${deps.maxMessageBytes} (MPE_MAX_MESSAGE_BYTES)`), null);
+        return;
+      }
       try {
         inFlight.enter();
       } catch (e) {
@@ -136,7 +165,7 @@ export function createGrpcServer(deps: GrpcServerDeps): GrpcServer {
     };
   }
 
-  server.addService(proto.service, {
+  server.addService(withSizeLimit(proto.service, deps.maxMessageBytes), {
     Lookup: unary<LookupInput, LookupOutput>('lookup', (req, ctx) => service.lookup(req, ctx), encodeLookup),
     Score: unary<GrpcScoreRequest, ScoreOutput>('score', (req, ctx) => service.score(decodeScore(req), ctx), encodeScore),
     GetModel: unary<unknown, ModelInfo>('get_model', () => service.getModel(), encodeModel),

@@ -8,6 +8,7 @@ import { Registry } from 'prom-client';
 import { testConfig } from '../../src/config/config.js';
 import { ERROR_CATALOGUE, type ErrorCode } from '../../src/errors.js';
 import { createServer, type RunningServer } from '../../src/server/create-server.js';
+import { transportCap } from '../../src/server/grpc-server.js';
 import { createFixture, type Fixture, fixtureModel, randomRows } from '../helpers/bundle-fixture.js';
 import { grpcClient, httpJson, type Rpc } from './clients.js';
 
@@ -126,10 +127,15 @@ for (const c of grpcCases) {
   });
 }
 
-test('gRPC message over the size limit -> RESOURCE_EXHAUSTED, server keeps serving', async () => {
+test('gRPC message over the size limit -> RESOURCE_EXHAUSTED with MPE_ERR_REQ_TOO_LARGE, server keeps serving', async () => {
   const r = await rpc('Lookup', { features: [{ field: 'C1', value: big }] });
   assert.equal(r.ok, false);
   assert.equal(r.status, GRPC_RESOURCE_EXHAUSTED);
+  assert.equal(r.mpeCode, 'MPE_ERR_REQ_TOO_LARGE');
+  // Beyond grpc-js's own cap (transportCap: 16 KiB + 1 MiB here) grpc-js refuses it before our code runs.
+  const huge = await rpc('Lookup', { features: [{ field: 'C1', value: 'x'.repeat(transportCap(16 * 1024) + 1) }] });
+  assert.equal(huge.status, GRPC_RESOURCE_EXHAUSTED);
+  assert.equal(huge.mpeCode, undefined);
   await stillServing();
 });
 
