@@ -1,13 +1,17 @@
 /**
  * `npm run soak -- --minutes M`: steady open-loop load for M minutes, a hot reload in the middle
  * (POST /admin/reload of the served bundle: always with --spawn-model, which gives the server a
- * token; with an external server only when --admin-token / MPE_ADMIN_TOKEN is given), sampling the SERVER's memory (RSS, heap,
- * external, arrayBuffers) and event-loop delay p99 from its /metrics every few seconds.
+ * token; with an external server only when --admin-token / MPE_ADMIN_TOKEN is given), sampling
+ * the SERVER's memory (RSS, heap, external, arrayBuffers) and event-loop delay p99 from its
+ * /metrics every few seconds.
  *
  * Answers are checked across the reload (same bundle, so the same answers). Fails (exit 1) when
- * any request fails or fails its check, when the reload does not succeed, or when RSS after warm-up grows by
- * more than --max-rss-growth (default 20%): median of the last 3 samples against the median of
- * the first 3 samples after warm-up. Heap, external and arrayBuffers growth are reported.
+ * any request fails or fails its check, when the reload does not succeed, or when RSS grows by
+ * more than --max-rss-growth (default 20%) within a steady phase: after warm-up up to the reload,
+ * and from --settle-s after the reload to the end (median of the last 3 samples against the
+ * median of the first 3). The step across the reload (a second model is loaded while the first
+ * drains) and the whole-run growth are reported, not judged. Heap, external and arrayBuffers
+ * are reported the same way.
  *
  *   npm run soak -- --minutes 10 --spawn-model DIR
  *   npm run soak -- --minutes 10 --grpc 127.0.0.1:50051 --http http://127.0.0.1:8080 --admin-token T
@@ -33,7 +37,8 @@ const o = addServerOptions(new Command('soak'))
   .option('--warmup-minutes <m>', 'minutes excluded from the memory baseline (default: min(1, M/5))', positiveNum)
   .option('--sample-s <s>', 'seconds between /metrics samples', positiveNum, 5)
   .option('--chunk-s <s>', 'seconds per measured chunk (latency timeline granularity)', positiveNum, 30)
-  .option('--max-rss-growth <ratio>', 'fail when RSS grows by more than this after warm-up', positiveNum, 0.2)
+  .option('--max-rss-growth <ratio>', 'fail when RSS grows by more than this within a steady phase', positiveNum, 0.2)
+  .option('--settle-s <s>', 'seconds after the reload before the second steady phase starts', positiveNum, 60)
   .option('--admin-token <token>', 'bearer token of POST /admin/reload; without it the mid-run reload is skipped', process.env.MPE_ADMIN_TOKEN)
   .option('--reload-dir <dir>', 'bundle to reload in the middle (default: the server reloads its own source)')
   .option('--results <name>', 'also write bench/results/<name>.json for bench/report.ts')
@@ -47,6 +52,7 @@ const o = addServerOptions(new Command('soak'))
     features: number;
     warmupMinutes?: number;
     sampleS: number;
+    settleS: number;
     chunkS: number;
     maxRssGrowth: number;
     grpc: string;
@@ -66,8 +72,15 @@ const median = (xs: number[]): number => {
 const MiB = (b: number): number => Math.round((b / 2 ** 20) * 10) / 10;
 
 /** Growth of one gauge: median of the first 3 samples after warm-up vs median of the last 3. */
-function growth(samples: readonly ProcessSample[], key: keyof Omit<ProcessSample, 't'>, fromT: number): { baseMiB: number; endMiB: number; ratio: number } | null {
-  const xs = samples.filter((s) => s.t >= fromT && s[key] !== null).map((s) => s[key] as number);
+type Gauge = keyof Omit<ProcessSample, 't'>;
+interface Growth {
+  baseMiB: number;
+  endMiB: number;
+  ratio: number;
+}
+
+function growth(samples: readonly ProcessSample[], key: Gauge, fromT: number, toT = Number.POSITIVE_INFINITY): Growth | null {
+  const xs = samples.filter((s) => s.t >= fromT && s.t < toT && s[key] !== null).map((s) => s[key] as number);
   if (xs.length < 6) return null;
   const base = median(xs.slice(0, 3));
   const end = median(xs.slice(-3));
@@ -159,19 +172,24 @@ try {
   const ok = chunks.reduce((a, c) => a + c.ok, 0);
   const errorsByCode: Record<string, number> = {};
   for (const c of chunks) for (const [k, v] of Object.entries(c.errorsByCode)) errorsByCode[k] = (errorsByCode[k] ?? 0) + v;
-  const memory = {
-    rss: growth(samples, 'rss', warmupS),
-    heapUsed: growth(samples, 'heapUsed', warmupS),
-    external: growth(samples, 'external', warmupS),
-    arrayBuffers: growth(samples, 'arrayBuffers', warmupS),
+  const reloadAt = typeof reloadResult === 'object' ? reloadResult.atS : null;
+  const phases = (key: Gauge): { wholeRun: Growth | null; beforeReload: Growth | null; afterReload: Growth | null; reloadStep: Growth | null } => {
+    const before = reloadAt === null ? null : growth(samples, key, warmupS, reloadAt);
+    const after = reloadAt === null ? null : growth(samples, key, reloadAt + o.settleS);
+    const step = before !== null && after !== null ? { baseMiB: before.endMiB, endMiB: after.baseMiB, ratio: Math.round(((after.baseMiB - before.endMiB) / before.endMiB) * 10000) / 10000 } : null;
+    return { wholeRun: growth(samples, key, warmupS), beforeReload: before, afterReload: after, reloadStep: step };
   };
+  const memory = { rss: phases('rss'), heapUsed: phases('heapUsed'), external: phases('external'), arrayBuffers: phases('arrayBuffers') };
   const lags = samples.map((s) => s.eventLoopP99).filter((x): x is number => x !== null);
   const eventLoop = lags.length === 0 ? null : { p99MedianMs: Math.round(median(lags) * 1e5) / 100, p99MaxMs: Math.round(Math.max(...lags) * 1e5) / 100 };
   const p99s = chunks.map((c) => c.latencyMs?.p99 ?? Number.NaN);
   const failures: string[] = [];
   if (ok !== sent) failures.push(`${sent - ok} of ${sent} requests failed: ${JSON.stringify(errorsByCode)}`);
-  if (memory.rss === null) failures.push('fewer than 6 RSS samples after warm-up: run longer or sample more often');
-  else if (memory.rss.ratio > o.maxRssGrowth) failures.push(`RSS grew ${(memory.rss.ratio * 100).toFixed(1)}% after warm-up (bound ${o.maxRssGrowth * 100}%)`);
+  const steady = reloadAt === null ? [['after warm-up', memory.rss.wholeRun] as const] : ([['before the reload', memory.rss.beforeReload], ['after the reload', memory.rss.afterReload]] as const);
+  for (const [phase, gr] of steady) {
+    if (gr === null) failures.push(`fewer than 6 RSS samples ${phase}: run longer or sample more often`);
+    else if (gr.ratio > o.maxRssGrowth) failures.push(`RSS grew ${(gr.ratio * 100).toFixed(1)}% ${phase} (bound ${o.maxRssGrowth * 100}%)`);
+  }
   if (typeof reloadResult === 'object' && (reloadResult.status !== 200 || !/"result":"success"/.test(reloadResult.body))) {
     failures.push(`reload answered ${reloadResult.status}: ${reloadResult.body}`);
   }
@@ -201,17 +219,20 @@ try {
   };
   // With --results the figures go to bench/results/; stdout stays for the table.
   if (o.json !== undefined || o.results === undefined) emitJson(out, o.json);
-  const g = (x: { baseMiB: number; endMiB: number; ratio: number } | null): string => (x === null ? 'not exported' : `${x.baseMiB} -> ${x.endMiB} MiB (${(x.ratio * 100).toFixed(1)}%)`);
+  const g = (x: Growth | null): string => (x === null ? 'n/a' : `${x.baseMiB} -> ${x.endMiB} MiB (${x.ratio >= 0 ? '+' : ''}${(x.ratio * 100).toFixed(1)}%)`);
+  const mem = (label: string, m: ReturnType<typeof phases>): string =>
+    reloadAt === null ? `| server ${label} after warm-up | ${g(m.wholeRun)} |` : `| server ${label}: before reload / reload step / after reload / whole run | ${g(m.beforeReload)} / ${g(m.reloadStep)} / ${g(m.afterReload)} / ${g(m.wholeRun)} |`;
   const lines = [
     `| ${o.minutes} min soak, ${o.target} ${o.method} at ${o.rate} req/s x ${size} | value |`,
     '|---|---|',
     `| requests ok / sent | ${ok} / ${sent} |`,
     `| errors | ${sent - ok === 0 ? '0' : JSON.stringify(errorsByCode)} |`,
     `| latency p99 per ${o.chunkS} s chunk (min / median / max) | ${Math.min(...p99s)} / ${median(p99s)} / ${Math.max(...p99s)} ms |`,
-    `| server RSS after warm-up | ${g(memory.rss)} (bound +${o.maxRssGrowth * 100}%) |`,
-    `| server heap used | ${g(memory.heapUsed)} |`,
-    `| server external | ${g(memory.external)} |`,
-    `| server arrayBuffers | ${g(memory.arrayBuffers)} |`,
+    `| RSS bound | +${o.maxRssGrowth * 100}% within each steady phase |`,
+    mem('RSS', memory.rss),
+    mem('heap used', memory.heapUsed),
+    mem('external', memory.external),
+    mem('arrayBuffers', memory.arrayBuffers),
     `| event-loop delay p99 per ${o.sampleS} s sample (median / max) | ${eventLoop === null ? 'not exported' : `${eventLoop.p99MedianMs} / ${eventLoop.p99MaxMs} ms`} |`,
     `| mid-run reload | ${typeof reloadResult === 'string' ? reloadResult : `HTTP ${reloadResult.status} at ${reloadResult.atS} s`} |`,
     `| 1-minute load average of the (shared) box, start / end | ${loadStart.toFixed(1)} / ${loadavg()[0]!.toFixed(1)} |`,
@@ -220,7 +241,7 @@ try {
   process.stderr.write(`\n${lines.join('\n')}\n`);
   if (o.results !== undefined) {
     const markdown = [
-      `Open-loop load from the Node driver for ${o.minutes} minutes; memory and event-loop delay sampled from the server's own /metrics every ${o.sampleS} s (arrayBuffers from a memory probe preloaded into the spawned server when /metrics lacks it); growth = median of the last 3 samples vs the first 3 after ${warmupS} s of warm-up.`,
+      `Open-loop load from the Node driver for ${o.minutes} minutes; memory and event-loop delay sampled from the server's own /metrics every ${o.sampleS} s (arrayBuffers from a memory probe preloaded into the spawned server when /metrics lacks it); growth = median of the last 3 samples vs the first 3 of a phase: from ${warmupS} s (warm-up) to the reload, and from ${o.settleS} s after the reload to the end.`,
       '',
       ...lines,
     ].join('\n');
