@@ -1,5 +1,7 @@
 /**
  * `mpe train --data FILE --out DIR [--method fp32] [...]`: trains a CTR model and writes a bundle.
+ * `--counts-from redis://HOST:PORT --model NAME` ranks features by train counts blended with the
+ * replicas' live lookup counts (train/live-counts.ts), read before training starts.
  * Progress: a cli-progress bar (rows/s, loss, ETA) on a terminal, plain log lines otherwise;
  * `--json` prints the result as one JSON object on stdout.
  */
@@ -9,6 +11,7 @@ import { MpeError } from '../errors.js';
 import '../mpe/methods.js'; // registers the mpe and uniform methods
 import { MPE_TRAIN_FLAGS, mpeMethodOptions } from '../mpe/cli-options.js';
 import type { TrainEvent } from '../train/loop.js';
+import { DEFAULT_COUNTS_WEIGHT, readLiveRanking } from '../train/live-counts.js';
 import { trainModel } from '../train/trainer.js';
 
 interface TrainFlags {
@@ -34,6 +37,12 @@ interface TrainFlags {
   modelVersion?: string;
   skipBadLines?: boolean;
   json?: boolean;
+  countsFrom?: string;
+  model?: string;
+  countsVersion?: string;
+  countsBundle?: string;
+  countsWeight?: number;
+  countsPrefix: string;
 }
 
 function num(name: string, integer: boolean): (v: string) => number {
@@ -126,11 +135,38 @@ export function register(program: Command): void {
     .option('--name <name>', 'model name (default ctr)')
     .option('--model-version <v>', 'model version (default 1)')
     .option('--skip-bad-lines', 'skip and count malformed lines instead of failing')
-    .option('--json', 'print the result as JSON on stdout');
+    .option('--json', 'print the result as JSON on stdout')
+    .option('--counts-from <url>', 'rank features by train counts blended with live lookup counts from this Redis (redis://HOST:PORT; needs --model)')
+    .option('--model <name>', 'registry model name whose live counts to use (with --counts-from)')
+    .option('--counts-version <v>', 'version whose live counts to use (default: --counts-bundle\'s version, else the current one)')
+    .option('--counts-bundle <dir>', 'bundle of that version, for its vocabulary (default: the registry record\'s location)')
+    .option('--counts-weight <w>', `weight of the live counts in the ranking, 0..1 (default ${DEFAULT_COUNTS_WEIGHT})`, num('--counts-weight', false))
+    .option('--counts-prefix <p>', 'registry key prefix', 'mpe');
   for (const [flag, help] of MPE_TRAIN_FLAGS) train.option(flag, help);
   train.action(async (f: TrainFlags) => {
       if (f.format !== 'criteo' && f.format !== 'csv') throw new MpeError('MPE_ERR_TRAIN_CONFIG', `--format must be criteo or csv, got '${f.format}'`);
       if (f.format === 'csv' && !f.label) throw new MpeError('MPE_ERR_DATA_SCHEMA', '--format csv needs --label and --categorical/--numeric');
+      const countsFlags = f.model !== undefined || f.countsVersion !== undefined || f.countsBundle !== undefined || f.countsWeight !== undefined;
+      if (f.countsFrom === undefined && countsFlags) throw new MpeError('MPE_ERR_TRAIN_CONFIG', '--model and --counts-* need --counts-from redis://HOST:PORT');
+      if (f.countsFrom !== undefined && f.model === undefined) throw new MpeError('MPE_ERR_TRAIN_CONFIG', '--counts-from needs --model NAME (the registry model whose live counts to use)');
+      // Read (and check) the live counts before any training, so a failure writes nothing.
+      const ranking =
+        f.countsFrom === undefined
+          ? undefined
+          : await readLiveRanking({
+              url: f.countsFrom,
+              model: f.model!,
+              prefix: f.countsPrefix,
+              ...(f.countsVersion !== undefined ? { version: f.countsVersion } : {}),
+              ...(f.countsBundle !== undefined ? { bundleDir: f.countsBundle } : {}),
+              ...(f.countsWeight !== undefined ? { weight: f.countsWeight } : {}),
+            });
+      if (ranking) {
+        const r = ranking.info;
+        process.stderr.write(
+          `ranking: train counts blended with ${r.sampledLookups} sampled live lookups of ${r.model} ${r.version} (weight ${r.weight}; sampled at ${r.sampleRate}, count-min estimates within ${(100 * r.sketchEpsilon).toFixed(2)}% of a field's lookups)\n`,
+        );
+      }
       const reporter = createReporter(f.json === true);
       try {
         const r = await trainModel({
@@ -153,6 +189,7 @@ export function register(program: Command): void {
           ...(f.name !== undefined ? { modelName: f.name } : {}),
           ...(f.modelVersion !== undefined ? { modelVersion: f.modelVersion } : {}),
           skipBadLines: f.skipBadLines === true,
+          ...(ranking ? { ranking } : {}),
           onEvent: reporter.onEvent,
         });
         const summary = {
@@ -164,6 +201,7 @@ export function register(program: Command): void {
           rows: r.dataset.rows,
           featureCount: r.dataset.featureCount,
           skippedLines: r.dataset.stats.skipped,
+          ...(ranking ? { ranking: ranking.info } : {}),
         };
         if (f.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
         else {

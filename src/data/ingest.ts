@@ -38,7 +38,18 @@ export interface IngestOptions {
   readonly skipBadLines?: boolean;
   /** Called every 65,536 lines. */
   readonly onProgress?: (lines: number) => void;
+  /**
+   * Ranking hook (e.g. `train/live-counts.ts`): called once after the pass with the field names
+   * and train rows; the function it returns gives each feature's rank key (token null = the
+   * field's OOV feature). Default: the train count. The vocabulary (min-count, OOV) does not change.
+   */
+  readonly rankBy?: RankBy;
 }
+
+/** Rank key of one feature of field `field` (`token` null: the field's OOV feature) given its train count. */
+export type RankKey = (field: number, token: string | null, trainCount: number) => number;
+/** Builds a {@link RankKey} once the fields and the number of train rows are known. */
+export type RankBy = (fieldNames: readonly string[], trainRows: number) => RankKey;
 
 export interface IngestStats {
   readonly linesRead: number;
@@ -66,8 +77,10 @@ export interface Dataset {
   readonly labels: Uint8Array;
   /** SPLIT_TRAIN / SPLIT_VALID / SPLIT_TEST per row. */
   readonly split: Uint8Array;
-  /** Train-split occurrences of each feature id (non-increasing). */
+  /** Train-split occurrences of each feature id (non-increasing unless `rankCounts` is set). */
   readonly trainCounts: Float64Array;
+  /** With {@link IngestOptions.rankBy}: the key ids were ranked by (non-increasing). Frequency groups use it instead of trainCounts. */
+  readonly rankCounts?: Float64Array;
   /** In-vocabulary tokens of each field and their ids (OOV features have no token). */
   readonly vocab: readonly { readonly tokens: readonly string[]; readonly ids: Int32Array }[];
   readonly stats: IngestStats;
@@ -301,15 +314,33 @@ export async function ingest(o: IngestOptions): Promise<Dataset> {
   const order = new Int32Array(candidates);
   for (let i = 0; i < candidates; i++) order[i] = i;
   // Candidates are laid out by (field, first appearance) already, so ties on count keep that order.
-  order.sort((a, b) => candCount[b]! - candCount[a]! || a - b);
+  // A rankBy hook only changes the sort key (the vocabulary stays the train split's).
+  let candKey = candCount;
+  if (o.rankBy) {
+    const key = o.rankBy(
+      sch.fields.map((fs) => fs.name),
+      rowsPerSplit[SPLIT_TRAIN],
+    );
+    candKey = new Float64Array(candidates);
+    for (let i = 0; i < candidates; i++) {
+      const l = candLocal[i]!;
+      const f = candField[i]!;
+      const k = key(f, l === -1 ? null : states[f]!.tokens[l]!, candCount[i]!);
+      if (!(k >= 0 && Number.isFinite(k))) throw new MpeError('MPE_ERR_TRAIN_CONFIG', `rank key of field ${sch.fields[f]!.name} is ${k}`);
+      candKey[i] = k;
+    }
+  }
+  order.sort((a, b) => candKey[b]! - candKey[a]! || a - b);
 
   const localToId: Int32Array[] = states.map((st) => new Int32Array(st.tokens.length));
   const oovIds = new Int32Array(F);
   const trainCounts = new Float64Array(candidates);
+  const rankCounts = o.rankBy ? new Float64Array(candidates) : null;
   const vocabCounts = new Int32Array(F);
   for (let r = 0; r < candidates; r++) {
     const k = order[r]!;
     trainCounts[r] = candCount[k]!;
+    if (rankCounts) rankCounts[r] = candKey[k]!;
     const f = candField[k]!;
     if (candLocal[k] === -1) oovIds[f] = r;
     else {
@@ -367,6 +398,7 @@ export async function ingest(o: IngestOptions): Promise<Dataset> {
     labels: labels.subarray(0, rows),
     split: split.subarray(0, rows),
     trainCounts,
+    ...(rankCounts ? { rankCounts } : {}),
     vocab,
     stats,
   };

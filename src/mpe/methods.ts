@@ -81,7 +81,7 @@ const LOG_LAMBDA_HI = 0;
 
 function newSearch(ctx: MethodContext, mo: Readonly<MpeOptions>): MpeSearchStage {
   const o = ctx.options;
-  return new MpeSearchStage(ctx.dataset.trainCounts, o.d, maxBatchIds(ctx), mo, { lr: o.lr, initStd: o.initStd, seed: o.seed });
+  return new MpeSearchStage(ctx.dataset.rankCounts ?? ctx.dataset.trainCounts, o.d, maxBatchIds(ctx), mo, { lr: o.lr, initStd: o.initStd, seed: o.seed });
 }
 
 /**

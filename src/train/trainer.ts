@@ -7,7 +7,7 @@
 import { writeBundle } from '../bundle/write.js';
 import type { Manifest } from '../bundle/manifest.js';
 import { packTable } from '../codec/pack-table.js';
-import { type Dataset, type IngestOptions, ingest, SPLIT_TEST } from '../data/ingest.js';
+import { type Dataset, type IngestOptions, ingest, type RankBy, SPLIT_TEST } from '../data/ingest.js';
 import type { DelimitedOptions } from '../data/schema.js';
 import { MpeError } from '../errors.js';
 import { buildMlpScorer } from '../scorer/mlp.js';
@@ -57,6 +57,11 @@ export interface TrainOptions {
   readonly intraOpThreads?: number;
   /** Method-specific options (MPE: lambda, tau...). */
   readonly methodOptions?: Readonly<Record<string, unknown>>;
+  /**
+   * Ranks features by another key than the train count (ingestion's `rankBy`, e.g. live counts
+   * from `train/live-counts.ts`); `info` is recorded as the manifest's `data.ranking`. Ignored with `dataset`.
+   */
+  readonly ranking?: { readonly rankBy: RankBy; readonly info: Readonly<Record<string, unknown>> };
   readonly onEvent?: (e: TrainEvent) => void;
 }
 
@@ -136,6 +141,7 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
       ...(o.minCount !== undefined ? { minCount: o.minCount } : {}),
       seed: opts.seed,
       skipBadLines: o.skipBadLines ?? false,
+      ...(o.ranking ? { rankBy: o.ranking.rankBy } : {}),
       onProgress: (lines) => emit({ type: 'log', message: `read ${lines} lines` }),
     };
     ds = await ingest(io);
@@ -221,6 +227,7 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
           distinctPerField: dataset.stats.distinctPerField,
           minCount: dataset.stats.minCount,
           skippedLines: dataset.stats.skipped,
+          ...(o.ranking && !o.dataset ? { ranking: o.ranking.info } : {}),
         },
         training: {
           method: method.name,
