@@ -330,7 +330,8 @@ export async function ingest(o: IngestOptions): Promise<Dataset> {
       candKey[i] = k;
     }
   }
-  order.sort((a, b) => candKey[b]! - candKey[a]! || a - b);
+  // Equal keys (e.g. no live lookups at w = 1) fall back to the train count, then the layout order.
+  order.sort((a, b) => candKey[b]! - candKey[a]! || candCount[b]! - candCount[a]! || a - b);
 
   const localToId: Int32Array[] = states.map((st) => new Int32Array(st.tokens.length));
   const oovIds = new Int32Array(F);
