@@ -148,6 +148,18 @@ function generateDecoder(spec: TableSpec, data: Uint8Array, layout: DataLayout, 
   const { f32, dv } = float32Reader(data);
   const f32Read = (q: string): string => (f32 ? `f32[${q}]` : `dv.getFloat32((${q}) * 4, true)`);
   let body: string;
+  // Touch pass: the first byte of every row, before decoding. In the score worker the table rows
+  // are cold (each onnxruntime run evicts them); this loop has no dependent work, so the CPU keeps
+  // many row misses in flight at once, and the decode loop after it then hits the cache. Measured
+  // (3,900 ids, d = 16, 200k features, each dequantize followed by a 1024-512-256 onnxruntime run,
+  // 6 interleaved reps, load avg ~4.7): 0.40-0.66 ms with the pass vs 0.81-1.19 ms without; alone
+  // in a hot loop both 0.18 ms.
+  let touch: string;
+  if (spec.kind === 'rowwise') {
+    touch = `if (id >= 0 && id < ${N}) t += data[id * ${rowwiseRowBytes(spec.bits, d)}];`;
+  } else {
+    touch = `if (id >= 0 && id < ${N}) { const g = (id / ${spec.groupSize}) | 0; t += data[goff[g] + (id - g * ${spec.groupSize}) * grb[g]]; }`;
+  }
   if (spec.kind === 'rowwise') {
     const cb = rowBytes(spec.bits, d);
     const rb = rowwiseRowBytes(spec.bits, d);
@@ -187,6 +199,12 @@ function generateDecoder(spec: TableSpec, data: Uint8Array, layout: DataLayout, 
   }
   const src = `"use strict";
 return function decode(ids, count, out, o) {
+  let t = 0;
+  for (let i = 0; i < count; i++) {
+    const id = ids[i];
+    ${touch}
+  }
+  sink[0] = t;
   for (let i = 0; i < count; i++, o += ${d}) {
     const id = ids[i];
     if (id < 0 || id >= ${N}) throw rangeError(id, ${N});
@@ -206,8 +224,11 @@ ${body}  }
     luts.push(lut);
   }
   const lutNames = luts.map((_, b) => `lut${b}`);
-  const factory = new Function('data', 'f32', 'dv', 'f16', 'gbits', 'goff', 'galpha', 'rangeError', ...lutNames, src) as (...args: unknown[]) => Decoder;
-  return factory(data, f32, dv, float16Table(), gbits, offsetsArray(layout), galpha, idRangeError, ...luts);
+  // Row bytes per group (fp32 and pruned groups included) for the touch pass; `sink` keeps its loads alive.
+  const grb = Int32Array.from(gbits, (b) => rowBytes(b, d));
+  const sink = new Int32Array(1);
+  const factory = new Function('data', 'f32', 'dv', 'f16', 'gbits', 'goff', 'galpha', 'rangeError', 'grb', 'sink', ...lutNames, src) as (...args: unknown[]) => Decoder;
+  return factory(data, f32, dv, float16Table(), gbits, offsetsArray(layout), galpha, idRangeError, grb, sink, ...luts);
 }
 
 function literal(x: number): string {
