@@ -3,6 +3,7 @@
  * default process metrics.
  */
 import { collectDefaultMetrics, type Registry } from 'prom-client';
+import { createMemoryMetrics } from './memory-metrics.js';
 import { createModelMetrics, type ModelMetrics } from './model-metrics.js';
 import { createPoolMetrics, type PoolMetrics } from './pool-metrics.js';
 import { createRequestMetrics, type RequestMetrics } from './request-metrics.js';
@@ -22,6 +23,7 @@ export function createServeMetrics(registry: Registry): ServeMetrics {
   // (only counters may end in _total). The per-type series (nodejs_active_handles{type} ...)
   // carry the same information and stay.
   for (const name of LINT_FAILING_DEFAULTS) registry.removeSingleMetric(name);
+  createMemoryMetrics(registry);
   return {
     registry,
     model: createModelMetrics(registry),
