@@ -35,6 +35,12 @@ export interface ServeConfig {
   readonly maxWaitUs: number;
   /** Most Score requests waiting for a worker; more are shed with MPE_ERR_OVERLOADED (requests). */
   readonly queueLimit: number;
+  /** Longest a Score request may wait for a worker before it is shed with MPE_ERR_OVERLOADED (milliseconds). */
+  readonly maxQueueMs: number;
+  /** Deadline of a request that brings none (no gRPC deadline, no x-mpe-deadline-ms) (milliseconds). */
+  readonly defaultDeadlineMs: number;
+  /** HTTP/2 receive window of the gRPC server, per connection and per stream (bytes). */
+  readonly grpcWindowBytes: number;
   /** Largest request message accepted by either transport (bytes). */
   readonly maxMessageBytes: number;
   /** Most candidate rows in one Score request (rows). */
@@ -65,6 +71,12 @@ export const DEFAULTS: ServeConfig = Object.freeze({
   maxBatchRows: 256, // rows
   maxWaitUs: 200, // microseconds
   queueLimit: 256, // requests
+  maxQueueMs: 300, // milliseconds: past saturation, answers come back within ~this plus one batch, or are shed
+  defaultDeadlineMs: 5_000, // milliseconds: a client that sent no deadline has given up long before
+  // bytes: with Node's HTTP/2 default (64 KiB per connection, per stream) a 64 KB raw-values Score
+  // request needs a window update per request; measured (loadtest, 200 req/s offered): requests
+  // stalled half-uploaded, the pool queue stayed empty, workers 17% busy, clients timed out.
+  grpcWindowBytes: 8 * 1024 * 1024,
   maxMessageBytes: 4 * 1024 * 1024, // bytes
   requestRowLimit: 1024, // rows
   lookupFeatureLimit: 65536, // features
@@ -126,6 +138,9 @@ export const CONFIG_OPTIONS: readonly OptionDef[] = Object.freeze([
   { key: 'maxBatchRows', env: 'MPE_MAX_BATCH_ROWS', flag: 'max-batch-rows', description: 'rows per micro-batch', parse: int(1, 1 << 20) },
   { key: 'maxWaitUs', env: 'MPE_MAX_WAIT_US', flag: 'max-wait-us', description: 'micro-batch wait (us)', parse: int(0, 1_000_000) },
   { key: 'queueLimit', env: 'MPE_QUEUE_LIMIT', flag: 'queue-limit', description: 'queued Score requests before shedding', parse: int(1, 1 << 20) },
+  { key: 'maxQueueMs', env: 'MPE_MAX_QUEUE_MS', flag: 'max-queue-ms', description: 'longest wait for a worker before shedding (ms)', parse: int(1, 3_600_000) },
+  { key: 'defaultDeadlineMs', env: 'MPE_DEFAULT_DEADLINE_MS', flag: 'default-deadline-ms', description: 'deadline of requests that bring none (ms)', parse: int(1, 3_600_000) },
+  { key: 'grpcWindowBytes', env: 'MPE_GRPC_WINDOW_BYTES', flag: 'grpc-window-bytes', description: 'HTTP/2 receive window of the gRPC server (bytes)', parse: int(65_535, 0x7fffffff) },
   { key: 'maxMessageBytes', env: 'MPE_MAX_MESSAGE_BYTES', flag: 'max-message-bytes', description: 'largest request message (bytes)', parse: int(1024, 1 << 30) },
   { key: 'requestRowLimit', env: 'MPE_REQUEST_ROW_LIMIT', flag: 'request-row-limit', description: 'rows per Score request', parse: int(1, 1 << 20) },
   { key: 'lookupFeatureLimit', env: 'MPE_LOOKUP_FEATURE_LIMIT', flag: 'lookup-feature-limit', description: 'features per Lookup request', parse: int(1, 1 << 24) },

@@ -66,6 +66,7 @@ export async function createServer(config: ServeConfig, deps: ServerDeps): Promi
       maxBatchRows: config.maxBatchRows,
       maxWaitUs: config.maxWaitUs,
       queueLimit: config.queueLimit,
+      maxQueueMs: config.maxQueueMs,
       onBatch: metrics.pool.onBatch,
       init: {
         tableBuffer: model.tableBuffer,
@@ -95,6 +96,7 @@ export async function createServer(config: ServeConfig, deps: ServerDeps): Promi
   const service: EmbeddingService = Object.freeze({
     lookup: (req, ctx) => served().lookup(req, ctx),
     score: (req, ctx) => (current === null ? Promise.reject(new MpeError('MPE_ERR_NOT_READY', 'no model loaded yet')) : current.score(req, ctx)),
+    overloaded: () => (current === null ? null : current.overloaded()),
     getModel: () => served().getModel(),
     warmUp: () => (current === null ? Promise.reject(new MpeError('MPE_ERR_NOT_READY')) : current.warmUp()),
     get stats() {
@@ -106,8 +108,9 @@ export async function createServer(config: ServeConfig, deps: ServerDeps): Promi
   } satisfies EmbeddingService);
   const inFlight = new InFlight();
   let ready = false;
-  const grpc = createGrpcServer({ service, metrics: metrics.requests, inFlight, maxMessageBytes: config.maxMessageBytes });
-  const http = createHttpServer({ service, metrics: metrics.requests, registry: metrics.registry, inFlight, maxMessageBytes: config.maxMessageBytes, isReady: () => ready, ...(deps.admin ? { admin: deps.admin } : {}) });
+  const limits = { maxMessageBytes: config.maxMessageBytes, defaultDeadlineMs: config.defaultDeadlineMs };
+  const grpc = createGrpcServer({ service, metrics: metrics.requests, inFlight, ...limits, windowBytes: config.grpcWindowBytes });
+  const http = createHttpServer({ service, metrics: metrics.requests, registry: metrics.registry, inFlight, ...limits, isReady: () => ready, ...(deps.admin ? { admin: deps.admin } : {}) });
   let grpcPort: number;
   let httpPort: number;
   try {

@@ -2,6 +2,7 @@
  * gRPC adapter: decodes nothing itself (proto-loader does), calls the service, maps errors in one
  * place ({@link toGrpcError}). Also serves grpc.health.v1 and server reflection.
  */
+import type { Http2Server, ServerOptions as Http2ServerOptions } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
@@ -20,10 +21,16 @@ export interface GrpcServerDeps {
   readonly metrics: RequestMetrics;
   readonly inFlight: InFlight;
   readonly maxMessageBytes: number;
+  /** Deadline of a call that brings none (ms). */
+  readonly defaultDeadlineMs: number;
+  /** HTTP/2 receive window per connection and per stream (bytes); see {@link openReceiveWindow}. */
+  readonly windowBytes: number;
 }
 
 export interface GrpcServer {
   readonly server: grpc.Server;
+  /** Whether {@link openReceiveWindow} could enlarge the HTTP/2 receive window. */
+  readonly receiveWindowOpen: boolean;
   readonly health: HealthImplementation;
   /** Binds and returns the port actually used. */
   listen(host: string, port: number): Promise<number>;
@@ -31,9 +38,10 @@ export interface GrpcServer {
   close(): Promise<void>;
 }
 
-function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>): number {
+function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>, defaultMs: number): number {
   const d = call.getDeadline();
   let deadline = d instanceof Date ? d.getTime() : d;
+  if (deadline === Number.POSITIVE_INFINITY) deadline = Date.now() + defaultMs;
   const rel = call.metadata.get(DEADLINE_METADATA)[0];
   if (rel !== undefined) {
     const ms = Number(String(rel));
@@ -58,14 +66,55 @@ export function transportCap(maxMessageBytes: number): number {
   return Math.min(0x7fffffff, Math.max(2 * maxMessageBytes, maxMessageBytes + (1 << 20)));
 }
 
-/** The service definition with every request deserializer refusing messages over `max` bytes (see OversizedRequest). */
-function withSizeLimit(service: grpc.ServiceDefinition, max: number): grpc.ServiceDefinition {
+/**
+ * What the Score deserializer hands the handler instead of decoding, when the service is
+ * overloaded: shedding then costs no protobuf decoding (12% of the main thread past saturation in
+ * a cpu-prof) and no vocabulary hashing (24%).
+ */
+class ShedRequest {
+  constructor(readonly error: MpeError) {}
+}
+
+/**
+ * The service definition with every request deserializer refusing messages over `max` bytes (see
+ * OversizedRequest), and the deserializers of `shedding` methods not decoding at all while
+ * `overloaded()` says so (see ShedRequest).
+ */
+function withAdmission(service: grpc.ServiceDefinition, max: number, shedding: ReadonlySet<string>, overloaded: () => MpeError | null): grpc.ServiceDefinition {
   const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const [name, m] of Object.entries(service)) {
     const decode = m.requestDeserialize;
-    out[name] = { ...m, requestDeserialize: (buf: Buffer) => (buf.length > max ? new OversizedRequest(buf.length) : decode(buf)) };
+    const sheds = shedding.has(name);
+    out[name] = {
+      ...m,
+      requestDeserialize: (buf: Buffer) => {
+        if (buf.length > max) return new OversizedRequest(buf.length);
+        const shed = sheds ? overloaded() : null;
+        return shed === null ? decode(buf) : new ShedRequest(shed);
+      },
+    };
   }
   return out as grpc.ServiceDefinition;
+}
+
+/**
+ * Gives every HTTP/2 connection of `server` a receive window of `bytes`, per connection and per
+ * stream. grpc-js has no server option for it (only its client has `grpc-node.flow_control_window`),
+ * so this sets the `initialWindowSize` setting in the options its http2 servers are created with and
+ * enlarges each session's connection window. Both members are private in grpc-js's typings: returns
+ * false (window left at Node's 64 KiB default) if a grpc-js version lacks them; a test pins true.
+ */
+export function openReceiveWindow(server: grpc.Server, bytes: number): boolean {
+  const inner = server as unknown as { commonServerOptions?: Http2ServerOptions; createHttp2Server?: (credentials: unknown) => Http2Server };
+  const create = inner.createHttp2Server;
+  if (typeof create !== 'function' || typeof inner.commonServerOptions !== 'object' || inner.commonServerOptions === null) return false;
+  inner.commonServerOptions.settings = { ...inner.commonServerOptions.settings, initialWindowSize: bytes };
+  inner.createHttp2Server = (credentials: unknown): Http2Server => {
+    const h2 = create.call(server, credentials);
+    h2.on('session', (session) => session.setLocalWindowSize(bytes));
+    return h2;
+  };
+  return true;
 }
 
 /** ScoreRequest as proto-loader decodes it: each row is a message wrapping its pairs. */
@@ -118,6 +167,7 @@ function encodeModel(m: ModelInfo): object {
 export function createGrpcServer(deps: GrpcServerDeps): GrpcServer {
   const { service, metrics, inFlight } = deps;
   const server = new grpc.Server({ 'grpc.max_receive_message_length': transportCap(deps.maxMessageBytes) });
+  const windowOpen = openReceiveWindow(server, deps.windowBytes);
   const proto = embeddingProto();
 
   function unary<Req, Res>(method: Method, fn: (req: Req, ctx: CallContext) => Res | Promise<Res>, encode: (r: Res) => object): grpc.handleUnaryCall<Req, object> {
@@ -134,6 +184,10 @@ export function createGrpcServer(deps: GrpcServerDeps): GrpcServer {
           callback(ge);
         }
       };
+      if (call.request instanceof ShedRequest) {
+        done(call.request.error, null);
+        return;
+      }
       if (call.request instanceof OversizedRequest) {
         done(new MpeError('MPE_ERR_REQ_TOO_LARGE', `${call.request.bytes} bytes, limit ${deps.maxMessageBytes} (MPE_MAX_MESSAGE_BYTES)`), null);
         return;
@@ -146,7 +200,7 @@ export function createGrpcServer(deps: GrpcServerDeps): GrpcServer {
       }
       let pending: Res | Promise<Res>;
       try {
-        pending = fn(call.request, { deadline: deadlineOf(call as grpc.ServerUnaryCall<unknown, unknown>) });
+        pending = fn(call.request, { deadline: deadlineOf(call as grpc.ServerUnaryCall<unknown, unknown>, deps.defaultDeadlineMs), cancelled: () => call.cancelled });
       } catch (e) {
         inFlight.leave();
         done(e, null);
@@ -165,7 +219,7 @@ export function createGrpcServer(deps: GrpcServerDeps): GrpcServer {
     };
   }
 
-  server.addService(withSizeLimit(proto.service, deps.maxMessageBytes), {
+  server.addService(withAdmission(proto.service, deps.maxMessageBytes, new Set(['Score']), () => service.overloaded()), {
     Lookup: unary<LookupInput, LookupOutput>('lookup', (req, ctx) => service.lookup(req, ctx), encodeLookup),
     Score: unary<GrpcScoreRequest, ScoreOutput>('score', (req, ctx) => service.score(decodeScore(req), ctx), encodeScore),
     GetModel: unary<unknown, ModelInfo>('get_model', () => service.getModel(), encodeModel),
@@ -176,6 +230,7 @@ export function createGrpcServer(deps: GrpcServerDeps): GrpcServer {
 
   return {
     server,
+    receiveWindowOpen: windowOpen,
     health,
     listen(host, port) {
       return new Promise((resolve, reject) => {

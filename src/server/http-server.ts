@@ -21,6 +21,8 @@ export interface HttpServerDeps {
   readonly registry: Registry;
   readonly inFlight: InFlight;
   readonly maxMessageBytes: number;
+  /** Deadline of a request without the x-mpe-deadline-ms header (ms). */
+  readonly defaultDeadlineMs: number;
   /** Readiness: model loaded, warm-up score done, not draining. */
   readonly isReady: () => boolean;
   /** Token-protected admin routes; absent = not registered. */
@@ -41,9 +43,9 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
-function deadlineOf(req: FastifyRequest): number {
+function deadlineOf(req: FastifyRequest, defaultMs: number): number {
   const h = req.headers[DEADLINE_HEADER];
-  if (h === undefined) return Number.POSITIVE_INFINITY;
+  if (h === undefined) return Date.now() + defaultMs;
   const ms = Number(Array.isArray(h) ? h[0] : h);
   if (!Number.isFinite(ms) || ms < 0) throw new MpeError('MPE_ERR_REQ_INVALID', `${DEADLINE_HEADER} must be a non-negative number of milliseconds`);
   // 0 means "no time left": make it strictly past so the service rejects it.
@@ -68,7 +70,9 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
   const startTimes = new WeakMap<FastifyRequest, bigint>();
   app.addHook('onRequest', (req, _reply, done) => {
     startTimes.set(req, process.hrtime.bigint());
-    done();
+    // Shed Score requests before their body is read and JSON-parsed: under overload a refusal
+    // must be the cheapest answer the server gives (503 MPE_ERR_OVERLOADED).
+    done(req.method === 'POST' && req.routeOptions.url === '/v1/score' ? (service.overloaded() ?? undefined) : undefined);
   });
   app.addHook('onResponse', (req, reply, done) => {
     const method = methodOf(req);
@@ -94,7 +98,8 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
   async function admitted<T>(req: FastifyRequest, fn: (ctx: CallContext) => T | Promise<T>): Promise<T> {
     inFlight.enter();
     try {
-      return await fn({ deadline: deadlineOf(req) });
+      const socket = req.raw.socket;
+      return await fn({ deadline: deadlineOf(req, deps.defaultDeadlineMs), cancelled: () => socket.destroyed });
     } finally {
       inFlight.leave();
     }

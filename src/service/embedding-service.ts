@@ -76,6 +76,8 @@ export interface ModelInfo {
 export interface CallContext {
   /** Absolute deadline, ms since the epoch; Infinity = none. */
   readonly deadline: number;
+  /** True once the client has gone away (cancelled call, closed socket): queued work is then dropped unscored. */
+  readonly cancelled?: () => boolean;
 }
 
 export interface EmbeddingServiceDeps {
@@ -90,6 +92,11 @@ export interface EmbeddingServiceDeps {
 export interface EmbeddingService {
   lookup(req: LookupInput, ctx: CallContext): LookupOutput;
   score(req: ScoreInput, ctx: CallContext): Promise<ScoreOutput>;
+  /**
+   * Why a Score request would be shed right now (MPE_ERR_OVERLOADED), or null: the transports ask
+   * before decoding a request body, so shedding under overload costs no parsing and no hashing.
+   */
+  overloaded(): MpeError | null;
   getModel(): ModelInfo;
   /** Scores one row of OOV ids (readiness): resolves once a worker has answered. */
   warmUp(): Promise<void>;
@@ -261,6 +268,10 @@ export function createEmbeddingService(deps: EmbeddingServiceDeps): EmbeddingSer
   function score(req: ScoreInput, ctx: CallContext = NO_DEADLINE): Promise<ScoreOutput> {
     try {
       checkDeadline(ctx);
+      // Before the vocabulary hashing (3,900 tokens for 100 raw rows: the main thread's largest
+      // cost in a cpu-prof past saturation), not after it as pool.score() would.
+      const shed = pool.overloaded();
+      if (shed !== null) throw shed;
       const kinds = (req.rows?.length ? 1 : 0) + (req.ids?.length ? 1 : 0) + (req.idRows?.length ? 1 : 0);
       if (kinds > 1) throw new MpeError('MPE_ERR_REQ_INVALID', 'send either rows or ids, not both');
       let rows: number;
@@ -288,7 +299,7 @@ export function createEmbeddingService(deps: EmbeddingServiceDeps): EmbeddingSer
         throw new MpeError('MPE_ERR_REQ_EMPTY', 'no rows and no ids');
       }
       observeRows(ids, rows);
-      return pool.score(ids, rows, ctx.deadline).then((probabilities) => ({ probabilities, modelVersion: model.version }));
+      return pool.score(ids, rows, ctx.deadline, ctx.cancelled ?? null).then((probabilities) => ({ probabilities, modelVersion: model.version }));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -303,5 +314,5 @@ export function createEmbeddingService(deps: EmbeddingServiceDeps): EmbeddingSer
     await pool.score(Int32Array.from(oovIds), 1, Number.POSITIVE_INFINITY);
   }
 
-  return Object.freeze({ lookup, score, getModel: () => info, warmUp, stats, live });
+  return Object.freeze({ lookup, score, overloaded: () => pool.overloaded(), getModel: () => info, warmUp, stats, live });
 }

@@ -10,8 +10,14 @@
  *   frees up and requests are waiting, it takes them at once (they have already waited).
  * - The queue is bounded (`queueLimit` requests): beyond it, `score` rejects at once with
  *   MPE_ERR_OVERLOADED instead of letting latency grow without limit.
- * - Deadlines: a request whose deadline has passed when its batch is formed is rejected with
- *   MPE_ERR_REQ_DEADLINE and never scored.
+ * - Queue time is bounded too (`maxQueueMs`): a request that waited longer for a worker is shed
+ *   with MPE_ERR_OVERLOADED when its batch is formed, and never scored. Past saturation the
+ *   queue then holds at most about `maxQueueMs` of work, so answers stay useful (they arrive
+ *   before the client's deadline) instead of every request timing out after being scored.
+ * - {@link ScorePool.overloaded} lets the transports shed BEFORE the expensive part of a request
+ *   (protobuf/JSON decoding, vocabulary hashing): a shed request then costs almost nothing.
+ * - Deadlines: a request whose deadline has passed (or whose client went away, `cancelled()`)
+ *   when its batch is formed is rejected with MPE_ERR_REQ_DEADLINE and never scored.
  */
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +30,8 @@ export interface ScorePoolOptions {
   readonly maxBatchRows: number;
   readonly maxWaitUs: number;
   readonly queueLimit: number;
+  /** Longest a request may wait for a worker (ms); older ones are shed with MPE_ERR_OVERLOADED. Infinity = no limit. */
+  readonly maxQueueMs: number;
   readonly init: ScoreWorkerInit;
   /** Called once per dispatched micro-batch with its row count (metrics). */
   readonly onBatch?: (rows: number) => void;
@@ -34,6 +42,10 @@ interface Pending {
   readonly rows: number;
   /** Absolute deadline, ms since the epoch (Infinity = none). */
   readonly deadline: number;
+  /** When it entered the queue, ms since the epoch. */
+  readonly enqueuedAt: number;
+  /** True once the caller has gone away (its answer would be thrown away); null = cannot tell. */
+  readonly cancelled: (() => boolean) | null;
   readonly resolve: (p: Float32Array) => void;
   readonly reject: (e: unknown) => void;
 }
@@ -75,6 +87,12 @@ export class ScorePool {
   private timerArmed = false;
   private closing = false;
   private drainWaiters: (() => void)[] = [];
+  private readonly exited = new WeakSet<Worker>();
+  private stoppedResolve: () => void = () => {};
+  /** Resolves once {@link ScorePool.close} has terminated every worker. */
+  readonly stopped: Promise<void> = new Promise((r) => {
+    this.stoppedResolve = r;
+  });
   private readonly fieldsPerRow: number;
 
   private constructor(opts: ScorePoolOptions, slots: Slot[], provider: 'cpu' | 'cuda' | 'webgpu') {
@@ -108,6 +126,13 @@ export class ScorePool {
     return this.slots.length;
   }
 
+  /** Worker threads that have not exited (0 once closed: a swapped-out model keeps no threads). */
+  get aliveWorkers(): number {
+    let n = 0;
+    for (let i = 0; i < this.slots.length; i++) if (!this.exited.has(this.slots[i]!.worker)) n++;
+    return n;
+  }
+
   /** Busy nanoseconds of each worker so far (including the current run). */
   busyNanoseconds(): bigint[] {
     const now = process.hrtime.bigint();
@@ -115,17 +140,34 @@ export class ScorePool {
   }
 
   /**
+   * Why a new request would be shed now, or null when it would be admitted: the queue is full, or
+   * its oldest request has already waited longer than `maxQueueMs` (the workers are behind, a new
+   * one would wait longer still). Cheap (no allocation unless shedding): the transports call it
+   * before decoding a request.
+   */
+  overloaded(now = Date.now()): MpeError | null {
+    if (this.queue.length >= this.opts.queueLimit) {
+      return new MpeError('MPE_ERR_OVERLOADED', `${this.queue.length} requests queued (MPE_QUEUE_LIMIT=${this.opts.queueLimit})`);
+    }
+    if (this.queue.length > 0 && now - this.queue[0]!.enqueuedAt > this.opts.maxQueueMs) {
+      return new MpeError('MPE_ERR_OVERLOADED', `oldest queued request waited ${now - this.queue[0]!.enqueuedAt} ms (MPE_MAX_QUEUE_MS=${this.opts.maxQueueMs})`);
+    }
+    return null;
+  }
+
+  /**
    * Scores `rows` rows of ids (row-major, `fields` ids per row, all already range-checked).
    * @param deadline absolute deadline in ms since the epoch (Infinity = none)
-   * @throws MpeError MPE_ERR_OVERLOADED (queue full), MPE_ERR_SHUTTING_DOWN, MPE_ERR_REQ_DEADLINE, MPE_ERR_SCORER_RUN
+   * @param cancelled true once the caller has gone away (checked when the batch is formed)
+   * @throws MpeError MPE_ERR_OVERLOADED (queue full, or waited over maxQueueMs), MPE_ERR_SHUTTING_DOWN, MPE_ERR_REQ_DEADLINE, MPE_ERR_SCORER_RUN
    */
-  score(ids: Int32Array, rows: number, deadline: number): Promise<Float32Array> {
+  score(ids: Int32Array, rows: number, deadline: number, cancelled: (() => boolean) | null = null): Promise<Float32Array> {
     if (this.closing) return Promise.reject(new MpeError('MPE_ERR_SHUTTING_DOWN'));
-    if (this.queue.length >= this.opts.queueLimit) {
-      return Promise.reject(new MpeError('MPE_ERR_OVERLOADED', `${this.queue.length} requests queued (MPE_QUEUE_LIMIT=${this.opts.queueLimit})`));
-    }
+    const now = Date.now();
+    const shed = this.overloaded(now);
+    if (shed !== null) return Promise.reject(shed);
     return new Promise<Float32Array>((resolve, reject) => {
-      this.queue.push({ ids, rows, deadline, resolve, reject });
+      this.queue.push({ ids, rows, deadline, enqueuedAt: now, cancelled, resolve, reject });
       this.queuedRows += rows;
       this.pump(false);
     });
@@ -142,7 +184,7 @@ export class ScorePool {
         (slot) =>
           new Promise<Float32Array>((resolve, reject) => {
             const copy = ids.slice();
-            slot.busy = [{ ids: copy, rows, deadline: Number.POSITIVE_INFINITY, resolve, reject }];
+            slot.busy = [{ ids: copy, rows, deadline: Number.POSITIVE_INFINITY, enqueuedAt: Date.now(), cancelled: null, resolve, reject }];
             slot.seq++;
             slot.busySince = process.hrtime.bigint();
             slot.worker.postMessage({ seq: slot.seq, ids: copy, rows }, [copy.buffer as ArrayBuffer]);
@@ -158,6 +200,7 @@ export class ScorePool {
       await new Promise<void>((r) => this.drainWaiters.push(r));
     }
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    this.stoppedResolve();
   }
 
   private pump(flush: boolean): void {
@@ -202,6 +245,14 @@ export class ScorePool {
       this.queuedRows -= next.rows;
       if (next.deadline <= now) {
         next.reject(new MpeError('MPE_ERR_REQ_DEADLINE', 'deadline passed while queued'));
+        continue;
+      }
+      if (now - next.enqueuedAt > this.opts.maxQueueMs) {
+        next.reject(new MpeError('MPE_ERR_OVERLOADED', `waited ${now - next.enqueuedAt} ms for a worker (MPE_MAX_QUEUE_MS=${this.opts.maxQueueMs})`));
+        continue;
+      }
+      if (next.cancelled?.()) {
+        next.reject(new MpeError('MPE_ERR_REQ_DEADLINE', 'the client went away while the request was queued'));
         continue;
       }
       batch.push(next);
@@ -251,6 +302,7 @@ export class ScorePool {
 
   private attach(slot: Slot): void {
     const w = slot.worker;
+    w.once('exit', () => this.exited.add(w));
     w.on('message', (m: WorkerMessage) => {
       if (m.type === 'done' && m.seq === slot.seq) this.finish(slot, m.probabilities, null);
       else if (m.type === 'failed' && m.seq === slot.seq) this.finish(slot, null, new MpeError(m.error.code, m.error.detail));

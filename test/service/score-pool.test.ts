@@ -15,6 +15,7 @@ function options(o: Partial<ScorePoolOptions>): ScorePoolOptions {
     maxBatchRows: 64,
     maxWaitUs: 0,
     queueLimit: 16,
+    maxQueueMs: Number.POSITIVE_INFINITY,
     init: { tableBuffer: fx.tableBuffer, scorerBytes: fx.scorerBytes, fields: F, provider: 'cpu', intraOpThreads: 1 },
     ...o,
   };
@@ -118,4 +119,58 @@ test('with two idle workers, concurrent requests are shared between them instead
   } finally {
     await pool.close();
   }
+});
+
+/** Blocks the main thread for `ms` (the worker's answer cannot be handled meanwhile): queued requests age. */
+function blockMainThread(ms: number): void {
+  const until = Date.now() + ms;
+  while (Date.now() <= until) {
+    // spin
+  }
+}
+
+test('queued work older than maxQueueMs is shed with MPE_ERR_OVERLOADED, never scored; the pool serves normally afterwards', async () => {
+  const batches: number[] = [];
+  const pool = await ScorePool.create(options({ maxQueueMs: 20, onBatch: (n) => batches.push(n) }));
+  try {
+    const a = randomRows(fx, 3, 200).ids;
+    const first = pool.score(a.slice(), 3, Number.POSITIVE_INFINITY);
+    const stale = [pool.score(randomRows(fx, 5, 201).ids, 5, Number.POSITIVE_INFINITY), pool.score(randomRows(fx, 7, 202).ids, 7, Number.POSITIVE_INFINITY)];
+    blockMainThread(40);
+    const shedNow = pool.overloaded();
+    assert.equal(shedNow?.code, 'MPE_ERR_OVERLOADED');
+    assert.match(shedNow.message, /MPE_MAX_QUEUE_MS=20/);
+    await assert.rejects(pool.score(randomRows(fx, 2, 203).ids, 2, Number.POSITIVE_INFINITY), (e) => code(e) === 'MPE_ERR_OVERLOADED');
+    const got = await first;
+    const results = await Promise.allSettled(stale);
+    assert.deepEqual(results.map((r) => (r.status === 'rejected' ? code(r.reason) : 'ok')), ['MPE_ERR_OVERLOADED', 'MPE_ERR_OVERLOADED']);
+    assert.deepEqual(batches, [3], 'only the first request reached a worker');
+    const want = await expected(a);
+    for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i]! - want[i]!) <= 1e-6);
+    assert.equal(pool.overloaded(), null);
+    const b = randomRows(fx, 4, 204).ids;
+    const after = await pool.score(b.slice(), 4, Number.POSITIVE_INFINITY);
+    const wantB = await expected(b);
+    for (let i = 0; i < wantB.length; i++) assert.ok(Math.abs(after[i]! - wantB[i]!) <= 1e-6);
+    assert.deepEqual(batches, [3, 4]);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('a queued request whose client went away is dropped with MPE_ERR_REQ_DEADLINE, never scored', async () => {
+  const batches: number[] = [];
+  const pool = await ScorePool.create(options({ onBatch: (n) => batches.push(n) }));
+  try {
+    let gone = false;
+    const first = pool.score(randomRows(fx, 2, 210).ids, 2, Number.POSITIVE_INFINITY);
+    const queued = pool.score(randomRows(fx, 6, 211).ids, 6, Number.POSITIVE_INFINITY, () => gone);
+    gone = true;
+    await first;
+    await assert.rejects(queued, (e) => code(e) === 'MPE_ERR_REQ_DEADLINE');
+    assert.deepEqual(batches, [2]);
+  } finally {
+    await pool.close();
+  }
+  assert.equal(pool.aliveWorkers, 0);
 });
