@@ -100,7 +100,7 @@ export const ERROR_CATALOGUE = {
   MPE_ERR_REQ_NUMERIC: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'numeric field value is NaN, infinite or not a number' },
   MPE_ERR_REQ_ROUTE: { http: 404, grpc: G.UNIMPLEMENTED, message: 'no such route: see docs/api.md' },
   MPE_ERR_REQ_DEADLINE: { http: 504, grpc: G.DEADLINE_EXCEEDED, message: 'deadline exceeded before the request could be served' },
-  MPE_ERR_OVERLOADED: { http: 503, grpc: G.RESOURCE_EXHAUSTED, message: 'server overloaded: queue is full, retry with backoff' },
+  MPE_ERR_OVERLOADED: { http: 503, grpc: G.RESOURCE_EXHAUSTED, message: 'server overloaded: queue full or queue wait over MPE_MAX_QUEUE_MS; retry with backoff' },
   MPE_ERR_NOT_READY: { http: 503, grpc: G.UNAVAILABLE, message: 'no model loaded yet' },
   MPE_ERR_SHUTTING_DOWN: { http: 503, grpc: G.UNAVAILABLE, message: 'server is shutting down: retry on another replica' },
   MPE_ERR_UNAUTHORIZED: { http: 401, grpc: G.UNAUTHENTICATED, message: 'missing or wrong admin token' },
