@@ -9,15 +9,11 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { ingest } from '../data/ingest.js';
 import { MpeError } from '../errors.js';
+import { addDataOptions, type DataFlags, dataSourceOf, listFlag as list } from './data-options.js';
 import { bitsBars, bitsSvg, compareMarkdown, runComparison } from '../mpe/compare.js';
 
-interface CompareFlags {
+interface CompareFlags extends DataFlags {
   data: string;
-  format: 'criteo' | 'csv';
-  label?: string;
-  categorical?: string;
-  numeric?: string;
-  sep: string;
   methods: string;
   out: string;
   name?: string;
@@ -44,21 +40,15 @@ function n(v: string | undefined, flag: string): number | undefined {
   return x;
 }
 
-const list = (s: string | undefined): string[] => (s ? s.split(',').map((x) => x.trim()).filter((x) => x.length > 0) : []);
 
 /** Registers the `compare` subcommand. */
 export function register(program: Command): void {
-  program
-    .command('compare')
+  const cmd = program.command('compare');
+  addDataOptions(cmd)
     .description('train several methods on the same data and split, and write a comparison report')
     .requiredOption('--data <file>', 'data file (Criteo text, plain or .gz, or delimited text with a header)')
     .requiredOption('--out <dir>', 'report directory (one bundle per method inside)')
     .option('--methods <list>', 'fp32, mpe, uniform<b>, rowwise-int8, rowwise-int4', 'fp32,uniform4,mpe')
-    .option('--format <f>', 'criteo | csv', 'criteo')
-    .option('--label <col>', 'csv: label column (0/1)')
-    .option('--categorical <cols>', 'csv: categorical columns')
-    .option('--numeric <cols>', 'csv: numeric columns')
-    .option('--sep <s>', 'csv: separator', ',')
     .option('--name <label>', 'data set label in the report')
     .option('--epochs <n>', 'max epochs per phase (default 8)')
     .option('--batch-size <n>', 'batch size (default 2048)')
@@ -77,9 +67,9 @@ export function register(program: Command): void {
     .action(async (o: CompareFlags) => {
       const seed = n(o.seed, '--seed');
       const minCount = n(o.minCount, '--min-count');
-      const csv = o.format === 'csv' ? { label: o.label ?? 'label', categorical: list(o.categorical), numeric: list(o.numeric), sep: o.sep === '\\t' ? '\t' : o.sep } : undefined;
+      const source = dataSourceOf(o);
       const log = (m: string) => process.stderr.write(`${m}\n`);
-      const ds = await ingest({ path: o.data, format: o.format, ...(csv ? { csv } : {}), ...(seed !== undefined ? { seed } : {}), ...(minCount !== undefined ? { minCount } : {}) });
+      const ds = await ingest({ path: o.data, ...source, ...(seed !== undefined ? { seed } : {}), ...(minCount !== undefined ? { minCount } : {}) });
       log(`ingested ${ds.rows} rows, ${ds.featureCount} features`);
       const train: Record<string, unknown> = {};
       const put = (k: string, v: unknown) => {

@@ -8,21 +8,17 @@
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { MpeError } from '../errors.js';
+import { addDataOptions, type DataFlags, dataSourceOf, listFlag as list } from './data-options.js';
 import '../mpe/methods.js'; // registers the mpe and uniform methods
 import { MPE_TRAIN_FLAGS, mpeMethodOptions } from '../mpe/cli-options.js';
 import type { TrainEvent } from '../train/loop.js';
 import { DEFAULT_COUNTS_WEIGHT, readLiveRanking } from '../train/live-counts.js';
 import { trainModel } from '../train/trainer.js';
 
-interface TrainFlags {
+interface TrainFlags extends DataFlags {
   data: string;
   out: string;
   method: string;
-  format: 'criteo' | 'csv';
-  label?: string;
-  categorical?: string;
-  numeric?: string;
-  sep: string;
   epochs?: number;
   patience?: number;
   batchSize?: number;
@@ -53,17 +49,6 @@ function num(name: string, integer: boolean): (v: string) => number {
     }
     return n;
   };
-}
-
-function list(v: string): string[] {
-  return v
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
-}
-
-function sepOf(v: string): string {
-  return v === '\\t' || v === 'tab' ? '\t' : v;
 }
 
 /** Renders trainer events: a progress bar on a TTY, one line every ~10 s otherwise. */
@@ -111,17 +96,12 @@ function createReporter(json: boolean): { onEvent: (e: TrainEvent) => void; stop
 
 /** Registers the `train` subcommand. */
 export function register(program: Command): void {
-  const train = program
-    .command('train')
+  const train = program.command('train');
+  addDataOptions(train)
     .description('train a CTR model (fp32 embeddings, or a registered method such as mpe) and write a bundle')
     .requiredOption('--data <file>', 'training data (Criteo text, plain or .gz; or delimited text with --format csv)')
     .requiredOption('--out <dir>', 'bundle directory to write')
     .option('--method <name>', 'fp32 | mpe | uniform', 'fp32')
-    .option('--format <f>', 'criteo | csv', 'criteo')
-    .option('--label <col>', 'csv: label column')
-    .option('--categorical <cols>', 'csv: categorical columns, comma-separated')
-    .option('--numeric <cols>', 'csv: numeric columns, comma-separated (bucketed)')
-    .option('--sep <c>', "csv: separator (',', '\\t', '|')", ',')
     .option('--epochs <n>', 'max epochs (default 8)', num('--epochs', true))
     .option('--patience <n>', 'early-stopping patience in epochs (default 3)', num('--patience', true))
     .option('--batch-size <n>', 'batch size (default 2048)', num('--batch-size', true))
@@ -144,8 +124,7 @@ export function register(program: Command): void {
     .option('--counts-prefix <p>', 'registry key prefix', 'mpe');
   for (const [flag, help] of MPE_TRAIN_FLAGS) train.option(flag, help);
   train.action(async (f: TrainFlags) => {
-      if (f.format !== 'criteo' && f.format !== 'csv') throw new MpeError('MPE_ERR_TRAIN_CONFIG', `--format must be criteo or csv, got '${f.format}'`);
-      if (f.format === 'csv' && !f.label) throw new MpeError('MPE_ERR_DATA_SCHEMA', '--format csv needs --label and --categorical/--numeric');
+      const source = dataSourceOf(f);
       const countsFlags = f.model !== undefined || f.countsVersion !== undefined || f.countsBundle !== undefined || f.countsWeight !== undefined;
       if (f.countsFrom === undefined && countsFlags) throw new MpeError('MPE_ERR_TRAIN_CONFIG', '--model and --counts-* need --counts-from redis://HOST:PORT');
       if (f.countsFrom !== undefined && f.model === undefined) throw new MpeError('MPE_ERR_TRAIN_CONFIG', '--counts-from needs --model NAME (the registry model whose live counts to use)');
@@ -174,8 +153,7 @@ export function register(program: Command): void {
           out: f.out,
           method: f.method,
           methodOptions: mpeMethodOptions(f as unknown as Record<string, unknown>),
-          format: f.format,
-          ...(f.format === 'csv' ? { csv: { label: f.label!, categorical: list(f.categorical ?? ''), numeric: list(f.numeric ?? ''), sep: sepOf(f.sep) } } : {}),
+          ...source,
           ...(f.epochs !== undefined ? { epochs: f.epochs } : {}),
           ...(f.patience !== undefined ? { patience: f.patience } : {}),
           ...(f.batchSize !== undefined ? { batchSize: f.batchSize } : {}),
