@@ -25,16 +25,7 @@ export interface BundleSummary {
   /** Mean code bits per feature (row-wise: the code width, without the per-row scale and bias). */
   readonly averageBits: number;
   readonly bytes: LoadedBundle['bytesBySection'] & { readonly total: number };
-  readonly ratios: {
-    /** 32 / averageBits; null when every feature is pruned. */
-    readonly weightsOnly: number | null;
-    /** fp32AllInBytes / allInBytes. */
-    readonly allIn: number;
-    /** Bytes the service holds for lookups: all of table.bin (header, metadata, data) + all of vocab.bin. */
-    readonly allInBytes: number;
-    /** A float32 table with the same vocabulary: 4 * d * featureCount + vocab.bin bytes. */
-    readonly fp32AllInBytes: number;
-  };
+  readonly ratios: CompressionRatios;
   readonly checksums: Readonly<Record<typeof MANIFEST_FILE | BinaryFileName, ChecksumState>>;
   readonly loadStats: LoadedBundle['loadStats'];
 }
@@ -50,6 +41,25 @@ export async function checksumStates(b: LoadedBundle): Promise<Record<typeof MAN
     [VOCAB_FILE]: st(xxh64HexSync(new Uint8Array(b.vocabBuffer)), m.files[VOCAB_FILE].xxh64),
     [SCORER_FILE]: st(xxh64HexSync(b.scorerBytes), m.files[SCORER_FILE].xxh64),
   };
+}
+
+/** The two compression measures of docs/format.md#inspect, shared by `mpe inspect` and the service (GetModel, metrics). */
+export interface CompressionRatios {
+  /** 32 / average stored bits per weight (codes only, the paper's measure); null when every feature is pruned. */
+  readonly weightsOnly: number | null;
+  /** fp32AllInBytes / allInBytes: what a serving process really saves, vocabulary included. */
+  readonly allIn: number;
+  /** table.bin + vocab.bin bytes. */
+  readonly allInBytes: number;
+  /** A fp32 table of the same shape (4 * d * featureCount) plus the same vocabulary. */
+  readonly fp32AllInBytes: number;
+}
+
+/** Computes {@link CompressionRatios} from a table's shape, its average bits and the bytes the service holds. */
+export function compressionRatios(d: number, featureCount: number, averageBits: number, tableBytes: number, vocabBytes: number): CompressionRatios {
+  const allInBytes = tableBytes + vocabBytes;
+  const fp32AllInBytes = 4 * d * featureCount + vocabBytes;
+  return { weightsOnly: averageBits === 0 ? null : 32 / averageBits, allIn: fp32AllInBytes / allInBytes, allInBytes, fp32AllInBytes };
 }
 
 /** Summarises a bundle loaded (preferably with `verify: false`, so that bad checksums are reported rather than thrown). */
@@ -70,8 +80,6 @@ export async function summarizeBundle(b: LoadedBundle): Promise<BundleSummary> {
   const bitsHistogram = [...groups.entries()].sort((a, b) => a[0] - b[0]).map(([bits, e]) => ({ bits, ...e }));
   const averageBits = n === 0 ? 0 : bitSum / n;
   const s = b.bytesBySection;
-  const allInBytes = s.tableHeader + s.tableData + s.vocab;
-  const fp32AllInBytes = 4 * h.spec.d * n + s.vocab;
   return {
     model: b.manifest.model,
     d: h.spec.d,
@@ -81,7 +89,7 @@ export async function summarizeBundle(b: LoadedBundle): Promise<BundleSummary> {
     bitsHistogram,
     averageBits,
     bytes: { ...s, total: s.manifest + s.tableHeader + s.tableData + s.vocab + s.scorer },
-    ratios: { weightsOnly: averageBits === 0 ? null : 32 / averageBits, allIn: fp32AllInBytes / allInBytes, allInBytes, fp32AllInBytes },
+    ratios: compressionRatios(h.spec.d, n, averageBits, s.tableHeader + s.tableData, s.vocab),
     checksums: await checksumStates(b),
     loadStats: b.loadStats,
   };

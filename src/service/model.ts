@@ -3,6 +3,7 @@
  * the table statistics GetModel and the metrics report (computed once, at load).
  */
 import type { LoadedBundle } from '../bundle/load.js';
+import { compressionRatios } from '../bundle/summary.js';
 import type { PackedTable } from '../codec/packed-table.js';
 import type { FieldSpec } from '../features/token.js';
 
@@ -57,14 +58,8 @@ export function modelStats(model: ServingModel): ModelStats {
     bitSum += b * n;
   }
   const n = table.featureCount;
-  const avgBits = n > 0 ? bitSum / n : 0;
-  const fp32 = 4 * table.d * n;
-  const vocab = model.sectionBytes.vocab;
-  return {
-    bits,
-    compressionWeights: avgBits > 0 ? 32 / avgBits : 0,
-    compressionAllIn: (fp32 + vocab) / (model.sectionBytes.table + vocab),
-  };
+  const ratios = compressionRatios(table.d, n, n > 0 ? bitSum / n : 0, model.sectionBytes.table, model.sectionBytes.vocab);
+  return { bits, compressionWeights: ratios.weightsOnly ?? 0, compressionAllIn: ratios.allIn };
 }
 
 /** The service's view of a bundle loaded by `bundle/load.ts` (no copies). */
