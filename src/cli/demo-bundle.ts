@@ -1,11 +1,13 @@
 /**
  * The demo bundle of `npm start` (no model configured): synthetic Criteo-like data from the
- * trainer's generator, a tiny fp32 network trained once, cached under the config's `demoDir`.
+ * trainer's generator, a tiny network trained once with MPE (search, selection, retraining: the
+ * product's point is serving a mixed-precision table), cached under the config's `demoDir`.
  * Rebuilt only when the cache has no manifest.json.
  */
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { synthesize } from '../data/synth.js';
+import '../mpe/methods.js'; // registers the mpe training method
 import { trainModel } from '../train/trainer.js';
 
 /** Rows of synthetic data and the tiny network: trains in well under a minute on 2 cores. */
@@ -25,7 +27,8 @@ export async function ensureDemoBundle(demoDir: string, log: (line: string) => v
   const r = await trainModel({
     data,
     out: bundle,
-    method: 'fp32',
+    method: 'mpe',
+    methodOptions: { groups: 32 },
     modelName: 'demo',
     modelVersion: 'demo-1',
     epochs: DEMO.epochs,
