@@ -3,11 +3,12 @@
  * errors mapped in one place ({@link toHttpError}).
  */
 import { timingSafeEqual } from 'node:crypto';
+import { endianness } from 'node:os';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
 import { MpeError } from '../errors.js';
 import type { Method, RequestMetrics } from '../metrics/request-metrics.js';
-import type { CallContext, EmbeddingService, LookupInput, ScoreInput } from '../service/embedding-service.js';
+import type { CallContext, EmbeddingService, LookupInput, LookupOutput, ScoreInput } from '../service/embedding-service.js';
 import { toHttpError } from './http-errors.js';
 import { lookupSchema, modelSchema, scoreSchema, statusSchema } from './http-schemas.js';
 import type { InFlight } from './in-flight.js';
@@ -50,6 +51,36 @@ function deadlineOf(req: FastifyRequest, defaultMs: number): number {
   if (!Number.isFinite(ms) || ms < 0) throw new MpeError('MPE_ERR_REQ_INVALID', `${DEADLINE_HEADER} must be a non-negative number of milliseconds`);
   // 0 means "no time left": make it strictly past so the service rejects it.
   return ms === 0 ? Date.now() - 1 : Date.now() + ms;
+}
+
+/** `Accept` of a Lookup that wants the packed body ({@link packLookup}) instead of JSON. */
+export const OCTET_STREAM = 'application/octet-stream';
+
+/** Chosen once: typed-array views write host order, which is the wire's little-endian on every supported host. */
+const HOST_LE = endianness() === 'LE';
+
+/**
+ * The `application/octet-stream` body of `POST /v1/lookup` (docs/api.md): count x d float32 LE
+ * embeddings (row-major, the bytes gRPC's `embeddings` carries), then count int32 LE ids, then
+ * count uint8 bits (0 = pruned), then count uint8 OOV flags (1 = OOV). Every section starts
+ * 4-byte aligned when read from offset 0, so clients can view it with typed arrays.
+ */
+export function packLookup(r: LookupOutput): Buffer {
+  const n = r.count * r.d;
+  const c = r.count;
+  const ab = new ArrayBuffer(4 * n + 4 * c + 2 * c);
+  if (HOST_LE) {
+    new Float32Array(ab, 0, n).set(r.embeddings);
+    new Int32Array(ab, 4 * n, c).set(r.ids);
+  } else {
+    const v = new DataView(ab);
+    for (let i = 0; i < n; i++) v.setFloat32(4 * i, r.embeddings[i]!, true);
+    for (let i = 0; i < c; i++) v.setInt32(4 * n + 4 * i, r.ids[i]!, true);
+  }
+  const bytes = new Uint8Array(ab, 4 * (n + c), 2 * c);
+  bytes.set(r.bits);
+  for (let i = 0; i < c; i++) bytes[c + i] = r.oov[i] ? 1 : 0;
+  return Buffer.from(ab);
 }
 
 /** Creates the fastify app (not yet listening). */
@@ -105,9 +136,12 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
     }
   }
 
-  app.post('/v1/lookup', { schema: lookupSchema }, (req) =>
+  app.post('/v1/lookup', { schema: lookupSchema }, (req, reply) =>
     admitted(req, (ctx) => {
       const r = service.lookup(req.body as LookupInput, ctx);
+      if (req.headers.accept?.startsWith(OCTET_STREAM) === true) {
+        return reply.type(OCTET_STREAM).header('x-mpe-d', r.d).header('x-mpe-count', r.count).send(packLookup(r));
+      }
       return { d: r.d, count: r.count, embeddings: Array.from(r.embeddings), ids: Array.from(r.ids), bits: Array.from(r.bits), pruned: r.pruned, oov: r.oov };
     }),
   );
