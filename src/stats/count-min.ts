@@ -4,7 +4,7 @@
  * overcounts by more than epsilon * N (epsilon = e / w, N = the field's total) with probability at
  * most delta = e^-k per query.
  */
-import { mix32 } from '../data/hash.js';
+import { mix32 } from '../util/hash.js';
 import { MpeError } from '../errors.js';
 
 /** Error bound of a count-min sketch of `width` x `depth`. */

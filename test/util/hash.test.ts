@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { mix32 as mix32ViaData } from '../../src/data/hash.js';
 import { mix32 } from '../../src/util/hash.js';
 
 /** MurmurHash3 fmix32 written with BigInt arithmetic, independent of Math.imul. */
@@ -29,8 +28,4 @@ test('mix32 is injective on a range and returns uint32', () => {
     seen.add(h);
   }
   assert.equal(seen.size, 1 << 16);
-});
-
-test('data/hash.ts re-exports the same mix32 (kept for stats/count-min.ts)', () => {
-  assert.equal(mix32ViaData, mix32);
 });
