@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { Command, Option } from 'commander';
 import { describeMachine, writeBenchmarksDoc, writeResult } from '../../bench/report.js';
-import { addServerOptions, emitJson, positiveNum } from './options.js';
+import { addServerOptions, emitJson, positiveInt, positiveNum } from './options.js';
 import { type ProcessSample, processSample } from './prom-text.js';
 import type { RunSummary } from './report.js';
 import { type Endpoints, prepareLoad } from './run.js';
@@ -32,8 +32,8 @@ const o = addServerOptions(new Command('soak'))
   .addOption(new Option('--target <t>', 'transport').choices(['grpc', 'http']).default('grpc'))
   .addOption(new Option('--method <name>', 'RPC').choices(['score', 'lookup']).default('score'))
   .option('--rate <n>', 'requests per second', positiveNum, 100)
-  .option('--candidates <n>', 'Score: candidates per request', positiveNum, 100)
-  .option('--features <n>', 'Lookup: ids per request', positiveNum, 1000)
+  .option('--candidates <n>', 'Score: candidates per request', positiveInt, 100)
+  .option('--features <n>', 'Lookup: ids per request', positiveInt, 1000)
   .option('--warmup-minutes <m>', 'minutes excluded from the memory baseline (default: min(1, M/5))', positiveNum)
   .option('--sample-s <s>', 'seconds between /metrics samples', positiveNum, 5)
   .option('--chunk-s <s>', 'seconds per measured chunk (latency timeline granularity)', positiveNum, 30)
