@@ -31,5 +31,5 @@ import './mpe/methods.js'; // registers the `mpe` and `uniform` training methods
 
 // serving and operations
 export { resolveConfig, type ServeConfig } from './config/config.js';
-export { createServer, type RunningServer, type ServerDeps } from './server/create-server.js';
-export { createRegistry, type Registry } from './registry/registry.js';
+export { createServer, type RunningServer, type ServerDeps } from './app/create-server.js';
+export { createRegistry, type Registry } from './model-store/store.js';

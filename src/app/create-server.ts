@@ -1,37 +1,35 @@
 /**
- * `createServer(config, deps)`: starts the score pool, warms it up, then serves gRPC and HTTP.
- * Without a model (registry mode before the first version is loaded) it listens at once but is
- * not ready: /readyz 503 and gRPC health NOT_SERVING, Lookup/Score/GetModel fail with
- * MPE_ERR_NOT_READY, until the first {@link RunningServer.swapModel} (hot reload) makes it ready.
- * `close()` is the graceful shutdown: readiness false, new requests refused, in-flight requests
- * finish, then the transports and the workers stop.
+ * `createServer(config, deps)`: wires the served model's slot (service/model-slot.ts) to the gRPC
+ * and HTTP adapters and the metrics. Without a model (registry mode before the first version is
+ * loaded) it listens at once but is not ready: /readyz 503 and gRPC health NOT_SERVING, every
+ * service call fails with MPE_ERR_NOT_READY, until the first {@link RunningServer.swapModel} (hot
+ * reload) makes it ready. `close()` is the graceful shutdown: readiness false, new requests
+ * refused, in-flight requests finish, then the transports and the workers stop.
  */
 import { Registry } from 'prom-client';
 import type { ServeConfig } from '../config/config.js';
-import { MpeError } from '../errors.js';
 import { createServeMetrics, type ServeMetrics } from '../metrics/serve-metrics.js';
-import { createEmbeddingService, driftModelOf, type EmbeddingService } from '../service/embedding-service.js';
+import type { ScorePool } from '../scorer/score-pool.js';
+import { createGrpcServer } from '../server/grpc-server.js';
+import { type AdminHooks, createHttpServer } from '../server/http-server.js';
+import { InFlight } from '../server/in-flight.js';
+import { SERVICE_NAME } from '../server/proto.js';
+import type { EmbeddingService } from '../service/embedding-service.js';
+import { createModelSlot, type PreparedModel } from '../service/model-slot.js';
 import type { ServingModel } from '../service/model.js';
-import { ScorePool } from '../service/score-pool.js';
-import { createFrequencySampler, type FrequencySampler } from '../stats/sampler.js';
-import { createGrpcServer } from './grpc-server.js';
-import { type AdminHooks, createHttpServer } from './http-server.js';
-import { InFlight } from './in-flight.js';
-import { SERVICE_NAME } from './proto.js';
+import type { Logger } from '../util/log.js';
+
+export type { PreparedModel } from '../service/model-slot.js';
 
 export interface ServerDeps {
   /** Model to serve from the start; absent = listen not ready until the first swapModel. */
   readonly model?: ServingModel;
   /** Metrics registry (default: a fresh one; never prom-client's global registry). */
   readonly registry?: Registry;
-  /** Admin routes (`POST /admin/reload`, `GET /admin/status`), registered when given; see registry/hot-reload.ts. */
+  /** Admin routes (`POST /admin/reload`, `GET /admin/status`), registered when given; see app/hot-reload.ts. */
   readonly admin?: AdminHooks;
-}
-
-/** A model started in its own pool and warmed up in every worker, not yet served (hot reload). */
-export interface PreparedModel {
-  readonly service: EmbeddingService;
-  readonly pool: ScorePool;
+  /** The process logger; fastify logs through it (default: fastify's logger off). */
+  readonly log?: Logger;
 }
 
 export interface RunningServer {
@@ -60,67 +58,32 @@ export interface RunningServer {
 /** Starts everything; rejects (after cleaning up) if the pool or a port cannot start. */
 export async function createServer(config: ServeConfig, deps: ServerDeps): Promise<RunningServer> {
   const metrics = createServeMetrics(deps.registry ?? new Registry());
-  const startPool = (model: ServingModel): Promise<ScorePool> =>
-    ScorePool.create({
-      workers: config.workers,
-      maxBatchRows: config.maxBatchRows,
-      maxWaitUs: config.maxWaitUs,
-      queueLimit: config.queueLimit,
-      maxQueueMs: config.maxQueueMs,
-      onBatch: metrics.pool.onBatch,
-      init: {
-        tableBuffer: model.tableBuffer,
-        scorerBytes: model.scorerBytes,
-        fields: model.fields.length,
-        provider: config.provider,
-        intraOpThreads: config.intraOpThreads,
-      },
-    });
-  const newSampler = (model: ServingModel): FrequencySampler | null =>
-    config.statsSampleRate > 0 ? createFrequencySampler({ rate: config.statsSampleRate, groupSize: driftModelOf(model).groupSize, featureCount: model.table.featureCount, oovIds: model.fields.map((f) => f.oovId) }) : null;
-  const newService = (model: ServingModel, p: ScorePool): EmbeddingService => createEmbeddingService({ model, pool: p, config, sampler: newSampler(model) });
-  let pool: ScorePool | null = null;
-  let current: EmbeddingService | null = null;
-  if (deps.model !== undefined) {
-    pool = await startPool(deps.model);
-    metrics.pool.attach(pool);
-    current = newService(deps.model, pool);
-    metrics.model.set(current.getModel());
-  }
-  const served = (): EmbeddingService => {
-    if (current === null) throw new MpeError('MPE_ERR_NOT_READY', 'no model loaded yet: waiting for the registry to name a version');
-    return current;
-  };
-  // The transports hold this front; it reads `current` once per call, so a swap is one assignment
-  // between requests and a request never mixes two models.
-  const service: EmbeddingService = Object.freeze({
-    lookup: (req, ctx) => served().lookup(req, ctx),
-    score: (req, ctx) => (current === null ? Promise.reject(new MpeError('MPE_ERR_NOT_READY', 'no model loaded yet')) : current.score(req, ctx)),
-    overloaded: () => (current === null ? null : current.overloaded()),
-    getModel: () => served().getModel(),
-    warmUp: () => (current === null ? Promise.reject(new MpeError('MPE_ERR_NOT_READY')) : current.warmUp()),
-    get stats() {
-      return served().stats;
-    },
-    get live() {
-      return current?.live ?? null;
-    },
-  } satisfies EmbeddingService);
+  const slot = createModelSlot({ config, metrics });
+  if (deps.model !== undefined) slot.swap(await slot.prepare(deps.model));
+  const { service } = slot;
   const inFlight = new InFlight();
   let ready = false;
   const limits = { maxMessageBytes: config.maxMessageBytes, defaultDeadlineMs: config.defaultDeadlineMs };
   const grpc = createGrpcServer({ service, metrics: metrics.requests, inFlight, ...limits, windowBytes: config.grpcWindowBytes });
-  const http = createHttpServer({ service, metrics: metrics.requests, registry: metrics.registry, inFlight, ...limits, isReady: () => ready, ...(deps.admin ? { admin: deps.admin } : {}) });
+  const http = createHttpServer({
+    service,
+    metrics: metrics.requests,
+    registry: metrics.registry,
+    inFlight,
+    ...limits,
+    isReady: () => ready,
+    ...(deps.admin ? { admin: deps.admin } : {}),
+    ...(deps.log ? { log: deps.log } : {}),
+  });
   let grpcPort: number;
   let httpPort: number;
   try {
-    if (current !== null) await current.warmUp();
     grpcPort = await grpc.listen(config.host, config.grpcPort);
     httpPort = await http.listen(config.host, config.httpPort);
   } catch (e) {
     grpc.server.forceShutdown();
     await http.close().catch(() => {});
-    await pool?.close();
+    await slot.close();
     throw e;
   }
   let closing: Promise<void> | null = null;
@@ -130,7 +93,7 @@ export async function createServer(config: ServeConfig, deps: ServerDeps): Promi
     grpc.health.setStatus('', 'SERVING');
     grpc.health.setStatus(SERVICE_NAME, 'SERVING');
   };
-  if (current !== null) becomeReady();
+  if (slot.hasModel()) becomeReady();
 
   async function shutdown(): Promise<void> {
     ready = false;
@@ -140,7 +103,7 @@ export async function createServer(config: ServeConfig, deps: ServerDeps): Promi
     const grace = new Promise<void>((r) => setTimeout(r, config.shutdownGraceMs).unref());
     await Promise.race([drained, grace]);
     await Promise.all([grpc.close(), http.close()]);
-    await pool?.close();
+    await slot.close();
   }
   return {
     grpcPort,
@@ -148,34 +111,18 @@ export async function createServer(config: ServeConfig, deps: ServerDeps): Promi
     service,
     metrics,
     get pool() {
-      return pool;
+      return slot.pool;
     },
     isReady: () => ready,
-    async prepareModel(model) {
-      const p = await startPool(model);
-      try {
-        const s = newService(model, p);
-        await p.warmEach(Int32Array.from(model.fields, (f) => f.oovId), 1);
-        return { service: s, pool: p };
-      } catch (e) {
-        await p.close();
-        throw e;
-      }
-    },
+    prepareModel: (model) => slot.prepare(model),
     swapModel(prepared) {
-      const old = pool;
-      pool = prepared.pool;
-      current = prepared.service;
-      metrics.pool.attach(pool);
-      metrics.model.set(current.getModel());
-      void old?.close();
+      slot.swap(prepared);
       becomeReady();
     },
-    discardModel: (prepared) => prepared.pool.close(),
+    discardModel: (prepared) => slot.discard(prepared),
     close() {
       closing ??= shutdown();
       return closing;
     },
   };
 }
-

@@ -4,7 +4,7 @@
  * already failed to load; announcements (a re-publish) do.
  */
 import type { ModelReloader } from './reloader.js';
-import type { Registry } from './registry.js';
+import type { Registry } from '../model-store/store.js';
 
 /** Starts following `registry`; returns a function that stops. */
 export function followRegistry(registry: Registry, reloader: ModelReloader): () => Promise<void> {

@@ -1,22 +1,19 @@
 /**
- * `mpe serve [--model DIR] [flags]`: loads a bundle (or builds/caches the demo bundle when no
- * model is configured; with `--redis URL --model NAME`, whatever version the registry names) and serves it over gRPC and HTTP until SIGTERM/SIGINT, then shuts down
- * gracefully (readiness false, in-flight requests finish) and exits 0.
- * Flags mirror the MPE_* environment variables (see docs/config.md); flags win.
+ * `runServe(config)`: the running server's owner. It loads a bundle (or builds/caches the demo
+ * bundle, imported lazily, when no model is configured; with `--redis URL --model NAME`, whatever
+ * version the registry names), serves it over gRPC and HTTP with hot reload and the live-stats
+ * loop until SIGTERM/SIGINT, then shuts down gracefully (readiness false, in-flight requests
+ * finish). One pino logger is created here and passed down (fastify gets the same instance); the
+ * ready line carries the ports as fields (`grpcPort`, `httpPort`).
  */
-import type { Command } from 'commander';
 import { loadBundle } from '../bundle/load.js';
-import { CONFIG_OPTIONS, configFlagsFromCli, resolveConfig, type ServeConfig } from '../config/config.js';
-import { createServer, type RunningServer } from '../server/create-server.js';
-import { servingModelFromBundle } from '../service/model.js';
-import { adminHooks, type HotReload, startHotReload } from '../registry/hot-reload.js';
+import type { ServeConfig } from '../config/config.js';
 import type { AdminHooks } from '../server/http-server.js';
-import { startLiveStats } from '../stats/live-stats.js';
-import { ensureDemoBundle } from './demo-bundle.js';
-
-const log = (line: string): void => {
-  process.stderr.write(`mpe serve: ${line}\n`);
-};
+import { servingModelFromBundle } from '../service/model.js';
+import { createLogger, type Logger } from '../util/log.js';
+import { createServer, type RunningServer } from './create-server.js';
+import { adminHooks, type HotReload, startHotReload } from './hot-reload.js';
+import { startLiveStats } from './live-stats.js';
 
 /**
  * File mode start-up. A function of its own on purpose: a local of runServe (suspended until the
@@ -24,21 +21,32 @@ const log = (line: string): void => {
  * kept one model too many (issue 6: arrayBuffers 54.8 -> 108.7 MiB after the first reload with a
  * 53.5 MiB model, and staying there, forced GC).
  */
-async function serveDirectory(config: ServeConfig, admin: { admin?: AdminHooks }): Promise<{ server: RunningServer; hot: HotReload }> {
-  const dir = config.model ?? (await ensureDemoBundle(config.demoDir, log));
+async function serveDirectory(config: ServeConfig, admin: { admin?: AdminHooks }, log: Logger): Promise<{ server: RunningServer; hot: HotReload }> {
+  const dir = config.model ?? (await (await import('./demo-bundle.js')).ensureDemoBundle(config.demoDir, log));
   const bundle = await loadBundle(dir, { verify: true });
-  const server = await createServer(config, { model: servingModelFromBundle(bundle), ...admin });
-  const hot = startHotReload({ server, initial: { version: bundle.manifest.model.version, location: dir }, metrics: server.metrics.registry, sighup: true });
+  const server = await createServer(config, { model: servingModelFromBundle(bundle), ...admin, log });
+  const hot = startHotReload({ server, initial: { version: bundle.manifest.model.version, location: dir }, metrics: server.metrics.registry, sighup: true, log });
   const info = server.service.getModel();
-  log(
-    `model ${bundle.manifest.model.name} ${info.version} (${info.featureCount} features, d=${info.d}, ${info.fields.length} fields) ` +
-      `on ${info.provider} with ${config.workers} workers; gRPC ${config.host}:${server.grpcPort}, HTTP ${config.host}:${server.httpPort}`,
+  log.info(
+    {
+      model: bundle.manifest.model.name,
+      version: info.version,
+      features: info.featureCount,
+      d: info.d,
+      fields: info.fields.length,
+      provider: info.provider,
+      workers: config.workers,
+      host: config.host,
+      grpcPort: server.grpcPort,
+      httpPort: server.httpPort,
+    },
+    'serving',
   );
   return { server, hot };
 }
 
 /** Runs the server until a signal; resolves after the graceful shutdown. */
-export async function runServe(config: ServeConfig): Promise<void> {
+export async function runServe(config: ServeConfig, log: Logger = createLogger()): Promise<void> {
   // Registry mode (--redis URL with --model NAME): listen at once, not ready; the registry's current
   // version is loaded by the first catch-up (retried with backoff while Redis is down), then
   // announcements are followed.
@@ -47,22 +55,25 @@ export async function runServe(config: ServeConfig): Promise<void> {
   const admin = config.adminToken !== null ? { admin: adminHooks(config.adminToken, () => hot) } : {};
   let server: RunningServer;
   if (link !== null) {
-    server = await createServer(config, admin);
-    log(`waiting for model ${link.model} from the registry at ${link.url.replace(/\/\/[^@/]*@/, '//***@')} (not ready until it is loaded); gRPC ${config.host}:${server.grpcPort}, HTTP ${config.host}:${server.httpPort}`);
-    hot = startHotReload({ server, metrics: server.metrics.registry, registry: link, sighup: true });
+    server = await createServer(config, { ...admin, log });
+    log.info(
+      { model: link.model, redis: link.url.replace(/\/\/[^@/]*@/, '//***@'), ready: false, host: config.host, grpcPort: server.grpcPort, httpPort: server.httpPort },
+      'waiting for the registry to name a version (not ready until it is loaded)',
+    );
+    hot = startHotReload({ server, metrics: server.metrics.registry, registry: link, sighup: true, log });
   } else {
-    ({ server, hot } = await serveDirectory(config, admin));
+    ({ server, hot } = await serveDirectory(config, admin, log));
   }
-  const stats = startLiveStats({ current: () => server.service.live, redis: hot.redis, flushMs: config.statsFlushMs, metrics: server.metrics.registry });
+  const stats = startLiveStats({ current: () => server.service.live, redis: hot.redis, flushMs: config.statsFlushMs, metrics: server.metrics.registry, log });
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals): void => {
       if (stopping) {
-        log(`${signal} again: exiting now`);
+        log.warn({ signal }, 'signal again: exiting now');
         process.exit(1);
       }
       stopping = true;
-      log(`${signal}: draining (readiness false, in-flight requests finish)`);
+      log.info({ signal }, 'draining (readiness false, in-flight requests finish)');
       const h = hot;
       hot = null;
       stats
@@ -70,25 +81,12 @@ export async function runServe(config: ServeConfig): Promise<void> {
         .then(() => h?.close())
         .then(() => server.close())
         .then(resolve, (e: unknown) => {
-        log(`shutdown error: ${e instanceof Error ? e.message : String(e)}`);
-        resolve();
-      });
+          log.error({ error: e instanceof Error ? e.message : String(e) }, 'shutdown error');
+          resolve();
+        });
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
-  log('stopped');
-}
-
-/** Registers the `serve` subcommand: one flag per config option. */
-export function register(program: Command): void {
-  const cmd = program.command('serve').description('serve a bundle over gRPC and HTTP (no --model: build and serve the demo bundle)');
-  for (const o of CONFIG_OPTIONS) {
-    cmd.option(`--${o.flag} <value>`, `${o.description} [env ${o.env}]`);
-    for (const a of o.aliases ?? []) cmd.option(`--${a} <value>`, `same as --${o.flag}`);
-  }
-  cmd.action(async (flags: Record<string, unknown>) => {
-    await runServe(resolveConfig(configFlagsFromCli(flags)));
-    process.exit(0);
-  });
+  log.info('stopped');
 }

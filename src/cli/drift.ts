@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { DEFAULT_REDIS_URL, registryUrl } from '../config/config.js';
 import { MANIFEST_FILE, parseManifest } from '../bundle/manifest.js';
 import { MpeError } from '../errors.js';
-import { createRegistry } from '../registry/registry.js';
+import { createRegistry } from '../model-store/store.js';
 import { computeDrift } from '../stats/drift.js';
 import { readLiveCounts } from '../stats/sampler.js';
 

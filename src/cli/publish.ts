@@ -6,7 +6,7 @@ import { DEFAULT_REDIS_URL, registryUrl } from '../config/config.js';
 import { loadBundle } from '../bundle/load.js';
 import { MANIFEST_FILE, parseManifest } from '../bundle/manifest.js';
 import { MpeError } from '../errors.js';
-import { createRegistry } from '../registry/registry.js';
+import { createRegistry } from '../model-store/store.js';
 
 export function register(program: Command): void {
   program

@@ -1,7 +1,7 @@
 /** `mpe rollback --model NAME --to VERSION`: makes an earlier version current again (announced to every replica). */
 import type { Command } from 'commander';
 import { DEFAULT_REDIS_URL, registryUrl } from '../config/config.js';
-import { createRegistry } from '../registry/registry.js';
+import { createRegistry } from '../model-store/store.js';
 
 export function register(program: Command): void {
   program

@@ -1,8 +1,8 @@
 /** `mpe status --model NAME`: the fleet of replicas, flagged when silent or on an old version. Exit 3 when any is flagged. */
 import type { Command } from 'commander';
 import { DEFAULT_REDIS_URL, registryUrl } from '../config/config.js';
-import { formatFleet, readFleet } from '../registry/fleet.js';
-import { createRegistry } from '../registry/registry.js';
+import { formatFleet, readFleet } from '../model-store/fleet.js';
+import { createRegistry } from '../model-store/store.js';
 
 export function register(program: Command): void {
   program

@@ -6,7 +6,7 @@
 import type { Redis, RedisOptions } from 'ioredis';
 import { MpeError } from '../errors.js';
 import { checkName, type KeyLayout, keyLayout } from './keys.js';
-import { type LogFn, silentLog } from './log.js';
+import { type Logger, silentLogger } from '../util/log.js';
 import { backoffDelay, createRedisClient, type RedisRole, redisCall } from './redis-client.js';
 
 /** One published version of a model. */
@@ -54,7 +54,7 @@ export interface RegistryOptions {
   readonly redisOptions?: RedisOptions;
   /** watch(): how often to re-read the current key besides pub/sub and reconnects (milliseconds, 0 = never). */
   readonly pollMs?: number;
-  readonly log?: LogFn;
+  readonly log?: Logger;
 }
 
 export interface Registry {
@@ -131,7 +131,7 @@ function parseRecord(text: string | null): VersionRecord | null {
 /** Creates a registry client for one model. Throws MPE_ERR_REGISTRY_NAME on a bad model name. */
 export function createRegistry(opts: RegistryOptions): Registry {
   const keys = keyLayout(opts.model, opts.prefix);
-  const log = opts.log ?? silentLog;
+  const log = opts.log ?? silentLogger;
   const owned = opts.redis === undefined;
   const redis = opts.redis ?? createRedisClient(opts.url ?? 'redis://127.0.0.1:6379', { role: opts.role ?? 'cli', ...(opts.redisOptions ? { redisOptions: opts.redisOptions } : {}) });
   const pollMs = opts.pollMs ?? 30_000;
@@ -207,7 +207,7 @@ export function createRegistry(opts: RegistryOptions): Registry {
         try {
           onVersion(rec, reason);
         } catch (e) {
-          log('error', 'registry watcher callback threw', { error: (e as Error).message });
+          log.error({ error: (e as Error).message }, 'registry watcher callback threw');
         }
       };
       const catchUp = async (): Promise<void> => {
@@ -223,7 +223,7 @@ export function createRegistry(opts: RegistryOptions): Registry {
         } catch (e) {
           if (stopped) return;
           attempts++;
-          log('warn', 'registry: cannot read the current version, retrying', { error: (e as Error).message, attempt: attempts });
+          log.warn({ error: (e as Error).message, attempt: attempts }, 'registry: cannot read the current version, retrying');
           retryTimer = setTimeout(() => void catchUp(), backoffDelay(attempts));
           retryTimer.unref();
         }
@@ -239,7 +239,7 @@ export function createRegistry(opts: RegistryOptions): Registry {
           version = checkName(m.version, 'version');
           reason = m.reason === 'rollback' ? 'rollback' : 'publish';
         } catch {
-          log('warn', 'registry: ignoring a malformed announcement', { message: message.slice(0, 200) });
+          log.warn({ message: message.slice(0, 200) }, 'registry: ignoring a malformed announcement');
           return;
         }
         get(version).then(

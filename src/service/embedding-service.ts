@@ -7,9 +7,9 @@ import { MpeError } from '../errors.js';
 import { type FieldSpec, fieldToken } from '../features/token.js';
 import type { ServeConfig } from '../config/config.js';
 import { type ModelStats, modelStats, type SectionName, type ServingModel } from './model.js';
-import type { ScorePool } from './score-pool.js';
+import type { ScorePool } from '../scorer/score-pool.js';
 import type { DriftModel } from '../stats/drift.js';
-import type { LiveSource } from '../stats/live-stats.js';
+import type { LiveSource } from '../app/live-stats.js';
 import type { FrequencySampler } from '../stats/sampler.js';
 
 /** A raw value: string, number, or missing (null / absent / ''). */

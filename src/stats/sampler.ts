@@ -16,7 +16,7 @@
  */
 import type { Redis } from 'ioredis';
 import { MpeError } from '../errors.js';
-import type { KeyLayout } from '../registry/keys.js';
+import type { KeyLayout } from '../model-store/keys.js';
 import { FieldSketches } from './count-min.js';
 import { createRng } from '../util/random.js';
 import { FieldTopK } from './top-k.js';

@@ -27,8 +27,8 @@ import { loadBundle } from '../bundle/load.js';
 import { MANIFEST_FILE, parseManifest } from '../bundle/manifest.js';
 import type { RankBy, RankKey } from '../data/ingest.js';
 import { MpeError } from '../errors.js';
-import { redisCall } from '../registry/redis-client.js';
-import { createRegistry } from '../registry/registry.js';
+import { redisCall } from '../model-store/redis-client.js';
+import { createRegistry } from '../model-store/store.js';
 import { type LiveCounts, readLiveCounts } from '../stats/sampler.js';
 import type { Vocabulary } from '../vocab/vocabulary.js';
 

@@ -1,11 +1,17 @@
-/** A minimal structured log sink for the registry and reloader; the default writes one JSON line to stderr. */
-export type LogLevel = 'info' | 'warn' | 'error';
-export type LogFn = (level: LogLevel, msg: string, fields?: Readonly<Record<string, unknown>>) => void;
+/**
+ * Logging: one pino logger (fastify's own), created once by the process entry point
+ * (`app/serve.ts`) and passed down; fastify gets the same instance. Every line is one JSON object
+ * on stderr: `level` (pino's numbers: 30 info, 40 warn, 50 error), `time`, `msg` and fields.
+ * Tests read fields (e.g. `grpcPort` on the ready line), never sentences.
+ */
+import { type Logger, pino } from 'pino';
 
-/** Writes `{"level","time","msg",...fields}` as one line to stderr. */
-export const stderrLog: LogFn = (level, msg, fields) => {
-  process.stderr.write(`${JSON.stringify({ level, time: new Date().toISOString(), msg, ...fields })}\n`);
-};
+export type { Logger } from 'pino';
 
-/** Discards everything (tests). */
-export const silentLog: LogFn = () => {};
+/** The logger of a process: JSON lines on stderr, written synchronously (a line before `process.exit` is not lost). */
+export function createLogger(opts: { readonly level?: string; readonly name?: string } = {}): Logger {
+  return pino({ level: opts.level ?? 'info', ...(opts.name ? { name: opts.name } : {}), base: { pid: process.pid } }, pino.destination({ dest: 2, sync: true }));
+}
+
+/** Discards everything (library default, tests). */
+export const silentLogger: Logger = pino({ level: 'silent' });

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Registry as PromRegistry } from 'prom-client';
 import { MpeError } from '../../src/errors.js';
-import { followRegistry } from '../../src/registry/follower.js';
-import { createRegistry } from '../../src/registry/registry.js';
-import { createModelReloader, type LoadedModel } from '../../src/registry/reloader.js';
-import { PrivateRedis, TcpProxy, until } from './redis-helpers.js';
+import { followRegistry } from '../../src/app/follower.js';
+import { createRegistry } from '../../src/model-store/store.js';
+import { createModelReloader, type LoadedModel } from '../../src/app/reloader.js';
+import { PrivateRedis, TcpProxy, until } from '../helpers/redis.js';
 
 /** A fake model store: location `mem:<version>` loads, `bad:<version>` fails its checksum; load resolves when released. */
 function fakeServer() {

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { isMpeError } from '../../src/errors.js';
-import { formatFleet, readFleet } from '../../src/registry/fleet.js';
-import { createHeartbeat } from '../../src/registry/heartbeat.js';
-import { keyLayout } from '../../src/registry/keys.js';
-import { createRegistry, type VersionReason, type VersionRecord } from '../../src/registry/registry.js';
-import { cleanupPrefix, freePort, SHARED_REDIS_URL, uniquePrefix, until } from './redis-helpers.js';
+import { formatFleet, readFleet } from '../../src/model-store/fleet.js';
+import { createHeartbeat } from '../../src/model-store/heartbeat.js';
+import { keyLayout } from '../../src/model-store/keys.js';
+import { createRegistry, type VersionReason, type VersionRecord } from '../../src/model-store/store.js';
+import { cleanupPrefix, freePort, SHARED_REDIS_URL, uniquePrefix, until } from '../helpers/redis.js';
 
 const prefix = uniquePrefix();
 after(() => cleanupPrefix(prefix));

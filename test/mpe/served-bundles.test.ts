@@ -18,7 +18,7 @@ import { synthesize } from '../../src/data/synth.js';
 import '../../src/mpe/methods.js';
 import { quantizeBundleRowwise } from '../../src/mpe/rowwise.js';
 import { scoreBundleOnSplit } from '../../src/mpe/score-bundle.js';
-import { createServer } from '../../src/server/create-server.js';
+import { createServer } from '../../src/app/create-server.js';
 import { servingModelFromBundle } from '../../src/service/model.js';
 import { trainModel } from '../../src/train/trainer.js';
 import { grpcClient, httpJson } from '../server/clients.js';

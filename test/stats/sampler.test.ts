@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { isMpeError } from '../../src/errors.js';
-import { keyLayout } from '../../src/registry/keys.js';
-import { createRedisClient } from '../../src/registry/redis-client.js';
+import { keyLayout } from '../../src/model-store/keys.js';
+import { createRedisClient } from '../../src/model-store/redis-client.js';
 import { countMinBound, FieldSketches } from '../../src/stats/count-min.js';
 import { computeDrift } from '../../src/stats/drift.js';
 import { createFrequencySampler, readLiveCounts } from '../../src/stats/sampler.js';
 import { createRng } from '../../src/util/random.js';
-import { cleanupPrefix, freePort, SHARED_REDIS_URL, uniquePrefix } from '../registry/redis-helpers.js';
+import { cleanupPrefix, freePort, SHARED_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 
 const prefix = uniquePrefix();
 after(() => cleanupPrefix(prefix));

@@ -16,14 +16,14 @@ import { Command } from 'commander';
 import { loadBundle } from '../../src/bundle/load.js';
 import { register } from '../../src/cli/train.js';
 import { type Dataset, ingest, SPLIT_TRAIN } from '../../src/data/ingest.js';
-import { keyLayout } from '../../src/registry/keys.js';
-import { createRedisClient } from '../../src/registry/redis-client.js';
-import { createRegistry } from '../../src/registry/registry.js';
+import { keyLayout } from '../../src/model-store/keys.js';
+import { createRedisClient } from '../../src/model-store/redis-client.js';
+import { createRegistry } from '../../src/model-store/store.js';
 import { createFrequencySampler, readLiveCounts } from '../../src/stats/sampler.js';
 import { blendLiveCounts, readLiveRanking } from '../../src/train/live-counts.js';
 import { trainModel } from '../../src/train/trainer.js';
 import { createRng } from '../../src/util/random.js';
-import { cleanupPrefix, freePort, SHARED_REDIS_URL, uniquePrefix } from '../registry/redis-helpers.js';
+import { cleanupPrefix, freePort, SHARED_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 
 const prefix = uniquePrefix();
 const model = `regroup-${randomBytes(3).toString('hex')}`;
