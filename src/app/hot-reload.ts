@@ -19,7 +19,7 @@ import { createHeartbeat, type Heartbeat } from '../model-store/heartbeat.js';
 import type { KeyLayout } from '../model-store/keys.js';
 import { type Logger, silentLogger } from '../util/log.js';
 import { backoffDelay } from '../model-store/redis-client.js';
-import { createRegistry, type Registry, type VersionRecord } from '../model-store/store.js';
+import { createModelStore, type ModelStore, type VersionRecord } from '../model-store/store.js';
 import { createModelReloader, type ModelReloader, type ReloadOutcome, type ReloaderStatus } from './reloader.js';
 
 /** The server members hot reload uses. */
@@ -87,11 +87,11 @@ export function startHotReload(opts: HotReloadOptions): HotReload {
   });
   const link = opts.registry ?? null;
   const replicaId = link ? (link.replicaId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`) : null;
-  let registry: Registry | null = null;
+  let registry: ModelStore | null = null;
   let stopFollow: (() => Promise<void>) | null = null;
   let heartbeat: Heartbeat | null = null;
   if (link) {
-    registry = createRegistry({
+    registry = createModelStore({
       url: link.url,
       model: link.model,
       ...(link.prefix ? { prefix: link.prefix } : {}),
@@ -173,7 +173,7 @@ export function adminHooks(token: string, hot: () => HotReload | null): AdminHoo
  * published) for the current version's record. The replica is not ready meanwhile.
  */
 export async function waitForCurrent(link: RegistryLink, log: Logger = silentLogger, signal?: AbortSignal): Promise<VersionRecord> {
-  const reg = createRegistry({ url: link.url, model: link.model, ...(link.prefix ? { prefix: link.prefix } : {}), role: 'replica' });
+  const reg = createModelStore({ url: link.url, model: link.model, ...(link.prefix ? { prefix: link.prefix } : {}), role: 'replica' });
   try {
     for (let attempt = 1; ; attempt++) {
       if (signal?.aborted) throw signal.reason;

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { DEFAULT_REDIS_URL, registryUrl } from '../config/config.js';
 import { formatFleet, readFleet } from '../model-store/fleet.js';
-import { createRegistry } from '../model-store/store.js';
+import { createModelStore } from '../model-store/store.js';
 
 export function register(program: Command): void {
   program
@@ -13,7 +13,7 @@ export function register(program: Command): void {
     .option('--prefix <prefix>', 'key prefix', 'mpe')
     .option('--json', 'print JSON')
     .action(async (o: { model: string; redis?: string; prefix: string; json?: boolean }) => {
-      const reg = createRegistry({ url: registryUrl(o.redis), model: o.model, prefix: o.prefix });
+      const reg = createModelStore({ url: registryUrl(o.redis), model: o.model, prefix: o.prefix });
       try {
         const s = await readFleet(reg.redis, reg.keys);
         process.stdout.write(o.json ? `${JSON.stringify(s, null, 2)}\n` : `${formatFleet(s)}\n`);

@@ -12,6 +12,7 @@ import { addDataOptions, type DataFlags, dataSourceOf, listFlag as list } from '
 import '../mpe/methods.js'; // registers the mpe and uniform methods
 import { MPE_TRAIN_FLAGS, mpeMethodOptions } from '../mpe/cli-options.js';
 import type { TrainEvent } from '../train/loop.js';
+import { readStoredLiveCounts } from '../model-store/live-counts.js';
 import { DEFAULT_COUNTS_WEIGHT, readLiveRanking } from '../train/live-counts.js';
 import { trainModel } from '../train/trainer.js';
 
@@ -139,7 +140,7 @@ export function register(program: Command): void {
               ...(f.countsVersion !== undefined ? { version: f.countsVersion } : {}),
               ...(f.countsBundle !== undefined ? { bundleDir: f.countsBundle } : {}),
               ...(f.countsWeight !== undefined ? { weight: f.countsWeight } : {}),
-            });
+            }, readStoredLiveCounts);
       if (ranking) {
         const r = ranking.info;
         process.stderr.write(

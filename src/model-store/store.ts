@@ -1,5 +1,5 @@
 /**
- * The model registry on Redis: versions, the current version, history, and announcements
+ * The model store (the model registry on Redis): versions, the current version, history, and announcements
  * (pub/sub plus the `current` key, so that a replica that starts later or missed a message still
  * converges). Key layout in keys.ts and docs/redis.md.
  */
@@ -41,7 +41,7 @@ export interface HistoryEvent {
   readonly at: string;
 }
 
-export interface RegistryOptions {
+export interface ModelStoreOptions {
   readonly model: string;
   /** Redis URL; ignored when `redis` is given. */
   readonly url?: string;
@@ -57,7 +57,7 @@ export interface RegistryOptions {
   readonly log?: Logger;
 }
 
-export interface Registry {
+export interface ModelStore {
   readonly keys: KeyLayout;
   readonly redis: Redis;
   /** Records `input` as a version (idempotent for identical checksums), makes it current and announces it. Throws MPE_ERR_REGISTRY_CONFLICT. */
@@ -129,7 +129,7 @@ function parseRecord(text: string | null): VersionRecord | null {
 }
 
 /** Creates a registry client for one model. Throws MPE_ERR_REGISTRY_NAME on a bad model name. */
-export function createRegistry(opts: RegistryOptions): Registry {
+export function createModelStore(opts: ModelStoreOptions): ModelStore {
   const keys = keyLayout(opts.model, opts.prefix);
   const log = opts.log ?? silentLogger;
   const owned = opts.redis === undefined;

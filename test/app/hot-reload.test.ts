@@ -12,7 +12,7 @@ import { testConfig } from '../../src/config/config.js';
 import { loadBundle } from '../../src/bundle/load.js';
 import { readFleet } from '../../src/model-store/fleet.js';
 import { adminHooks, type HotReload, startHotReload, waitForCurrent } from '../../src/app/hot-reload.js';
-import { createRegistry, type Registry } from '../../src/model-store/store.js';
+import { createModelStore, type ModelStore } from '../../src/model-store/store.js';
 import { silentLogger } from '../../src/util/log.js';
 import { createServer, type RunningServer } from '../../src/app/create-server.js';
 import { servingModelFromBundle } from '../../src/service/model.js';
@@ -46,7 +46,7 @@ async function startReplica(redisUrl: string, id: string, token = 'secret-token'
   return { server, hot, prom };
 }
 
-const publish = (reg: Registry, v: string) => {
+const publish = (reg: ModelStore, v: string) => {
   const f = versions.get(v)!;
   return reg.publish({ version: v, location: f.dir, checksums: { 'table.bin': `${v}-sum` }, createdAt: '2026-01-01T00:00:00.000Z', metrics: {} });
 };
@@ -59,7 +59,7 @@ test('two replicas under load: publish, refuse a corrupted bundle, survive Redis
   const redis = await PrivateRedis.start();
   const proxy = new TcpProxy(redis.port);
   await proxy.start();
-  let admin = createRegistry({ url: redis.url, model: 'ctr' });
+  let admin = createModelStore({ url: redis.url, model: 'ctr' });
   await publish(admin, 'v1');
   const replicas = [await startReplica(proxy.url, 'r1'), await startReplica(proxy.url, 'r2')];
   const F = SHAPE.fields;
@@ -124,7 +124,7 @@ test('two replicas under load: publish, refuse a corrupted bundle, survive Redis
     // Restart it (empty) and publish v4 while the replicas still cannot reach it; they catch up on reconnect.
     await redis.start();
     await admin.close();
-    admin = createRegistry({ url: redis.url, model: 'ctr' });
+    admin = createModelStore({ url: redis.url, model: 'ctr' });
     await publish(admin, 'v4');
     proxy.unblock();
     await until(() => replicas.every((r) => r.hot.status().version === 'v4'), 'both caught up to v4');

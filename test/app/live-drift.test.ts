@@ -14,7 +14,7 @@ import { Registry as PromRegistry } from 'prom-client';
 import { testConfig } from '../../src/config/config.js';
 import { startHotReload } from '../../src/app/hot-reload.js';
 import { silentLogger } from '../../src/util/log.js';
-import { createRegistry } from '../../src/model-store/store.js';
+import { createModelStore } from '../../src/model-store/store.js';
 import { createServer } from '../../src/app/create-server.js';
 import { BY_ID_FIELD } from '../../src/stats/drift.js';
 import { startLiveStats } from '../../src/app/live-stats.js';
@@ -92,7 +92,7 @@ async function serveStream(http: number, grpc: number): Promise<void> {
 
 test('registry mode: sampled lookups and scores flush to Redis; drift gauges and `mpe drift` report the stream', async () => {
   const v1 = await writeVersion(root, 'v1', 21);
-  const admin = createRegistry({ url: SHARED_REDIS_URL, model, prefix });
+  const admin = createModelStore({ url: SHARED_REDIS_URL, model, prefix });
   const prom = new PromRegistry();
   const server = await createServer(testConfig({ workers: 1, statsSampleRate: 1 }), { registry: prom });
   const hot = startHotReload({ server, metrics: prom, registry: { url: SHARED_REDIS_URL, model, prefix, pollMs: 0, heartbeatMs: 60_000 }, log: silentLogger });

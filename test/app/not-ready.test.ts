@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
-import { createRegistry } from '../../src/model-store/store.js';
+import { createModelStore } from '../../src/model-store/store.js';
 import { spawnServe } from '../helpers/spawn-serve.js';
 import { grpcClient, httpJson } from '../server/clients.js';
 import { SHAPE, writeVersion } from '../helpers/registry-bundles.js';
@@ -50,7 +50,7 @@ test('mpe serve --redis (Redis down, nothing published) listens not ready, then 
 
     // Redis comes up after the server; a version is published; the replica loads, warms, becomes ready.
     await redis.start();
-    const admin = createRegistry({ url: redis.url, model: 'ctr' });
+    const admin = createModelStore({ url: redis.url, model: 'ctr' });
     try {
       await admin.publish({ version: 'v1', location: v1.dir, checksums: { 'table.bin': 'x' }, createdAt: '2026-01-01T00:00:00.000Z', metrics: {} });
     } finally {

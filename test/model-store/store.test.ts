@@ -4,7 +4,7 @@ import { isMpeError } from '../../src/errors.js';
 import { formatFleet, readFleet } from '../../src/model-store/fleet.js';
 import { createHeartbeat } from '../../src/model-store/heartbeat.js';
 import { keyLayout } from '../../src/model-store/keys.js';
-import { createRegistry, type VersionReason, type VersionRecord } from '../../src/model-store/store.js';
+import { createModelStore, type VersionReason, type VersionRecord } from '../../src/model-store/store.js';
 import { cleanupPrefix, freePort, SHARED_REDIS_URL, uniquePrefix, until } from '../helpers/redis.js';
 
 const prefix = uniquePrefix();
@@ -19,7 +19,7 @@ const input = (version: string, sum = 'aaaaaaaaaaaaaaaa') => ({
 });
 
 test('publish, current, list, history, rollback', async () => {
-  const reg = createRegistry({ url: SHARED_REDIS_URL, model: 'ctr', prefix });
+  const reg = createModelStore({ url: SHARED_REDIS_URL, model: 'ctr', prefix });
   try {
     assert.equal(await reg.current(), null);
     const v1 = await reg.publish(input('v1'));
@@ -44,7 +44,7 @@ test('publish, current, list, history, rollback', async () => {
 });
 
 test('bad input gets stable codes: conflict, unknown version, bad names, unreachable Redis', async () => {
-  const reg = createRegistry({ url: SHARED_REDIS_URL, model: 'codes', prefix });
+  const reg = createModelStore({ url: SHARED_REDIS_URL, model: 'codes', prefix });
   try {
     await reg.publish(input('v1'));
     await assert.rejects(reg.publish(input('v1', 'cccccccccccccccc')), (e) => isMpeError(e) && e.code === 'MPE_ERR_REGISTRY_CONFLICT');
@@ -54,8 +54,8 @@ test('bad input gets stable codes: conflict, unknown version, bad names, unreach
   } finally {
     await reg.close();
   }
-  assert.throws(() => createRegistry({ url: SHARED_REDIS_URL, model: 'a:b', prefix }), (e) => isMpeError(e) && e.code === 'MPE_ERR_REGISTRY_NAME');
-  const down = createRegistry({ url: `redis://127.0.0.1:${await freePort()}`, model: 'ctr', prefix });
+  assert.throws(() => createModelStore({ url: SHARED_REDIS_URL, model: 'a:b', prefix }), (e) => isMpeError(e) && e.code === 'MPE_ERR_REGISTRY_NAME');
+  const down = createModelStore({ url: `redis://127.0.0.1:${await freePort()}`, model: 'ctr', prefix });
   try {
     await assert.rejects(down.current(), (e) => isMpeError(e) && e.code === 'MPE_ERR_REGISTRY_UNAVAILABLE');
   } finally {
@@ -64,8 +64,8 @@ test('bad input gets stable codes: conflict, unknown version, bad names, unreach
 });
 
 test('watch delivers the current version at start, then every announcement', async () => {
-  const pub = createRegistry({ url: SHARED_REDIS_URL, model: 'watch', prefix });
-  const sub = createRegistry({ url: SHARED_REDIS_URL, model: 'watch', prefix, role: 'replica', pollMs: 0 });
+  const pub = createModelStore({ url: SHARED_REDIS_URL, model: 'watch', prefix });
+  const sub = createModelStore({ url: SHARED_REDIS_URL, model: 'watch', prefix, role: 'replica', pollMs: 0 });
   const seen: Array<[string, VersionReason]> = [];
   try {
     await pub.publish(input('v1'));
@@ -87,7 +87,7 @@ test('watch delivers the current version at start, then every announcement', asy
 });
 
 test('fleet status lists heartbeats and flags old versions and silent replicas', async () => {
-  const reg = createRegistry({ url: SHARED_REDIS_URL, model: 'fleet', prefix });
+  const reg = createModelStore({ url: SHARED_REDIS_URL, model: 'fleet', prefix });
   const keys = keyLayout('fleet', prefix);
   try {
     await reg.publish(input('v2'));

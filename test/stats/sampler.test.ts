@@ -5,7 +5,8 @@ import { keyLayout } from '../../src/model-store/keys.js';
 import { createRedisClient } from '../../src/model-store/redis-client.js';
 import { countMinBound, FieldSketches } from '../../src/stats/count-min.js';
 import { computeDrift } from '../../src/stats/drift.js';
-import { createFrequencySampler, readLiveCounts } from '../../src/stats/sampler.js';
+import { flushSampler, readLiveCounts } from '../../src/model-store/stats-store.js';
+import { createFrequencySampler } from '../../src/stats/sampler.js';
 import { createRng } from '../../src/util/random.js';
 import { cleanupPrefix, freePort, SHARED_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 
@@ -104,11 +105,11 @@ test('flushes of two replicas merge in Redis; a failed flush keeps its counts', 
   const sb = b.snapshot();
   const down = createRedisClient(`redis://127.0.0.1:${await freePort()}`, { role: 'replica' });
   try {
-    assert.equal(await a.flush(down, keys, 'v1'), 0);
+    assert.equal(await flushSampler(down, keys, 'v1', a), 0);
     assert.equal(a.pending(), 3000);
-    assert.equal(await a.flush(redis, keys, 'v1'), 3000);
+    assert.equal(await flushSampler(redis, keys, 'v1', a), 3000);
     assert.equal(a.pending(), 0);
-    assert.equal(await b.flush(redis, keys, 'v1'), 3000);
+    assert.equal(await flushSampler(redis, keys, 'v1', b), 3000);
     const merged = (await readLiveCounts(redis, keys, 'v1'))!;
     assert.equal(merged.total, 6000);
     for (let i = 0; i < merged.sketch.cells.length; i++) assert.equal(merged.sketch.cells[i], sa.sketch.cells[i]! + sb.sketch.cells[i]!);
