@@ -27,7 +27,7 @@ export { type Dataset, type IngestOptions, ingest } from './data/ingest.js';
 export { type SynthOptions, synthesize } from './data/synth.js';
 export { exactAuc, logLoss } from './stats/auc.js';
 export { type TrainOptions, type TrainResult, trainModel } from './train/trainer.js';
-import './mpe/methods.js'; // registers the `mpe` and `uniform` training methods with trainModel
+export { TRAINING_METHODS } from './mpe/methods.js';
 
 // serving and operations
 export { resolveConfig, type ServeConfig } from './config/config.js';

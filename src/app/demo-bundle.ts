@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { synthesize } from '../data/synth.js';
 import type { Logger } from '../util/log.js';
-import '../mpe/methods.js'; // registers the mpe training method
+import { TRAINING_METHODS } from '../mpe/methods.js';
 import { trainModel } from '../train/trainer.js';
 
 /** Rows of synthetic data and the tiny network: trains in well under a minute on 2 cores. */
@@ -29,6 +29,7 @@ export async function ensureDemoBundle(demoDir: string, log: Logger): Promise<st
     data,
     out: bundle,
     method: 'mpe',
+    methods: TRAINING_METHODS,
     methodOptions: { groups: 32 },
     modelName: 'demo',
     modelVersion: 'demo-1',

@@ -9,7 +9,7 @@ import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { MpeError } from '../errors.js';
 import { addDataOptions, type DataFlags, dataSourceOf, listFlag as list } from './data-options.js';
-import '../mpe/methods.js'; // registers the mpe and uniform methods
+import { TRAINING_METHODS } from '../mpe/methods.js';
 import { MPE_TRAIN_FLAGS, mpeMethodOptions } from '../mpe/cli-options.js';
 import type { TrainEvent } from '../train/loop.js';
 import { readStoredLiveCounts } from '../model-store/live-counts.js';
@@ -153,6 +153,7 @@ export function register(program: Command): void {
           data: f.data,
           out: f.out,
           method: f.method,
+          methods: TRAINING_METHODS,
           methodOptions: mpeMethodOptions(f as unknown as Record<string, unknown>),
           ...source,
           ...(f.epochs !== undefined ? { epochs: f.epochs } : {}),
