@@ -89,7 +89,7 @@ export function createModelSlot(opts: ModelSlotOptions): ModelSlot {
       },
     });
   const newSampler = (model: ServingModel): FrequencySampler | null =>
-    config.statsSampleRate > 0 ? createFrequencySampler({ rate: config.statsSampleRate, groupSize: driftModelOf(model).groupSize, featureCount: model.table.featureCount, oovIds: model.fields.map((f) => f.oovId) }) : null;
+    config.statsSampleRate > 0 ? createFrequencySampler({ rate: config.statsSampleRate, groupSize: driftModelOf(model).groupSize, groupPad: driftModelOf(model).groupPad ?? 0, featureCount: model.table.featureCount, oovIds: model.fields.map((f) => f.oovId) }) : null;
   let pool: ScorePool | null = null;
   let current: EmbeddingService = NOT_READY;
   const service: EmbeddingService = Object.freeze({

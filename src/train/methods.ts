@@ -56,7 +56,10 @@ export type MethodsMap = Readonly<Record<string, TrainingMethod>>;
 /** Looks `name` up in `methods`; MPE_ERR_TRAIN_CONFIG lists the known ones. */
 export function pickMethod(methods: MethodsMap, name: string): TrainingMethod {
   const m = Object.hasOwn(methods, name) ? methods[name] : undefined;
-  if (!m) throw new MpeError('MPE_ERR_TRAIN_CONFIG', `unknown method '${name}': use one of ${Object.keys(methods).join(', ')}`);
+  if (!m) {
+    const hint = Object.hasOwn(methods, 'mpe') ? '' : ' (a caller of trainModel offers mpe and uniform by passing methods: TRAINING_METHODS from mpe/methods.ts)';
+    throw new MpeError('MPE_ERR_TRAIN_CONFIG', `unknown method '${name}': use one of ${Object.keys(methods).join(', ')}${hint}`);
+  }
   return m;
 }
 
