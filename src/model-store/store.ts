@@ -76,7 +76,7 @@ export interface ModelStore {
    * throws; Redis outages are retried with backoff. Returns a function that stops watching.
    */
   watch(onVersion: (record: VersionRecord, reason: VersionReason) => void): () => Promise<void>;
-  /** Closes the client if the registry created it. */
+  /** Stops every watcher still running and closes the client if the store created it. */
   close(): Promise<void>;
 }
 
@@ -133,6 +133,7 @@ export function createModelStore(opts: ModelStoreOptions): ModelStore {
   const keys = keyLayout(opts.model, opts.prefix);
   const log = opts.log ?? silentLogger;
   const owned = opts.redis === undefined;
+  const watchers = new Set<() => Promise<void>>();
   const redis = opts.redis ?? createRedisClient(opts.url ?? 'redis://127.0.0.1:6379', { role: opts.role ?? 'cli', ...(opts.redisOptions ? { redisOptions: opts.redisOptions } : {}) });
   const pollMs = opts.pollMs ?? 30_000;
 
@@ -257,15 +258,20 @@ export function createModelStore(opts: ModelStoreOptions): ModelStore {
       poll?.unref();
       // Not connected yet: the 'ready' event runs the first catch-up.
       if (redis.status === 'ready') void catchUp();
-      return async () => {
+      const stop = async (): Promise<void> => {
         stopped = true;
+        watchers.delete(stop);
         if (retryTimer) clearTimeout(retryTimer);
         if (poll) clearInterval(poll);
         redis.off('ready', onReady);
         sub.disconnect();
       };
+      watchers.add(stop);
+      return stop;
     },
     async close() {
+      // A watcher left running would keep its subscriber connection (and the process) alive.
+      await Promise.all([...watchers].map((stop) => stop()));
       if (owned) redis.disconnect();
     },
   };
