@@ -15,7 +15,7 @@ import { type AdminHooks, createHttpServer } from '../server/http-server.js';
 import { InFlight } from '../server/in-flight.js';
 import { SERVICE_NAME } from '../server/proto.js';
 import type { EmbeddingService } from '../service/embedding-service.js';
-import { createModelSlot, type PreparedModel } from '../service/model-slot.js';
+import { createModelSlot, type ModelSlot, type PreparedModel } from '../service/model-slot.js';
 import type { ServingModel } from '../service/model.js';
 import type { Logger } from '../util/log.js';
 
@@ -42,14 +42,11 @@ export interface RunningServer {
   readonly pool: ScorePool | null;
   /** True once a model is loaded and warm, false again while draining. */
   isReady(): boolean;
-  /** Hot reload, step 1: start a pool for `model` and run a real score in every worker, without serving it. */
+  /** Hot reload, step 1: {@link ModelSlot.prepare}. */
   prepareModel(model: ServingModel): Promise<PreparedModel>;
-  /**
-   * Hot reload, step 2: serve `prepared` from the next request on. Requests already admitted
-   * finish on the previous model (they hold its service and pool); its pool stops once they have.
-   */
+  /** Hot reload, step 2: {@link ModelSlot.swap}, and the server becomes ready. */
   swapModel(prepared: PreparedModel): void;
-  /** Stops a prepared model that will not be served. */
+  /** {@link ModelSlot.discard}. */
   discardModel(prepared: PreparedModel): Promise<void>;
   /** Graceful shutdown (idempotent). */
   close(): Promise<void>;
