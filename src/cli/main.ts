@@ -16,6 +16,7 @@ import { register as registerDrift } from './drift.js';
 import { register as registerPublish } from './publish.js';
 import { register as registerRollback } from './rollback.js';
 import { register as registerStatus } from './status.js';
+import { register as registerImport } from './import.js';
 
 const program = new Command('mpe').description('train, bit-pack and serve Mixed-Precision Embedding tables').exitOverride();
 
@@ -30,6 +31,7 @@ registerPublish(program);
 registerRollback(program);
 registerStatus(program);
 registerDrift(program);
+registerImport(program);
 
 try {
   await program.parseAsync(process.argv);
