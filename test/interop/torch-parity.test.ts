@@ -76,13 +76,13 @@ async function assertCodesEqual(bundleDir: string, probe: Probe, idOf: Int32Arra
   for (let i = 0; i < idOf.length; i++) {
     const id = idOf[i]!;
     const g = Math.floor(id / spec.groupSize);
-    const bits = spec.bitsPerGroup[g]!;
+    const bits: number = spec.bitsPerGroup[g]!;
     assert.equal(bits, probe.bits![i], `feature ${i} (bundle id ${id}): ${bits} bits, torch ${probe.bits![i]}`);
     if (bits === 0) continue;
     const rb = Math.ceil((bits * d) / 8);
     unpackRow(b.table.data, layout.groupOffsets[g]! + (id - g * spec.groupSize) * rb, bits, d, row);
     for (let j = 0; j < d; j++) {
-      const q = row[j]! + qMin(bits);
+      const q: number = row[j]! + qMin(bits);
       if (q !== probe.codes![i]![j]) assert.fail(`feature ${i} (id ${id}, ${bits} bits) code ${j}: stored ${q}, torch ${probe.codes![i]![j]}`);
       compared++;
     }
