@@ -134,12 +134,8 @@ class Dcn(nn.Module):
         return self.out(torch.cat([self.mlp(e), c], dim=1)).squeeze(1)
 
 
-class DeepFm(nn.Module):
-    def __init__(self, emb):
-        super().__init__()
-        self.embedding = emb
-        self.mlp, last = mlp(FIELDS * D, [32, 16])
-        self.out = nn.Linear(last, 1)
+class DeepFm(Dnn):
+    """The DNN's layers plus a factorization-machine term on the field embeddings."""
 
     def forward(self, x):
         v = self.embedding(x)
