@@ -22,9 +22,9 @@ import { testConfig } from '../src/config/config.js';
 import { ingest, SPLIT_TEST } from '../src/data/ingest.js';
 import { fieldToken } from '../src/features/token.js';
 import { importTorchExport } from '../src/interop/import.js';
-import { createServer } from '../src/server/create-server.js';
+import { createServer } from '../src/app/create-server.js';
 import { servingModelFromBundle } from '../src/service/model.js';
-import { exactAuc } from '../src/train/metrics.js';
+import { exactAuc } from '../src/stats/auc.js';
 import { grpcClient, httpJson } from '../test/server/clients.js';
 import { benchCommand, describeMachine, writeBenchmarksDoc, writeResult } from './report.js';
 

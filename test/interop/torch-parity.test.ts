@@ -19,7 +19,7 @@ import { unpackRow } from '../../src/codec/bitpack.js';
 import { qMin } from '../../src/codec/quantize.js';
 import { testConfig } from '../../src/config/config.js';
 import { importTorchExport } from '../../src/interop/import.js';
-import { createServer } from '../../src/server/create-server.js';
+import { createServer } from '../../src/app/create-server.js';
 import { servingModelFromBundle } from '../../src/service/model.js';
 import { grpcClient, httpJson } from '../server/clients.js';
 
