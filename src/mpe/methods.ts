@@ -12,19 +12,23 @@
  * Budget mode (`targetBits` or `targetRatio`): before the search, bisection on log(lambda) over
  * short searches (`probeEpochs` epochs each, default 1) that start from the same dense net and
  * table; the smallest probed lambda whose selection meets the budget is used for the full search.
+ * The budget is a hard limit: after the search's selection (step 2), a selection over the target
+ * is lowered where it costs least (budget.ts) before step 3, and the report says by how much.
  *
  * uniform: one FrozenLsqStage phase with every group at `bits` (LSQ+ QAT, MPE.md section 9).
  *
  * Method options come through `ctx.options.extra` (the CLI's flags): groups, bits (list or
- * "0,1,2"), tau, lambda, targetBits, targetRatio, probeEpochs, searchEpochs, budgetProbes.
+ * "0,1,2"), tau, lambda, targetBits, targetRatio, probeEpochs, searchEpochs, budgetProbes,
+ * budgetCost; all checked by {@link validateMpeMethodOptions} before any training.
  */
 import { MpeError } from '../errors.js';
 import { SparseAdamTable } from '../train/embedding-table.js';
 import { exportGroupSize } from '../train/fp32-stage.js';
 import { type MethodContext, maxBatchIds, registerTrainingMethod, type TrainingMethod } from '../train/methods.js';
 import { FrozenLsqStage } from './frozen-stage.js';
-import { initLsqAlpha, LSQ_MAX_BITS } from './lsq.js';
-import { type MpeOptions, parseBitsList, resolveMpeOptions } from './options.js';
+import { bitsPerWeightSize, distortionCost, enforceBudget, groupSizes, probabilityCost } from './budget.js';
+import { initLsqAlpha, LSQ_MAX_BITS, lsqStep } from './lsq.js';
+import { MPE_DEFAULTS, type MpeOptions, parseBitsList, resolveMpeOptions } from './options.js';
 import { MpeSearchStage } from './search-stage.js';
 import { averageBitsPerFeature } from './selection.js';
 
@@ -59,20 +63,75 @@ export function mpeOptionsFrom(extra: Readonly<Record<string, unknown>>, lr: num
   return resolveMpeOptions(o);
 }
 
-/** The bit budget (average bits per feature) from targetBits or targetRatio (= 32 / bits), or undefined. */
-export function bitBudget(extra: Readonly<Record<string, unknown>>): number | undefined {
+/** The largest target a weights-only budget may name (fp32). */
+const MAX_TARGET_BITS = 32;
+
+/** How budget mode ranks the steps it takes to hold its budget (docs/mpe.md, "Budget mode"). */
+export type BudgetCostKind = 'distortion' | 'probability';
+
+/** Budget mode's options, validated: the bits-per-weight target and how to reach it. */
+export interface BudgetSettings {
+  /** Average bits per weight the written table must not exceed. */
+  readonly targetBits: number;
+  /** The flag the target came from (for messages and the report). */
+  readonly from: '--target-bits' | '--target-ratio';
+  readonly probeEpochs: number;
+  readonly probes: number;
+  readonly cost: BudgetCostKind;
+}
+
+function positiveInt(extra: Readonly<Record<string, unknown>>, key: string, flag: string, dflt: number): number {
+  const v = num(extra, key);
+  if (v === undefined) return dflt;
+  if (!Number.isInteger(v) || v < 1) throw new MpeError('MPE_ERR_MPE_CONFIG', `${flag} must be a positive integer, got ${v}`);
+  return v;
+}
+
+/**
+ * Budget mode from targetBits or targetRatio (= 32 / bits), validated, or undefined without a
+ * target. Errors (before any training): both targets, or a target with lambda
+ * (MPE_ERR_MPE_TARGET_CONFLICT, naming both flags); bits outside 0..32, a ratio below 1, or a
+ * target below the smallest candidate width, which no selection can reach (MPE_ERR_MPE_TARGET_RANGE).
+ */
+export function budgetSettings(extra: Readonly<Record<string, unknown>>, candidateBits: readonly number[] = MPE_DEFAULTS.bits): BudgetSettings | undefined {
   const tb = num(extra, 'targetBits');
   const tr = num(extra, 'targetRatio');
-  if (tb !== undefined && tr !== undefined) throw new MpeError('MPE_ERR_MPE_CONFIG', 'give --target-bits or --target-ratio, not both');
+  if (tb !== undefined && tr !== undefined) throw new MpeError('MPE_ERR_MPE_TARGET_CONFLICT', 'give --target-bits or --target-ratio, not both');
+  if (tb === undefined && tr === undefined) return undefined;
+  const from = tb !== undefined ? '--target-bits' : '--target-ratio';
+  if (num(extra, 'lambda') !== undefined) throw new MpeError('MPE_ERR_MPE_TARGET_CONFLICT', `${from} and --lambda: budget mode chooses lambda itself, give one of them`);
+  let targetBits: number;
   if (tb !== undefined) {
-    if (!(tb > 0)) throw new MpeError('MPE_ERR_MPE_CONFIG', `--target-bits must be > 0, got ${tb}`);
-    return tb;
+    if (!(tb >= 0 && tb <= MAX_TARGET_BITS)) throw new MpeError('MPE_ERR_MPE_TARGET_RANGE', `--target-bits must be in 0..${MAX_TARGET_BITS}, got ${tb}`);
+    targetBits = tb;
+  } else {
+    if (!(tr! >= 1)) throw new MpeError('MPE_ERR_MPE_TARGET_RANGE', `--target-ratio must be >= 1, got ${tr}`);
+    targetBits = MAX_TARGET_BITS / tr!;
   }
-  if (tr !== undefined) {
-    if (!(tr >= 1)) throw new MpeError('MPE_ERR_MPE_CONFIG', `--target-ratio must be >= 1, got ${tr}`);
-    return 32 / tr;
+  const minBits = Math.min(...candidateBits);
+  if (targetBits < minBits) {
+    throw new MpeError('MPE_ERR_MPE_TARGET_RANGE', `${from} asks for ${targetBits} bits per weight, below the smallest candidate width ${minBits} (--bits): add 0 to --bits to allow pruning`);
   }
-  return undefined;
+  const cost = extra.budgetCost ?? 'distortion';
+  if (cost !== 'distortion' && cost !== 'probability') throw new MpeError('MPE_ERR_MPE_CONFIG', `--budget-cost must be distortion or probability, got ${String(cost)}`);
+  return {
+    targetBits,
+    from,
+    probeEpochs: positiveInt(extra, 'probeEpochs', '--probe-epochs', 1),
+    probes: positiveInt(extra, 'budgetProbes', '--budget-probes', 7),
+    cost,
+  };
+}
+
+/**
+ * Every MPE option of a run, checked before any data is read or any training starts (the
+ * trainer calls it through {@link TrainingMethod.validate}; `mpe compare` before ingesting).
+ */
+export function validateMpeMethodOptions(extra: Readonly<Record<string, unknown>>): { options: Readonly<MpeOptions>; budget: BudgetSettings | undefined } {
+  const options = mpeOptionsFrom(extra, MPE_DEFAULTS.lr);
+  const budget = budgetSettings(extra, options.bits);
+  positiveInt(extra, 'searchEpochs', '--search-epochs', 1);
+  return { options, budget };
 }
 
 /** Bisection range of log10(lambda) for the budget mode. */
@@ -85,67 +144,123 @@ function newSearch(ctx: MethodContext, mo: Readonly<MpeOptions>): MpeSearchStage
 }
 
 /**
- * Budget mode: bisection on log10(lambda) in [1e-8, 1] over short searches, each from the same
- * starting dense net (restored between probes) and the same initial table. Returns the smallest
- * probed lambda whose selection has at most `target` bits per feature, and every probe.
+ * Budget mode's lambda: bisection on log10(lambda) in [1e-8, 1] over short searches, each from the
+ * same starting dense net (restored between probes) and the same initial table. Returns the
+ * smallest probed lambda whose selection has at most the target bits per weight, and every probe.
+ * When even lambda = 1 misses the target, lambda = 1 is used and the enforcement after the
+ * search does the rest (it is reported).
  */
-export async function findLambda(ctx: MethodContext, mo: Readonly<MpeOptions>, target: number): Promise<{ lambda: number; probes: BudgetProbe[] }> {
-  const extra = ctx.options.extra;
-  const probeEpochs = num(extra, 'probeEpochs') ?? 1;
-  const steps = num(extra, 'budgetProbes') ?? 7;
+export async function findLambda(ctx: MethodContext, mo: Readonly<MpeOptions>, budget: BudgetSettings): Promise<{ lambda: number; probes: BudgetProbe[] }> {
+  const target = budget.targetBits;
   const start = ctx.net.snapshot();
   const probes: BudgetProbe[] = [];
   const probe = async (logLambda: number): Promise<BudgetProbe> => {
     ctx.net.restore(start);
     const lambda = 10 ** logLambda;
     const s = newSearch(ctx, { ...mo, lambda });
-    const r = await ctx.fit(s, { name: `budget-probe-${probes.length + 1}`, epochs: probeEpochs, patience: probeEpochs });
+    const r = await ctx.fit(s, { name: `budget-probe-${probes.length + 1}`, epochs: budget.probeEpochs, patience: budget.probeEpochs });
     const p: BudgetProbe = { lambda, bits: s.selectedBits(), validAuc: r.bestValid.auc };
     probes.push(p);
-    ctx.emit({ type: 'log', message: `budget: lambda ${lambda.toExponential(3)} -> ${p.bits.toFixed(4)} bits/feature (target ${target.toFixed(4)})` });
+    ctx.emit({ type: 'log', message: `budget: lambda ${lambda.toExponential(3)} -> ${p.bits.toFixed(4)} bits/weight (target ${target.toFixed(4)})` });
     return p;
   };
   let lo = LOG_LAMBDA_LO;
   let hi = LOG_LAMBDA_HI;
-  let best: BudgetProbe | null = null;
   const top = await probe(hi);
-  if (top.bits <= target) best = top;
-  else {
-    ctx.net.restore(start);
-    throw new MpeError('MPE_ERR_MPE_BUDGET', `lambda ${top.lambda} still selects ${top.bits.toFixed(4)} bits/feature > ${target}`);
-  }
-  for (let i = 1; i < steps; i++) {
-    const mid = (lo + hi) / 2;
-    const p = await probe(mid);
-    if (p.bits <= target) {
-      hi = mid;
-      if (p.lambda < best.lambda) best = p;
-    } else lo = mid;
+  let best = top;
+  if (top.bits > target) {
+    ctx.emit({ type: 'log', message: `budget: even lambda ${top.lambda} selects ${top.bits.toFixed(4)} bits/weight > ${target}; using it, the enforcement after the search lowers the rest` });
+  } else {
+    for (let i = 1; i < budget.probes; i++) {
+      const mid = (lo + hi) / 2;
+      const p = await probe(mid);
+      if (p.bits <= target) {
+        hi = mid;
+        if (p.lambda < best.lambda) best = p;
+      } else lo = mid;
+    }
   }
   ctx.net.restore(start);
   return { lambda: best.lambda, probes };
 }
 
-/** MPE: search, select, rewind and retrain (see the file comment). */
+/** What budget mode reports (manifest `training.mpe.budget`, `--json`, stderr). */
+export interface BudgetReport {
+  readonly targetBits: number;
+  readonly targetFrom: BudgetSettings['from'];
+  readonly lambda: number;
+  /** Bits per weight of the search's own selection, and of the selection written after enforcement. */
+  readonly searchBits: number;
+  readonly bits: number;
+  readonly groupsLowered: number;
+  readonly stepsLowered: number;
+  readonly cost: BudgetCostKind;
+  /** The steps taken: group, from and to bits. */
+  readonly moves: readonly { group: number; from: number; to: number }[];
+  readonly probeEpochs: number;
+  readonly probes: readonly BudgetProbe[];
+}
+
+/**
+ * Holds the budget on the search's selection (see budget.ts): the selection lowered where it
+ * costs least until its bits per weight are at or under the target.
+ */
+export function enforceSearchBudget(search: MpeSearchStage, counts: ArrayLike<number>, budget: BudgetSettings): ReturnType<typeof enforceBudget> {
+  const g = search.groups;
+  const candidates = [...search.bits];
+  const step = new Float64Array(LSQ_MAX_BITS + 1);
+  for (let b = 1; b <= LSQ_MAX_BITS; b++) step[b] = lsqStep(search.alpha[b]!);
+  const cost =
+    budget.cost === 'probability'
+      ? probabilityCost(search.p, candidates)
+      : distortionCost({ weights: search.table.readWeights(), d: search.d, counts, groupOf: g.groupOf, groups: g.groups, step, beta: search.beta, candidates });
+  return enforceBudget({ bits: search.select(), candidates, target: budget.targetBits, size: bitsPerWeightSize(groupSizes(g.groupOf, g.groups)), cost });
+}
+
+/** MPE: search, select, hold the budget, rewind and retrain (see the file comment). */
 export const mpeMethod: TrainingMethod = {
   name: 'mpe',
+  validate(extra) {
+    validateMpeMethodOptions(extra);
+  },
   async run(ctx) {
     const o = ctx.options;
-    let mo = mpeOptionsFrom(o.extra, o.lr);
-    const target = bitBudget(o.extra);
+    const checked = validateMpeMethodOptions(o.extra);
+    let mo = resolveMpeOptions({ ...checked.options, lr: o.lr });
+    const budget = checked.budget;
     let probes: BudgetProbe[] = [];
-    if (target !== undefined) {
-      const found = await findLambda(ctx, mo, target);
+    if (budget !== undefined) {
+      const found = await findLambda(ctx, mo, budget);
       mo = resolveMpeOptions({ ...mo, lambda: found.lambda });
       probes = found.probes;
     }
     const search = newSearch(ctx, mo);
     const searchEpochs = num(o.extra, 'searchEpochs');
     const sr = await ctx.fit(search, { name: 'search', ...(searchEpochs !== undefined ? { epochs: searchEpochs } : {}) });
-    const bits = search.select();
     const groupSize = search.groups.groupSize;
+    let bits = search.select();
+    const searchBits = averageBitsPerFeature(bits, search.featureCount, groupSize);
+    ctx.emit({ type: 'log', message: `search: best epoch ${sr.bestEpoch}, selection ${searchBits.toFixed(4)} bits/feature (${(32 / searchBits).toFixed(1)}x weights-only)` });
+    let report: BudgetReport | null = null;
+    if (budget !== undefined) {
+      const e = enforceSearchBudget(search, ctx.dataset.rankCounts ?? ctx.dataset.trainCounts, budget);
+      bits = e.bits;
+      report = {
+        targetBits: budget.targetBits,
+        targetFrom: budget.from,
+        lambda: mo.lambda,
+        searchBits,
+        bits: averageBitsPerFeature(bits, search.featureCount, groupSize),
+        groupsLowered: e.groupsLowered,
+        stepsLowered: e.stepsLowered,
+        cost: budget.cost,
+        moves: e.moves.map((m) => ({ group: m.group, from: m.from, to: m.to })),
+        probeEpochs: budget.probeEpochs,
+        probes,
+      };
+      ctx.emit({ type: 'log', message: budgetLine(report) });
+    }
     const averageBits = averageBitsPerFeature(bits, search.featureCount, groupSize);
-    ctx.emit({ type: 'log', message: `search: best epoch ${sr.bestEpoch}, selection ${averageBits.toFixed(4)} bits/feature (${(32 / averageBits).toFixed(1)}x weights-only)` });
     const retrain = new FrozenLsqStage({
       weights: search.initialWeights,
       d: o.d,
@@ -167,11 +282,13 @@ export const mpeMethod: TrainingMethod = {
           candidateBits: [...mo.bits],
           tau: mo.tau,
           lambda: mo.lambda,
-          lambdaFromBudget: target !== undefined,
-          targetBits: target ?? null,
+          lambdaFromBudget: budget !== undefined,
+          targetBits: budget?.targetBits ?? null,
           budgetProbes: probes,
+          budget: report,
           bitsPerGroup: [...bits],
           averageBits,
+          searchAverageBits: searchBits,
           expectedBitsAtBest: search.expectedBits(),
           searchBestEpoch: sr.bestEpoch,
           // group probabilities at the selected checkpoint, G x K, rounded for the manifest
@@ -181,6 +298,15 @@ export const mpeMethod: TrainingMethod = {
     };
   },
 };
+
+/** One line for stderr: what budget mode chose and how far it moved the search's selection. */
+export function budgetLine(r: BudgetReport, testAuc?: number): string {
+  return (
+    `budget: target ${r.targetBits.toFixed(4)} bits/weight, lambda ${r.lambda.toExponential(3)}; search selected ${r.searchBits.toFixed(4)}, ` +
+    `written ${r.bits.toFixed(4)} bits/weight (${r.groupsLowered} group${r.groupsLowered === 1 ? '' : 's'} lowered by ${r.stepsLowered} step${r.stepsLowered === 1 ? '' : 's'}, cost ${r.cost})` +
+    (testAuc !== undefined ? `; test AUC ${testAuc.toFixed(5)}` : '')
+  );
+}
 
 /** Uniform LSQ+ at one bit width for every feature (the paper's 6-bit LSQ+ baseline at b = 6). */
 export const uniformMethod: TrainingMethod = {

@@ -106,3 +106,54 @@ test('budget mode: the lambda found meets the bit budget on its probes and is re
   // every probe with a smaller lambda missed the budget
   for (const p of info.mpe.budgetProbes) if (p.lambda < info.mpe.lambda) assert.ok(p.bits > 1.5);
 });
+
+test('budget mode holds a target the search overshoots: the written table is at or under it, and the report says how far it moved', async () => {
+  // tau = 10 keeps the search's softmax near uniform for the few steps of this run, so every group
+  // keeps p >= 1/(2K) on 6 bits and the search selects 6 bits everywhere, far over the 1.5-bit target.
+  const out = join(dir, 'budget-held');
+  const target = 1.5;
+  const r = await trainModel({ dataset: ds, out, method: 'mpe', ...SMALL, epochs: 1, methodOptions: { groups: 16, tau: 10, targetBits: target, budgetProbes: 2 } });
+  const info = r.manifest.training as unknown as {
+    mpe: { averageBits: number; bitsPerGroup: number[]; groupSize: number; lambda: number; budget: { targetBits: number; lambda: number; searchBits: number; bits: number; groupsLowered: number; stepsLowered: number; moves: { group: number; from: number; to: number }[] } };
+  };
+  const b = info.mpe.budget;
+  assert.equal(b.targetBits, target);
+  assert.equal(b.lambda, info.mpe.lambda);
+  assert.ok(b.searchBits > target + 1, `the search overshoots: ${b.searchBits}`);
+  assert.ok(b.bits <= target, `held: ${b.bits} <= ${target}`);
+  assert.equal(b.bits, info.mpe.averageBits);
+  assert.ok(b.groupsLowered > 0 && b.stepsLowered >= b.groupsLowered);
+  assert.equal(b.moves.length, b.stepsLowered);
+  // What the bundle stores is the enforced selection.
+  const bundle = await loadBundle(out, { verify: true });
+  assert.equal(bundle.table.spec.kind, 'grouped');
+  if (bundle.table.spec.kind === 'grouped') {
+    assert.deepEqual([...bundle.table.spec.bitsPerGroup], info.mpe.bitsPerGroup);
+    assert.ok(averageBitsPerFeature(bundle.table.spec.bitsPerGroup, ds.featureCount, bundle.table.spec.groupSize) <= target);
+  }
+  assert.ok(r.metrics.test.auc > 0.5, `test AUC ${r.metrics.test.auc}`);
+  await assertReproduces(out, r.testPredictions);
+});
+
+test('budget flags are checked before anything is read or trained: range, conflicts, candidates', async () => {
+  const none = join(dir, 'no-such-file.txt'); // a check after ingestion would fail with MPE_ERR_DATA_NOT_FOUND instead
+  const reject = (methodOptions: Record<string, unknown>, code: string, message?: RegExp) =>
+    assert.rejects(trainModel({ data: none, out: join(dir, 'never'), method: 'mpe', ...SMALL, methodOptions }), (e: { code?: string; message?: string }) => {
+      assert.equal(e.code, code, e.message);
+      if (message) assert.match(e.message ?? '', message);
+      return true;
+    });
+  await reject({ targetBits: -0.5 }, 'MPE_ERR_MPE_TARGET_RANGE', /--target-bits must be in 0\.\.32, got -0\.5/);
+  await reject({ targetBits: 32.5 }, 'MPE_ERR_MPE_TARGET_RANGE');
+  await reject({ targetRatio: 0.9 }, 'MPE_ERR_MPE_TARGET_RANGE', /--target-ratio must be >= 1/);
+  await reject({ targetBits: 0.5, bits: '1,2,4' }, 'MPE_ERR_MPE_TARGET_RANGE', /below the smallest candidate width 1/);
+  await reject({ targetBits: 2, lambda: 1e-3 }, 'MPE_ERR_MPE_TARGET_CONFLICT', /--target-bits and --lambda/);
+  await reject({ targetRatio: 16, lambda: 1e-3 }, 'MPE_ERR_MPE_TARGET_CONFLICT', /--target-ratio and --lambda/);
+  await reject({ targetBits: 2, targetRatio: 16 }, 'MPE_ERR_MPE_TARGET_CONFLICT');
+  await reject({ targetBits: 2, probeEpochs: 0 }, 'MPE_ERR_MPE_CONFIG', /--probe-epochs/);
+  await reject({ targetBits: 2, budgetCost: 'luck' }, 'MPE_ERR_MPE_CONFIG', /--budget-cost/);
+  // In range, it reaches ingestion (which then fails on the missing file): 0 and 32 are valid targets.
+  await reject({ targetBits: 0 }, 'MPE_ERR_DATA_NOT_FOUND');
+  await reject({ targetBits: 32 }, 'MPE_ERR_DATA_NOT_FOUND');
+  await reject({ targetRatio: 1 }, 'MPE_ERR_DATA_NOT_FOUND');
+});
