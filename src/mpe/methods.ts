@@ -35,9 +35,12 @@ import { averageBitsPerFeature } from './selection.js';
 /** One short search of the budget bisection. */
 export interface BudgetProbe {
   readonly lambda: number;
-  /** Average bits per feature of the probe's selection. */
+  /** Average bits per feature of the probe's selection (at its best epoch). */
   readonly bits: number;
   readonly validAuc: number;
+  /** Epochs the probe ran, and its best (selected) epoch. */
+  readonly epochs: number;
+  readonly bestEpoch: number;
 }
 
 function num(extra: Readonly<Record<string, unknown>>, key: string): number | undefined {
@@ -75,7 +78,8 @@ export interface BudgetSettings {
   readonly targetBits: number;
   /** The flag the target came from (for messages and the report). */
   readonly from: '--target-bits' | '--target-ratio';
-  readonly probeEpochs: number;
+  /** Epochs of each probe; undefined = calibrated (the first probe is a full search, the others as long as its best epoch). */
+  readonly probeEpochs: number | undefined;
   readonly probes: number;
   readonly cost: BudgetCostKind;
 }
@@ -117,7 +121,7 @@ export function budgetSettings(extra: Readonly<Record<string, unknown>>, candida
   return {
     targetBits,
     from,
-    probeEpochs: positiveInt(extra, 'probeEpochs', '--probe-epochs', 1),
+    probeEpochs: extra.probeEpochs === undefined ? undefined : positiveInt(extra, 'probeEpochs', '--probe-epochs', 1),
     probes: positiveInt(extra, 'budgetProbes', '--budget-probes', 7),
     cost,
   };
@@ -144,44 +148,69 @@ function newSearch(ctx: MethodContext, mo: Readonly<MpeOptions>): MpeSearchStage
 }
 
 /**
- * Budget mode's lambda: bisection on log10(lambda) in [1e-8, 1] over short searches, each from the
- * same starting dense net (restored between probes) and the same initial table. Returns the
- * smallest probed lambda whose selection has at most the target bits per weight, and every probe.
- * When even lambda = 1 misses the target, lambda = 1 is used and the enforcement after the
- * search does the rest (it is reported).
+ * Shuffle seed of every search of an mpe run (probes and the full search): the seed the trainer
+ * gives its first phase, so that a probe at lambda L is exactly the first epochs of the full
+ * search at L, and budget mode's full search is the run `--lambda L` would do.
  */
-export async function findLambda(ctx: MethodContext, mo: Readonly<MpeOptions>, budget: BudgetSettings): Promise<{ lambda: number; probes: BudgetProbe[] }> {
+function searchSeed(ctx: MethodContext): number {
+  return ctx.options.seed + 1;
+}
+
+/**
+ * Budget mode's lambda: bisection on log10(lambda) in [1e-8, 1] over probes, each a search from
+ * the same starting dense net (restored between probes), the same initial table and the same
+ * shuffles as the full search. Calibrated length (default; docs/mpe.md "Probes that predict the
+ * full search"): the first probe runs as the full search would (its epochs and early stopping),
+ * and the others stop at its best epoch, where the full search's selection is taken; with
+ * `--probe-epochs n` every probe runs n epochs. Returns the smallest probed lambda whose selection
+ * has at most the target bits per weight (none: the largest probed lambda; the enforcement after
+ * the search then lowers the rest) and every probe.
+ */
+export async function findLambda(
+  ctx: MethodContext,
+  mo: Readonly<MpeOptions>,
+  budget: BudgetSettings,
+  searchEpochs: number,
+): Promise<{ lambda: number; probes: BudgetProbe[]; probeEpochs: number }> {
   const target = budget.targetBits;
   const start = ctx.net.snapshot();
   const probes: BudgetProbe[] = [];
+  let probeEpochs = budget.probeEpochs;
   const probe = async (logLambda: number): Promise<BudgetProbe> => {
     ctx.net.restore(start);
     const lambda = 10 ** logLambda;
     const s = newSearch(ctx, { ...mo, lambda });
-    const r = await ctx.fit(s, { name: `budget-probe-${probes.length + 1}`, epochs: budget.probeEpochs, patience: budget.probeEpochs });
-    const p: BudgetProbe = { lambda, bits: s.selectedBits(), validAuc: r.bestValid.auc };
+    const name = `budget-probe-${probes.length + 1}`;
+    const r =
+      probeEpochs === undefined
+        ? await ctx.fit(s, { name, epochs: searchEpochs, seed: searchSeed(ctx) }) // the calibration run: a full search
+        : await ctx.fit(s, { name, epochs: probeEpochs, patience: probeEpochs, seed: searchSeed(ctx) });
+    const p: BudgetProbe = { lambda, bits: s.selectedBits(), validAuc: r.bestValid.auc, epochs: r.history.length, bestEpoch: r.bestEpoch };
     probes.push(p);
-    ctx.emit({ type: 'log', message: `budget: lambda ${lambda.toExponential(3)} -> ${p.bits.toFixed(4)} bits/weight (target ${target.toFixed(4)})` });
+    ctx.emit({ type: 'log', message: `budget: lambda ${lambda.toExponential(3)} -> ${p.bits.toFixed(4)} bits/weight at epoch ${r.bestEpoch} (target ${target.toFixed(4)})` });
+    if (probeEpochs === undefined) {
+      probeEpochs = r.bestEpoch;
+      ctx.emit({ type: 'log', message: `budget: the full search's selection is taken at its best epoch (${r.bestEpoch} here): the other probes run ${r.bestEpoch} epoch${r.bestEpoch === 1 ? '' : 's'}` });
+    }
     return p;
   };
   let lo = LOG_LAMBDA_LO;
   let hi = LOG_LAMBDA_HI;
-  const top = await probe(hi);
-  let best = top;
-  if (top.bits > target) {
-    ctx.emit({ type: 'log', message: `budget: even lambda ${top.lambda} selects ${top.bits.toFixed(4)} bits/weight > ${target}; using it, the enforcement after the search lowers the rest` });
-  } else {
-    for (let i = 1; i < budget.probes; i++) {
-      const mid = (lo + hi) / 2;
-      const p = await probe(mid);
-      if (p.bits <= target) {
-        hi = mid;
-        if (p.lambda < best.lambda) best = p;
-      } else lo = mid;
-    }
+  let best: BudgetProbe | null = null;
+  for (let i = 0; i < budget.probes; i++) {
+    const mid = (lo + hi) / 2;
+    const p = await probe(mid);
+    if (p.bits <= target) {
+      hi = mid;
+      if (best === null || p.lambda < best.lambda) best = p;
+    } else lo = mid;
   }
   ctx.net.restore(start);
-  return { lambda: best.lambda, probes };
+  if (best === null) {
+    best = probes[probes.length - 1]!;
+    ctx.emit({ type: 'log', message: `budget: no probe met ${target} bits/weight; using the largest probed lambda ${best.lambda.toExponential(3)}, the enforcement after the search lowers the rest` });
+  }
+  return { lambda: best.lambda, probes, probeEpochs: probeEpochs ?? 0 };
 }
 
 /** What budget mode reports (manifest `training.mpe.budget`, `--json`, stderr). */
@@ -197,7 +226,9 @@ export interface BudgetReport {
   readonly cost: BudgetCostKind;
   /** The steps taken: group, from and to bits. */
   readonly moves: readonly { group: number; from: number; to: number }[];
+  /** Epochs of the probes after the first, and whether that length came from the first probe's best epoch. */
   readonly probeEpochs: number;
+  readonly probeCalibrated: boolean;
   readonly probes: readonly BudgetProbe[];
 }
 
@@ -228,15 +259,17 @@ export const mpeMethod: TrainingMethod = {
     const checked = validateMpeMethodOptions(o.extra);
     let mo = resolveMpeOptions({ ...checked.options, lr: o.lr });
     const budget = checked.budget;
+    const searchEpochs = num(o.extra, 'searchEpochs') ?? o.epochs;
     let probes: BudgetProbe[] = [];
+    let probeEpochs = 0;
     if (budget !== undefined) {
-      const found = await findLambda(ctx, mo, budget);
+      const found = await findLambda(ctx, mo, budget, searchEpochs);
       mo = resolveMpeOptions({ ...mo, lambda: found.lambda });
       probes = found.probes;
+      probeEpochs = found.probeEpochs;
     }
     const search = newSearch(ctx, mo);
-    const searchEpochs = num(o.extra, 'searchEpochs');
-    const sr = await ctx.fit(search, { name: 'search', ...(searchEpochs !== undefined ? { epochs: searchEpochs } : {}) });
+    const sr = await ctx.fit(search, { name: 'search', epochs: searchEpochs, seed: searchSeed(ctx) });
     const groupSize = search.groups.groupSize;
     let bits = search.select();
     const searchBits = averageBitsPerFeature(bits, search.featureCount, groupSize);
@@ -255,7 +288,8 @@ export const mpeMethod: TrainingMethod = {
         stepsLowered: e.stepsLowered,
         cost: budget.cost,
         moves: e.moves.map((m) => ({ group: m.group, from: m.from, to: m.to })),
-        probeEpochs: budget.probeEpochs,
+        probeEpochs,
+        probeCalibrated: budget.probeEpochs === undefined,
         probes,
       };
       ctx.emit({ type: 'log', message: budgetLine(report) });
@@ -272,7 +306,7 @@ export const mpeMethod: TrainingMethod = {
       table: { lr: o.lr, initStd: o.initStd, seed: o.seed },
     });
     ctx.net.optimizer.reset(); // fresh optimiser state for the dense net too (MPE.md section 6)
-    await ctx.fit(retrain, { name: 'retrain' });
+    await ctx.fit(retrain, { name: 'retrain', seed: searchSeed(ctx) + 1 }); // as without probes: budget mode at lambda L retrains as --lambda L does
     return {
       stage: retrain,
       info: {

@@ -88,23 +88,27 @@ test('uniform train end to end: every group at b bits; bad --bits is MPE_ERR_MPE
   await assert.rejects(trainModel({ dataset: ds, out: join(dir, 'bad'), method: 'mpe', ...SMALL, methodOptions: { bits: '0,x' } }), { code: 'MPE_ERR_MPE_CONFIG' });
 });
 
-test('budget mode: the lambda found meets the bit budget on its probes and is reported', async () => {
-  const out = join(dir, 'budget');
-  const r = await trainModel({
-    dataset: ds,
-    out,
-    method: 'mpe',
-    ...SMALL,
-    epochs: 1,
-    methodOptions: { groups: 16, targetBits: 1.5, budgetProbes: 4, probeEpochs: 1 },
-  });
-  const info = r.manifest.training as unknown as { mpe: { lambda: number; lambdaFromBudget: boolean; budgetProbes: { lambda: number; bits: number }[]; averageBits: number } };
-  assert.equal(info.mpe.lambdaFromBudget, true);
-  assert.equal(info.mpe.budgetProbes.length, 4);
-  const used = info.mpe.budgetProbes.find((p) => p.lambda === info.mpe.lambda);
-  assert.ok(used && used.bits <= 1.5, `probe of the chosen lambda meets the budget: ${JSON.stringify(info.mpe.budgetProbes)}`);
-  // every probe with a smaller lambda missed the budget
-  for (const p of info.mpe.budgetProbes) if (p.lambda < info.mpe.lambda) assert.ok(p.bits > 1.5);
+test('budget mode: bisection probes are the first epochs of the full search, which is the run --lambda L does', async () => {
+  const target = 1.5;
+  const r = await trainModel({ dataset: ds, out: join(dir, 'budget'), method: 'mpe', ...SMALL, epochs: 1, methodOptions: { groups: 16, targetBits: target, budgetProbes: 4 } });
+  type Info = { mpe: { lambda: number; lambdaFromBudget: boolean; searchAverageBits: number; budget: { searchBits: number; probeEpochs: number; probeCalibrated: boolean; probes: { lambda: number; bits: number; epochs: number; bestEpoch: number }[] } } };
+  const info = (r.manifest.training as unknown as Info).mpe;
+  const probes = info.budget.probes;
+  assert.equal(info.lambdaFromBudget, true);
+  assert.equal(probes.length, 4);
+  assert.equal(info.budget.probeCalibrated, true);
+  assert.equal(info.budget.probeEpochs, probes[0]!.bestEpoch);
+  // The chosen lambda is the smallest probe meeting the target, or the largest probed one if none did.
+  const meeting = probes.filter((p) => p.bits <= target);
+  const expected = meeting.length > 0 ? Math.min(...meeting.map((p) => p.lambda)) : Math.max(...probes.map((p) => p.lambda));
+  assert.equal(info.lambda, expected);
+  // Same init, same shuffles: with one epoch per phase the probe at the chosen lambda IS the full search.
+  const used = probes.find((p) => p.lambda === info.lambda)!;
+  assert.equal(used.bits, info.budget.searchBits, JSON.stringify(probes));
+  assert.equal(info.searchAverageBits, info.budget.searchBits);
+  // And the full search is what --lambda L runs.
+  const plain = await trainModel({ dataset: ds, out: join(dir, 'plain-lambda'), method: 'mpe', ...SMALL, epochs: 1, methodOptions: { groups: 16, lambda: info.lambda } });
+  assert.equal((plain.manifest.training as unknown as Info).mpe.searchAverageBits, info.budget.searchBits);
 });
 
 test('budget mode holds a target the search overshoots: the written table is at or under it, and the report says how far it moved', async () => {
