@@ -26,7 +26,7 @@ import { SparseAdamTable } from '../train/embedding-table.js';
 import { exportGroupSize } from '../train/fp32-stage.js';
 import { type MethodContext, maxBatchIds, registerTrainingMethod, type TrainingMethod } from '../train/methods.js';
 import { FrozenLsqStage } from './frozen-stage.js';
-import { bitsPerWeightSize, distortionCost, enforceBudget, groupSizes, probabilityCost } from './budget.js';
+import { type BudgetResult, bitsPerWeightSize, distortionCost, enforceBudget, groupSizes, type LoweringCost, probabilityCost, type SelectionSize } from './budget.js';
 import { initLsqAlpha, LSQ_MAX_BITS, lsqStep } from './lsq.js';
 import { MPE_DEFAULTS, type MpeOptions, parseBitsList, resolveMpeOptions } from './options.js';
 import { MpeSearchStage } from './search-stage.js';
@@ -232,20 +232,29 @@ export interface BudgetReport {
   readonly probes: readonly BudgetProbe[];
 }
 
-/**
- * Holds the budget on the search's selection (see budget.ts): the selection lowered where it
- * costs least until its bits per weight are at or under the target.
- */
-export function enforceSearchBudget(search: MpeSearchStage, counts: ArrayLike<number>, budget: BudgetSettings): ReturnType<typeof enforceBudget> {
-  const g = search.groups;
+/** The cost signal budget mode ranks its steps by, read from the search at its selected checkpoint (see budget.ts). */
+export function searchLoweringCost(search: MpeSearchStage, counts: ArrayLike<number>, kind: BudgetCostKind): LoweringCost {
   const candidates = [...search.bits];
+  if (kind === 'probability') return probabilityCost(search.p, candidates);
   const step = new Float64Array(LSQ_MAX_BITS + 1);
   for (let b = 1; b <= LSQ_MAX_BITS; b++) step[b] = lsqStep(search.alpha[b]!);
-  const cost =
-    budget.cost === 'probability'
-      ? probabilityCost(search.p, candidates)
-      : distortionCost({ weights: search.table.readWeights(), d: search.d, counts, groupOf: g.groupOf, groups: g.groups, step, beta: search.beta, candidates });
-  return enforceBudget({ bits: search.select(), candidates, target: budget.targetBits, size: bitsPerWeightSize(groupSizes(g.groupOf, g.groups)), cost });
+  const g = search.groups;
+  return distortionCost({ weights: search.table.readWeights(), d: search.d, counts, groupOf: g.groupOf, groups: g.groups, step, beta: search.beta, candidates });
+}
+
+/**
+ * Holds a budget on the search's selection: lowered where `cost` is least until `size` is at or
+ * under `target` (bits per weight by default; a bytes budget passes its own size and target, and
+ * two budgets hold together when enforced one after the other, since lowering shrinks both).
+ */
+export function enforceSearchBudget(
+  search: MpeSearchStage,
+  bits: Uint8Array,
+  cost: LoweringCost,
+  target: number,
+  size: SelectionSize = bitsPerWeightSize(groupSizes(search.groups.groupOf, search.groups.groups)),
+): BudgetResult {
+  return enforceBudget({ bits, candidates: [...search.bits], target, size, cost });
 }
 
 /** MPE: search, select, hold the budget, rewind and retrain (see the file comment). */
@@ -276,7 +285,7 @@ export const mpeMethod: TrainingMethod = {
     ctx.emit({ type: 'log', message: `search: best epoch ${sr.bestEpoch}, selection ${searchBits.toFixed(4)} bits/feature (${(32 / searchBits).toFixed(1)}x weights-only)` });
     let report: BudgetReport | null = null;
     if (budget !== undefined) {
-      const e = enforceSearchBudget(search, ctx.dataset.rankCounts ?? ctx.dataset.trainCounts, budget);
+      const e = enforceSearchBudget(search, bits, searchLoweringCost(search, ctx.dataset.rankCounts ?? ctx.dataset.trainCounts, budget.cost), budget.targetBits);
       bits = e.bits;
       report = {
         targetBits: budget.targetBits,
