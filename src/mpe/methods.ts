@@ -278,10 +278,27 @@ export const mpeMethod: TrainingMethod = {
       probeEpochs = found.probeEpochs;
     }
     const search = newSearch(ctx, mo);
-    const sr = await ctx.fit(search, { name: 'search', epochs: searchEpochs, seed: searchSeed(ctx) });
-    const groupSize = search.groups.groupSize;
+    const sr = await ctx.fit(search, {
+      name: 'search',
+      epochs: searchEpochs,
+      seed: searchSeed(ctx),
+      afterEpoch: (epoch, valid) => {
+        const sel = search.select();
+        ctx.emit({
+          type: 'search-epoch',
+          epoch,
+          validAuc: valid.auc,
+          selectedBits: averageBitsPerFeature(sel, search.featureCount, search.groups.groupSize, search.groups.groupPad),
+          expectedBits: search.expectedBits(),
+          bitsPerGroup: Array.from(sel),
+          logits: search.gamma.slice(),
+          probabilities: search.p.slice(),
+        });
+      },
+    });
+    const { groupSize, groupPad } = search.groups;
     let bits = search.select();
-    const searchBits = averageBitsPerFeature(bits, search.featureCount, groupSize);
+    const searchBits = averageBitsPerFeature(bits, search.featureCount, groupSize, groupPad);
     ctx.emit({ type: 'log', message: `search: best epoch ${sr.bestEpoch}, selection ${searchBits.toFixed(4)} bits/feature (${(32 / searchBits).toFixed(1)}x weights-only)` });
     let report: BudgetReport | null = null;
     if (budget !== undefined) {
@@ -292,7 +309,7 @@ export const mpeMethod: TrainingMethod = {
         targetFrom: budget.from,
         lambda: mo.lambda,
         searchBits,
-        bits: averageBitsPerFeature(bits, search.featureCount, groupSize),
+        bits: averageBitsPerFeature(bits, search.featureCount, groupSize, groupPad),
         groupsLowered: e.groupsLowered,
         stepsLowered: e.stepsLowered,
         cost: budget.cost,
@@ -303,11 +320,12 @@ export const mpeMethod: TrainingMethod = {
       };
       ctx.emit({ type: 'log', message: budgetLine(report) });
     }
-    const averageBits = averageBitsPerFeature(bits, search.featureCount, groupSize);
+    const averageBits = averageBitsPerFeature(bits, search.featureCount, groupSize, groupPad);
     const retrain = new FrozenLsqStage({
       weights: search.initialWeights,
       d: o.d,
       groupSize,
+      groupPad,
       bitsPerGroup: bits,
       alpha: search.alpha,
       beta: search.beta,
@@ -322,6 +340,8 @@ export const mpeMethod: TrainingMethod = {
         mpe: {
           groups: search.groups.groups,
           groupSize,
+          groupPad,
+          groupWeights: Array.from(search.groups.weight, (w) => Math.round(w * 1e4) / 1e4),
           candidateBits: [...mo.bits],
           tau: mo.tau,
           lambda: mo.lambda,
