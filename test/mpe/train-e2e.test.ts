@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { loadBundle } from '../../src/bundle/load.js';
 import { type Dataset, ingest, SPLIT_TEST } from '../../src/data/ingest.js';
 import { synthesize } from '../../src/data/synth.js';
-import '../../src/mpe/methods.js';
+import { TRAINING_METHODS } from '../../src/mpe/methods.js';
 import { quantizeBundleRowwise } from '../../src/mpe/rowwise.js';
 import { scoreBundleOnSplit } from '../../src/mpe/score-bundle.js';
 import { averageBitsPerFeature } from '../../src/mpe/selection.js';
@@ -29,7 +29,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('mpe train end to end: frequent groups keep more bits than rare ones, 0-bit groups pruned, bundle reproduces the trainer', async () => {
   const out = join(dir, 'mpe');
-  const r = await trainModel({ dataset: ds, out, method: 'mpe', ...SMALL, methodOptions: { groups: 16, lambda: 3e-4 } });
+  const r = await trainModel({ dataset: ds, methods: TRAINING_METHODS, out, method: 'mpe', ...SMALL, methodOptions: { groups: 16, lambda: 3e-4 } });
   const info = r.manifest.training as unknown as { mpe: { bitsPerGroup: number[]; averageBits: number; groupSize: number; groupPad: number } };
   const bits = info.mpe.bitsPerGroup;
   assert.equal(bits.length, 16);
@@ -65,7 +65,7 @@ async function assertReproduces(bundleDir: string, p: { rowIndex: Int32Array; pr
 
 test('row-wise int8/int4 from an fp32 bundle: layout, metrics close to fp32 for int8', async () => {
   const fp = join(dir, 'fp32');
-  const r = await trainModel({ dataset: ds, out: fp, method: 'fp32', ...SMALL, epochs: 1 });
+  const r = await trainModel({ dataset: ds, methods: TRAINING_METHODS, out: fp, method: 'fp32', ...SMALL, epochs: 1 });
   for (const bits of [8, 4] as const) {
     const out = join(dir, `rw${bits}`);
     const m = await quantizeBundleRowwise(fp, out, bits);
@@ -81,19 +81,19 @@ test('row-wise int8/int4 from an fp32 bundle: layout, metrics close to fp32 for 
 
 test('uniform train end to end: every group at b bits; bad --bits is MPE_ERR_MPE_CONFIG', async () => {
   const out = join(dir, 'u4');
-  const r = await trainModel({ dataset: ds, out, method: 'uniform', ...SMALL, epochs: 1, methodOptions: { bits: 4 } });
+  const r = await trainModel({ dataset: ds, methods: TRAINING_METHODS, out, method: 'uniform', ...SMALL, epochs: 1, methodOptions: { bits: 4 } });
   const b = await loadBundle(out, { verify: true });
   assert.equal(b.table.spec.kind, 'grouped');
   if (b.table.spec.kind === 'grouped') assert.ok(b.table.spec.bitsPerGroup.every((x) => x === 4));
   assert.ok(r.metrics.test.auc > 0.55);
   await assertReproduces(out, r.testPredictions);
-  await assert.rejects(trainModel({ dataset: ds, out: join(dir, 'bad'), method: 'uniform', ...SMALL, methodOptions: { bits: 9 } }), { code: 'MPE_ERR_MPE_CONFIG' });
-  await assert.rejects(trainModel({ dataset: ds, out: join(dir, 'bad'), method: 'mpe', ...SMALL, methodOptions: { bits: '0,x' } }), { code: 'MPE_ERR_MPE_CONFIG' });
+  await assert.rejects(trainModel({ dataset: ds, methods: TRAINING_METHODS, out: join(dir, 'bad'), method: 'uniform', ...SMALL, methodOptions: { bits: 9 } }), { code: 'MPE_ERR_MPE_CONFIG' });
+  await assert.rejects(trainModel({ dataset: ds, methods: TRAINING_METHODS, out: join(dir, 'bad'), method: 'mpe', ...SMALL, methodOptions: { bits: '0,x' } }), { code: 'MPE_ERR_MPE_CONFIG' });
 });
 
 test('budget mode: bisection probes are the first epochs of the full search, which is the run --lambda L does', async () => {
   const target = 1.5;
-  const r = await trainModel({ dataset: ds, out: join(dir, 'budget'), method: 'mpe', ...SMALL, epochs: 1, methodOptions: { groups: 16, targetBits: target, budgetProbes: 4 } });
+  const r = await trainModel({ dataset: ds, methods: TRAINING_METHODS, out: join(dir, 'budget'), method: 'mpe', ...SMALL, epochs: 1, methodOptions: { groups: 16, targetBits: target, budgetProbes: 4 } });
   type Info = { mpe: { lambda: number; lambdaFromBudget: boolean; searchAverageBits: number; budget: { searchBits: number; probeEpochs: number; probeCalibrated: boolean; probes: { lambda: number; bits: number; epochs: number; bestEpoch: number }[] } } };
   const info = (r.manifest.training as unknown as Info).mpe;
   const probes = info.budget.probes;
@@ -110,7 +110,7 @@ test('budget mode: bisection probes are the first epochs of the full search, whi
   assert.equal(used.bits, info.budget.searchBits, JSON.stringify(probes));
   assert.equal(info.searchAverageBits, info.budget.searchBits);
   // And the full search is what --lambda L runs.
-  const plain = await trainModel({ dataset: ds, out: join(dir, 'plain-lambda'), method: 'mpe', ...SMALL, epochs: 1, methodOptions: { groups: 16, lambda: info.lambda } });
+  const plain = await trainModel({ dataset: ds, methods: TRAINING_METHODS, out: join(dir, 'plain-lambda'), method: 'mpe', ...SMALL, epochs: 1, methodOptions: { groups: 16, lambda: info.lambda } });
   assert.equal((plain.manifest.training as unknown as Info).mpe.searchAverageBits, info.budget.searchBits);
 });
 
@@ -119,7 +119,7 @@ test('budget mode holds a target the search overshoots: the written table is at 
   // keeps p >= 1/(2K) on 6 bits and the search selects 6 bits everywhere, far over the 1.5-bit target.
   const out = join(dir, 'budget-held');
   const target = 1.5;
-  const r = await trainModel({ dataset: ds, out, method: 'mpe', ...SMALL, epochs: 1, methodOptions: { groups: 16, tau: 10, targetBits: target, budgetProbes: 2 } });
+  const r = await trainModel({ dataset: ds, methods: TRAINING_METHODS, out, method: 'mpe', ...SMALL, epochs: 1, methodOptions: { groups: 16, tau: 10, targetBits: target, budgetProbes: 2 } });
   const info = r.manifest.training as unknown as {
     mpe: { averageBits: number; bitsPerGroup: number[]; groupSize: number; lambda: number; budget: { targetBits: number; lambda: number; searchBits: number; bits: number; groupsLowered: number; stepsLowered: number; moves: { group: number; from: number; to: number }[] } };
   };
@@ -145,7 +145,7 @@ test('budget mode holds a target the search overshoots: the written table is at 
 test('budget flags are checked before anything is read or trained: range, conflicts, candidates', async () => {
   const none = join(dir, 'no-such-file.txt'); // a check after ingestion would fail with MPE_ERR_DATA_NOT_FOUND instead
   const reject = (methodOptions: Record<string, unknown>, code: string, message?: RegExp) =>
-    assert.rejects(trainModel({ data: none, out: join(dir, 'never'), method: 'mpe', ...SMALL, methodOptions }), (e: { code?: string; message?: string }) => {
+    assert.rejects(trainModel({ data: none, methods: TRAINING_METHODS, out: join(dir, 'never'), method: 'mpe', ...SMALL, methodOptions }), (e: { code?: string; message?: string }) => {
       assert.equal(e.code, code, e.message);
       if (message) assert.match(e.message ?? '', message);
       return true;
