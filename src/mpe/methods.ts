@@ -75,6 +75,17 @@ export function bitBudget(extra: Readonly<Record<string, unknown>>): number | un
   return undefined;
 }
 
+/**
+ * What a pruned feature is (`--pruned`): 'oov' (default) resolves it to its field's OOV row in
+ * retraining, as serving does once its key has left the vocabulary; 'zero' is the paper's zero
+ * vector (its key then stays in the vocabulary, so serving agrees too).
+ */
+export function prunedMode(extra: Readonly<Record<string, unknown>>): 'oov' | 'zero' {
+  const v = extra.pruned ?? 'oov';
+  if (v !== 'oov' && v !== 'zero') throw new MpeError('MPE_ERR_MPE_CONFIG', `--pruned must be "oov" or "zero", got ${String(v)}`);
+  return v;
+}
+
 /** Bisection range of log10(lambda) for the budget mode. */
 const LOG_LAMBDA_LO = -8;
 const LOG_LAMBDA_HI = 0;
@@ -146,6 +157,7 @@ export const mpeMethod: TrainingMethod = {
     const groupSize = search.groups.groupSize;
     const averageBits = averageBitsPerFeature(bits, search.featureCount, groupSize);
     ctx.emit({ type: 'log', message: `search: best epoch ${sr.bestEpoch}, selection ${averageBits.toFixed(4)} bits/feature (${(32 / averageBits).toFixed(1)}x weights-only)` });
+    const prunedTo = prunedMode(o.extra);
     const retrain = new FrozenLsqStage({
       weights: search.initialWeights,
       d: o.d,
@@ -155,6 +167,7 @@ export const mpeMethod: TrainingMethod = {
       beta: search.beta,
       maxBatchIds: maxBatchIds(ctx),
       table: { lr: o.lr, initStd: o.initStd, seed: o.seed },
+      ...(prunedTo === 'oov' ? { prunedToOov: Int32Array.from(ctx.dataset.fields, (f) => f.oovId) } : {}),
     });
     ctx.net.optimizer.reset(); // fresh optimiser state for the dense net too (MPE.md section 6)
     await ctx.fit(retrain, { name: 'retrain' });
@@ -171,6 +184,7 @@ export const mpeMethod: TrainingMethod = {
           targetBits: target ?? null,
           budgetProbes: probes,
           bitsPerGroup: [...bits],
+          prunedTo,
           averageBits,
           expectedBitsAtBest: search.expectedBits(),
           searchBestEpoch: sr.bestEpoch,
