@@ -10,7 +10,7 @@
  * move. Rows of pruned groups keep their ids when their keys are dropped. At most 10 runs (bit
  * widths 0..8 and 32); the v1 hash-table fallback beyond 256 runs cannot happen today.
  */
-import { type TableSpec, groupCount } from '../codec/layout.js';
+import { groupCount, groupFirstId, groupRows, type TableSpec } from '../codec/layout.js';
 import type { Dataset } from '../data/ingest.js';
 import type { FieldSpec } from '../features/token.js';
 import { buildCompactIndex, MAX_RUNS } from '../vocab/compact-index.js';
@@ -43,11 +43,13 @@ export function tableRuns(spec: TableSpec): { bits: number[]; segments: Array<Ar
   const n = spec.featureCount;
   if (spec.kind === 'rowwise') return n > 0 ? { bits: [spec.bits], segments: [[[0, n]]] } : { bits: [], segments: [] };
   const byBits = new Map<number, Array<[number, number]>>();
-  const G = groupCount(n, spec.groupSize);
+  const pad = spec.groupPad ?? 0;
+  const G = groupCount(n, spec.groupSize, pad);
   for (let g = 0; g < G; g++) {
     const b = spec.bitsPerGroup[g]!;
-    const a = g * spec.groupSize;
-    const len = Math.min(n, a + spec.groupSize) - a;
+    const a = groupFirstId(g, spec.groupSize, pad);
+    const len = groupRows(g, n, spec.groupSize, pad);
+    if (len === 0) continue;
     const segs = byBits.get(b) ?? [];
     const last = segs[segs.length - 1];
     if (last && last[0] + last[1] === a) last[1] += len;
