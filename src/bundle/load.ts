@@ -152,8 +152,8 @@ export async function loadBundle(dir: string, options: LoadOptions = {}): Promis
   if (vocabHeader.fieldCount !== manifest.fields.length) mismatch(`vocab.bin has ${vocabHeader.fieldCount} fields, manifest ${manifest.fields.length}`);
   const compact = isCompactPayload(payload);
   if (manifest.formatVersion === 1 && compact) throw new MpeError('MPE_ERR_BUNDLE_VERSION', 'a version 1 vocab.bin holds a version 2 compact index');
-  if (manifest.vocabulary && (manifest.vocabulary.index === 'compact') !== compact) mismatch(`manifest says a ${manifest.vocabulary.index} vocabulary, vocab.bin holds the other kind`);
   const vocab = vocabularyFromBytes(payload);
+  if (manifest.vocabulary && (manifest.vocabulary.index === 'compact') !== compact) mismatch(`manifest says a ${manifest.vocabulary.index} vocabulary, vocab.bin holds the other kind`);
   // Every key maps to a non-OOV feature, so there are fewer keys than features.
   if (vocab.size > manifest.featureCount) mismatch(`vocab.bin has ${vocab.size} keys, more than featureCount ${manifest.featureCount}`);
   if (vocab instanceof CompactVocabulary && vocab.idEnd() > manifest.featureCount) mismatch(`vocab.bin resolves ids up to ${vocab.idEnd() - 1}, featureCount ${manifest.featureCount}`);
