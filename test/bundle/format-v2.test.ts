@@ -15,10 +15,10 @@ import { summarizeBundle } from '../../src/bundle/summary.js';
 import { writeBundle } from '../../src/bundle/write.js';
 import { packTable } from '../../src/codec/pack-table.js';
 import { testConfig } from '../../src/config/config.js';
-import { adminHooks, type HotReload, startHotReload } from '../../src/registry/hot-reload.js';
-import { silentLog } from '../../src/registry/log.js';
+import { adminHooks, type HotReload, startHotReload } from '../../src/app/hot-reload.js';
+import { silentLogger } from '../../src/util/log.js';
 import { mlpForwardReference } from '../../src/scorer/mlp.js';
-import { createServer } from '../../src/server/create-server.js';
+import { createServer } from '../../src/app/create-server.js';
 import { servingModelFromBundle } from '../../src/service/model.js';
 import { xxh64Hex } from '../../src/util/checksum.js';
 import { CompactVocabularyBuilder } from '../../src/vocab/compact-index.js';
@@ -180,7 +180,7 @@ test('hot reload onto a corrupted v2 vocabulary is refused with its code; the ol
   const prom = new PromRegistry();
   let hot: HotReload | null = null;
   const server = await createServer(testConfig({ workers: 1 }), { model: servingModelFromBundle(await loadBundle(good)), registry: prom, admin: adminHooks('tok', () => hot) });
-  hot = startHotReload({ server, initial: { version: 'good-1', location: good }, metrics: prom, log: silentLog });
+  hot = startHotReload({ server, initial: { version: 'good-1', location: good }, metrics: prom, log: silentLogger });
   try {
     const r = await httpJson(server.httpPort, 'POST', '/admin/reload', { dir: bad }, { authorization: 'Bearer tok' });
     assert.equal(r.json.result, 'failure');
