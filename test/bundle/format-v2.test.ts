@@ -142,14 +142,22 @@ test('compact v2 bundle: inspect figures; corrupted or truncated vocabulary sect
   assert.ok(s.vocabulary.bytesPerKey! < 8, `${s.vocabulary.bytesPerKey} bytes per key`);
   // fp32 baseline: a fp32 table + the compact index over ALL keys (pruned ones included).
   assert.ok(s.ratios.fp32AllInBytes > 4 * 8 * 400 + b.bytesBySection.vocab);
+  const set8 = (u: Uint8Array, at: number, f: (x: number) => number): Uint8Array => {
+    u[at] = f(u[at]!);
+    return u;
+  };
+  const set32 = (u: Uint8Array, at: number, v: number): Uint8Array => {
+    new DataView(u.buffer, u.byteOffset).setUint32(at, v, true);
+    return u;
+  };
   const cases: Array<[string, (u: Uint8Array) => Uint8Array, string, boolean]> = [
     ['vocab.bin cut short of its header size', (u) => u.subarray(0, u.length - 8), 'MPE_ERR_BUNDLE_TRUNCATED', true],
-    ['payload magic', (u) => ((u[64 + 7] = 0x39), u), 'MPE_ERR_BUNDLE_MAGIC', true],
-    ['run count zeroed', (u) => (new DataView(u.buffer, u.byteOffset).setUint32(64 + 20, 0, true), u), 'MPE_ERR_BUNDLE_MISMATCH', true],
-    ['key count changed', (u) => (new DataView(u.buffer, u.byteOffset).setUint32(64 + 8, fx.vocabEntries.size - 1, true), u), 'MPE_ERR_BUNDLE_MISMATCH', true],
-    ['a directory byte', (u) => ((u[u.length - 4 * fx.vocabEntries.size - 20]! ^= 0x40), u), 'MPE_ERR_BUNDLE_MISMATCH', true],
-    ['version 3', (u) => (new DataView(u.buffer, u.byteOffset).setUint32(8, 3, true), u), 'MPE_ERR_BUNDLE_VERSION', true],
-    ['flipped byte, checksum not updated', (u) => ((u[100]! ^= 1), u), 'MPE_ERR_BUNDLE_CHECKSUM', false],
+    ['payload magic', (u) => set8(u, 64 + 7, () => 0x39), 'MPE_ERR_BUNDLE_MAGIC', true],
+    ['run count zeroed', (u) => set32(u, 64 + 20, 0), 'MPE_ERR_BUNDLE_MISMATCH', true],
+    ['key count changed', (u) => set32(u, 64 + 8, fx.vocabEntries.size - 1), 'MPE_ERR_BUNDLE_MISMATCH', true],
+    ['a directory byte', (u) => set8(u, u.length - 4 * fx.vocabEntries.size - 20, (x) => x ^ 0x40), 'MPE_ERR_BUNDLE_MISMATCH', true],
+    ['version 3', (u) => set32(u, 8, 3), 'MPE_ERR_BUNDLE_VERSION', true],
+    ['flipped byte, checksum not updated', (u) => set8(u, 100, (x) => x ^ 1), 'MPE_ERR_BUNDLE_CHECKSUM', false],
   ];
   let k = 0;
   for (const [what, edit, code, resign] of cases) {
