@@ -1,15 +1,16 @@
 /**
- * `npx tsx bench/deploy-sizing.ts [--features 1000000,4000000] [--workers 2]`: the memory a
+ * `npx tsx bench/deploy-sizing.ts [--features 1000000,4000000] [--workers 2] [--vocab v1,v2]`: the memory a
  * replica needs, measured the way the container runs it (src/ compiled by tsc, `node
  * dist/src/cli/main.js serve`, NODE_ENV=production, CPU provider), for docs/operations.md#sizing
  * and the Deployment's memory request. Bundles: 39 fields, d = 16, the default DNN 1024-512-256
- * with BatchNorm, every feature in the vocabulary, and an example MPE bit mix by frequency rank.
+ * with BatchNorm, an example MPE bit mix by frequency rank, and the vocabulary in format v1 (every
+ * feature, hash table) and/or v2 (compact index, pruned keys out), side by side.
  * Writes bench/results/deploy-sizing.json and its section of docs/benchmarks.md.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeBundle } from '../src/bundle/write.js';
@@ -19,6 +20,8 @@ import type { FieldSpec } from '../src/features/token.js';
 import { buildMlpScorer, randomMlpWeights } from '../src/scorer/mlp.js';
 import { createRng } from '../src/util/random.js';
 import { VocabularyBuilder } from '../src/vocab/vocabulary.js';
+import { compactIndexBytes } from '../src/vocab/compact-index.js';
+import { buildBundleVocabulary } from '../src/train/bundle-vocabulary.js';
 import { describeMachine, writeBenchmarksDoc, writeResult } from './report.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -29,6 +32,8 @@ const opt = (name: string, def: string): string => {
 };
 const SIZES = opt('--features', '1000000,4000000').split(',').map(Number);
 const WORKERS = Number(opt('--workers', '2'));
+/** Vocabulary formats to size, side by side in one run: v1 (every key, hash table) and/or v2 (compact index, pruned keys out). */
+const VOCABS = opt('--vocab', 'v1,v2').split(',') as Array<'v1' | 'v2'>;
 const F = 39;
 const D = 16;
 const GROUP = 1024;
@@ -54,7 +59,7 @@ function bitsForGroups(groups: number): Uint8Array {
   return out;
 }
 
-async function makeBundle(dir: string, n: number): Promise<{ tableBytes: number; vocabBytes: number; predictedTable: number; predictedVocab: number; avgBits: number }> {
+async function makeBundle(dir: string, n: number, vocabFormat: 'v1' | 'v2'): Promise<{ tableBytes: number; vocabBytes: number; predictedTable: number; predictedVocab: number; avgBits: number }> {
   const groups = Math.ceil(n / GROUP);
   const bitsPerGroup = bitsForGroups(groups);
   const alpha = new Float32Array(9);
@@ -64,17 +69,23 @@ async function makeBundle(dir: string, n: number): Promise<{ tableBytes: number;
   const weights = new Float32Array(n * D);
   for (let i = 0; i < weights.length; i++) weights[i] = 0.3 * (rng.next() - 0.5);
   const fields: FieldSpec[] = Array.from({ length: F }, (_, f) => ({ name: `C${f + 1}`, kind: 'categorical', transform: 'none', oovId: f }));
-  const vb = new VocabularyBuilder();
-  for (let id = F; id < n; id++) vb.add(id % F, `t${id}`, id);
-  for (let f = 0; f < F; f++) vb.add(f, '__oov_key__', f);
-  const vocab = vb.build().toBytes();
-  await writeBundle(dir, {
-    manifest: { model: { name: 'sizing', version: `n${n}`, method: 'mpe' }, fields },
-    tableSpec: spec,
-    tableData: packTable(spec, weights),
-    vocabBytes: vocab,
-    scorerBytes: buildMlpScorer(randomMlpWeights(F * D, [1024, 512, 256], 3, { batchNorm: true })),
-  });
+  const scorerBytes = buildMlpScorer(randomMlpWeights(F * D, [1024, 512, 256], 3, { batchNorm: true }));
+  const manifest = { model: { name: 'sizing', version: `n${n}`, method: 'mpe' as const }, fields };
+  if (vocabFormat === 'v1') {
+    const vb = new VocabularyBuilder();
+    for (let id = F; id < n; id++) vb.add(id % F, `t${id}`, id);
+    for (let f = 0; f < F; f++) vb.add(f, '__oov_key__', f);
+    await writeBundle(dir, { manifest, tableSpec: spec, tableData: packTable(spec, weights), vocabBytes: vb.build().toBytes(), scorerBytes, formatVersion: 1 });
+  } else {
+    // As the trainer writes it: compact index, pruned keys out, rows reordered per bit width.
+    const vocab = Array.from({ length: F }, () => ({ tokens: [] as string[], ids: [] as number[] }));
+    for (let id = F; id < n; id++) {
+      vocab[id % F]!.tokens.push(`t${id}`);
+      vocab[id % F]!.ids.push(id);
+    }
+    const bv = buildBundleVocabulary({ fields, vocab: vocab.map((v) => ({ tokens: v.tokens, ids: Int32Array.from(v.ids) })) }, spec, weights, true);
+    await writeBundle(dir, { manifest: { ...manifest, fields: bv.fields }, tableSpec: spec, tableData: packTable(spec, bv.weights), vocabBytes: bv.vocabBytes, vocabAllKeys: bv.allKeys, scorerBytes });
+  }
   let predictedTable = 0;
   let bitsSum = 0;
   for (let g = 0; g < groups; g++) {
@@ -83,11 +94,14 @@ async function makeBundle(dir: string, n: number): Promise<{ tableBytes: number;
     bitsSum += rows * bitsPerGroup[g]!;
   }
   const capacity = 2 ** Math.ceil(Math.log2(Math.max(16, 2 * n)));
+  let keptKeys = 0;
+  for (let id = F; id < n; id++) if (bitsPerGroup[Math.floor(id / GROUP)]! > 0) keptKeys++;
+  const runs = new Set(bitsPerGroup).size - (bitsPerGroup.includes(0) ? 1 : 0);
   return {
     tableBytes: statSync(join(dir, 'table.bin')).size,
     vocabBytes: statSync(join(dir, 'vocab.bin')).size,
     predictedTable,
-    predictedVocab: 64 + 16 + 12 * capacity,
+    predictedVocab: vocabFormat === 'v1' ? 64 + 16 + 12 * capacity : 64 + compactIndexBytes(keptKeys, runs, runs),
     avgBits: bitsSum / n,
   };
 }
@@ -149,27 +163,36 @@ try {
   if (tsc.status !== 0) throw new Error(`tsc: ${tsc.stdout}${tsc.stderr}`);
   for (const p of ['package.json', 'proto', 'node_modules']) spawnSync('ln', ['-s', join(ROOT, p), join(app, p)]);
 
-  const rows: { features: number; avgBits: number; tableMiB: number; vocabMiB: number; predictedTableMiB: number; predictedVocabMiB: number; rssMiB: number; hwmMiB: number; startMs: number }[] = [];
+  type SizingRow = { vocab: 'v1' | 'v2'; features: number; avgBits: number; tableMiB: number; vocabMiB: number; predictedTableMiB: number; predictedVocabMiB: number; rssMiB: number; hwmMiB: number; startMs: number };
+  const rows: SizingRow[] = [];
+  // Sizes outer, formats inner: v1 and v2 of one size run back to back under the same machine load.
   for (const n of [F * 2, ...SIZES]) {
-    const dir = join(tmp, `b${n}`);
-    const b = await makeBundle(dir, n);
-    const m = await measure(app, dir);
-    const mib = (x: number): number => Math.round((x / 2 ** 20) * 10) / 10;
-    const row = { features: n, avgBits: Math.round(b.avgBits * 1000) / 1000, tableMiB: mib(b.tableBytes), vocabMiB: mib(b.vocabBytes), predictedTableMiB: mib(b.predictedTable), predictedVocabMiB: mib(b.predictedVocab), rssMiB: Math.round(m.rssMiB * 10) / 10, hwmMiB: Math.round(m.hwmMiB * 10) / 10, startMs: Math.round(m.startMs) };
-    console.log(JSON.stringify(row));
-    rows.push(row);
-    rmSync(dir, { recursive: true, force: true });
+    for (const vocab of VOCABS) {
+      const dir = join(tmp, `b${n}-${vocab}`);
+      const b = await makeBundle(dir, n, vocab);
+      const m = await measure(app, dir);
+      const mib = (x: number): number => Math.round((x / 2 ** 20) * 10) / 10;
+      const row: SizingRow = { vocab, features: n, avgBits: Math.round(b.avgBits * 1000) / 1000, tableMiB: mib(b.tableBytes), vocabMiB: mib(b.vocabBytes), predictedTableMiB: mib(b.predictedTable), predictedVocabMiB: mib(b.predictedVocab), rssMiB: Math.round(m.rssMiB * 10) / 10, hwmMiB: Math.round(m.hwmMiB * 10) / 10, startMs: Math.round(m.startMs) };
+      console.log(JSON.stringify(row));
+      rows.push(row);
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
-  const base = rows[0]!;
-  const last = rows[rows.length - 1]!;
-  const perMillion = ((last.rssMiB - rows[1]!.rssMiB) / (last.features - rows[1]!.features)) * 1e6;
+  const perMillion: Record<string, number> = {};
+  for (const v of VOCABS) {
+    const rs = rows.filter((r) => r.vocab === v);
+    const first = rs[1]!;
+    const last = rs[rs.length - 1]!;
+    perMillion[v] = ((last.rssMiB - first.rssMiB) / (last.features - first.features)) * 1e6;
+  }
   let md = `\`node dist/src/cli/main.js serve\` as in the image (tsc output, NODE_ENV=production, CPU provider, ${WORKERS} workers), `;
-  md += `39 fields, d = ${D}, default DNN 1024-512-256 with BatchNorm, every feature in the vocabulary, example MPE mix `;
-  md += `${MIX.map(([s, b]) => `${Math.round(s * 100)}% at ${b} bits`).join(', ')} (most frequent first). RSS after scoring on every worker.\n\n`;
-  md += '| features | avg bits/weight | table.bin MiB (formula) | vocab.bin MiB (formula) | RSS MiB | peak RSS MiB | start to ready ms |\n|---:|---:|---:|---:|---:|---:|---:|\n';
-  for (const r of rows) md += `| ${r.features} | ${r.avgBits} | ${r.tableMiB} (${r.predictedTableMiB}) | ${r.vocabMiB} (${r.predictedVocabMiB}) | ${r.rssMiB} | ${r.hwmMiB} | ${r.startMs} |\n`;
-  md += `\nRSS grows by **${perMillion.toFixed(1)} MiB per million features** at this mix (between ${rows[1]!.features} and ${last.features}); the process with a tiny table holds ${base.rssMiB} MiB.\n`;
-  writeResult({ name: 'deploy-sizing', title: 'Deployment sizing: RSS of the container start command by table size', command: 'npx tsx bench/deploy-sizing.ts', date: new Date().toISOString(), machine: describeMachine(), markdown: md, data: { workers: WORKERS, d: D, fields: F, mix: MIX, rows, perMillionMiB: perMillion } });
+  md += `39 fields, d = ${D}, default DNN 1024-512-256 with BatchNorm, example MPE mix `;
+  md += `${MIX.map(([s, b]) => `${Math.round(s * 100)}% at ${b} bits`).join(', ')} (most frequent first). RSS after scoring on every worker. `;
+  md += 'Vocabulary v1 = format v1: every feature in the 12-byte-slot hash table; v2 = format v2 as the trainer writes it: compact index, pruned keys left out, rows reordered per bit width. Both formats of one size run back to back.\n\n';
+  md += '| vocabulary | features | avg bits/weight | table.bin MiB (formula) | vocab.bin MiB (formula) | RSS MiB | peak RSS MiB | start to ready ms |\n|---|---:|---:|---:|---:|---:|---:|---:|\n';
+  for (const r of rows) md += `| ${r.vocab} | ${r.features} | ${r.avgBits} | ${r.tableMiB} (${r.predictedTableMiB}) | ${r.vocabMiB} (${r.predictedVocabMiB}) | ${r.rssMiB} | ${r.hwmMiB} | ${r.startMs} |\n`;
+  md += `\nRSS grows by ${VOCABS.map((v) => `**${perMillion[v]!.toFixed(1)} MiB per million features with ${v}**`).join(', ')} at this mix (between ${SIZES[0]} and ${SIZES[SIZES.length - 1]} features). Load average at the end ${loadavg().map((x) => x.toFixed(1)).join(' / ')}.\n`;
+  writeResult({ name: 'deploy-sizing', title: 'Deployment sizing: RSS of the container start command by table size', command: `npx tsx bench/deploy-sizing.ts --vocab ${VOCABS.join(',')} --features ${SIZES.join(',')}`, date: new Date().toISOString(), machine: describeMachine(), markdown: md, data: { workers: WORKERS, d: D, fields: F, mix: MIX, rows, perMillionMiB: perMillion } });
   console.log(`wrote ${writeBenchmarksDoc()}`);
 } finally {
   rmSync(tmp, { recursive: true, force: true });

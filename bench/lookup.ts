@@ -8,6 +8,7 @@
  * Repetitions interleave the layouts (rotating order) so machine noise hits them alike; the
  * median is reported. Writes bench/results/lookup.json and regenerates docs/benchmarks.md.
  * Table contents are random codes: decode cost does not depend on the values.
+ * Then the resolve section (bench/resolve.ts; alone with `--resolve-only`).
  */
 import { computeLayout, type GroupedTableSpec, type RowwiseTableSpec } from '../src/codec/layout.js';
 import { PackedTable } from '../src/codec/packed-table.js';
@@ -15,6 +16,7 @@ import { toFloat16Bits } from '../src/codec/quantize.js';
 import { createRng } from '../src/util/random.js';
 import { cpus, loadavg } from 'node:os';
 import { describeMachine, writeBenchmarksDoc, writeResult } from './report.js';
+import { runResolveBench } from './resolve.js';
 
 const quick = process.argv.includes('--quick');
 const D = 16;
@@ -235,4 +237,5 @@ function main(): void {
   console.log(`wrote ${writeBenchmarksDoc()}`);
 }
 
-main();
+if (!process.argv.includes('--resolve-only')) main();
+runResolveBench(quick);

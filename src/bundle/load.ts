@@ -9,8 +9,10 @@ import type { PackedTable } from '../codec/packed-table.js';
 import { MpeError } from '../errors.js';
 import type { FieldSpec } from '../features/token.js';
 import { initChecksum, xxh64HexSync } from '../util/checksum.js';
-import { Vocabulary } from '../vocab/vocabulary.js';
-import { BINARY_FILES, type BinaryFileName, type Manifest, MANIFEST_FILE, manifestHashText, parseManifest, SCORER_FILE, TABLE_FILE, VOCAB_FILE } from './manifest.js';
+import { compactIndexBytes, CompactVocabulary } from '../vocab/compact-index.js';
+import { isCompactPayload, type VocabularyIndex, vocabularyFromBytes } from '../vocab/decode.js';
+import { BINARY_FILES, type BinaryFileName, type Manifest, MANIFEST_FILE, manifestHashText, parseManifest, READABLE_FORMAT_VERSIONS, SCORER_FILE, TABLE_FILE, VOCAB_FILE } from './manifest.js';
+import { VOCAB_HEADER_BYTES } from './vocab-file.js';
 import { readFileShared } from './read-file.js';
 import { loadTableFromSharedBuffer, type TableHeader } from './table-file.js';
 import { decodeVocabFile } from './vocab-file.js';
@@ -18,6 +20,8 @@ import { decodeVocabFile } from './vocab-file.js';
 export interface LoadOptions {
   /** Check the XXH64 of manifest.json and of every binary file (default true). Sizes, magic, versions and consistency are always checked. */
   readonly verify?: boolean;
+  /** Bundle format versions accepted (default 1 and 2; `[1]` behaves as a v1-only reader). */
+  readonly versions?: readonly number[];
 }
 
 /** Byte counts of a loaded bundle, per part. */
@@ -41,7 +45,13 @@ export interface LoadedBundle {
   readonly tableHeader: TableHeader;
   /** The whole table.bin; post it to worker threads and call `loadTableFromSharedBuffer` there. */
   readonly tableBuffer: SharedArrayBuffer;
-  readonly vocab: Vocabulary;
+  /** The v2 compact index, or the v1 hash table (same lookup API). */
+  readonly vocab: VocabularyIndex;
+  /**
+   * Bytes the same kind of vocabulary would take with EVERY key of the training vocabulary
+   * (pruned ones included): the vocabulary of the fp32 all-in baseline. v1: vocab.bin itself.
+   */
+  readonly fp32VocabBytes: number;
   /** The whole vocab.bin (shareable with workers; its payload starts at byte 64). */
   readonly vocabBuffer: SharedArrayBuffer;
   /** scorer.onnx in an ordinary ArrayBuffer (onnxruntime-node does not accept shared memory). */
@@ -101,7 +111,7 @@ export async function loadBundle(dir: string, options: LoadOptions = {}): Promis
   } catch (e) {
     throw new MpeError('MPE_ERR_BUNDLE_NOT_FOUND', join(dir, MANIFEST_FILE), { cause: e });
   }
-  const manifest = parseManifest(manifestText);
+  const manifest = parseManifest(manifestText, options.versions ?? READABLE_FORMAT_VERSIONS);
   if (verify) await initChecksum();
 
   const read: Partial<Record<BinaryFileName, Uint8Array>> = {};
@@ -132,14 +142,23 @@ export async function loadBundle(dir: string, options: LoadOptions = {}): Promis
   }
 
   const shared = loadTableFromSharedBuffer(tableBytes.buffer as SharedArrayBuffer);
+  // All three version numbers move together (docs/format.md#versioning).
+  if (shared.header.formatVersion !== manifest.formatVersion) throw new MpeError('MPE_ERR_BUNDLE_VERSION', `table.bin version ${shared.header.formatVersion} in a version ${manifest.formatVersion} bundle`);
   checkTableAgainstManifest(manifest, shared.header);
   for (const f of manifest.fields) if (f.oovId >= manifest.featureCount) mismatch(`field ${f.name}: oovId ${f.oovId} >= featureCount ${manifest.featureCount}`);
 
   const { header: vocabHeader, payload } = decodeVocabFile(vocabBytes);
+  if (vocabHeader.formatVersion !== manifest.formatVersion) throw new MpeError('MPE_ERR_BUNDLE_VERSION', `vocab.bin version ${vocabHeader.formatVersion} in a version ${manifest.formatVersion} bundle`);
   if (vocabHeader.fieldCount !== manifest.fields.length) mismatch(`vocab.bin has ${vocabHeader.fieldCount} fields, manifest ${manifest.fields.length}`);
-  const vocab = Vocabulary.fromBytes(payload);
+  const compact = isCompactPayload(payload);
+  if (manifest.formatVersion === 1 && compact) throw new MpeError('MPE_ERR_BUNDLE_VERSION', 'a version 1 vocab.bin holds a version 2 compact index');
+  const vocab = vocabularyFromBytes(payload);
+  if (manifest.vocabulary && (manifest.vocabulary.index === 'compact') !== compact) mismatch(`manifest says a ${manifest.vocabulary.index} vocabulary, vocab.bin holds the other kind`);
   // Every key maps to a non-OOV feature, so there are fewer keys than features.
   if (vocab.size > manifest.featureCount) mismatch(`vocab.bin has ${vocab.size} keys, more than featureCount ${manifest.featureCount}`);
+  if (vocab instanceof CompactVocabulary && vocab.idEnd() > manifest.featureCount) mismatch(`vocab.bin resolves ids up to ${vocab.idEnd() - 1}, featureCount ${manifest.featureCount}`);
+  if (manifest.vocabulary && manifest.vocabulary.keys !== vocab.size) mismatch(`manifest says ${manifest.vocabulary.keys} vocabulary keys, vocab.bin holds ${vocab.size}`);
+  const fp32VocabBytes = manifest.vocabulary && compact ? VOCAB_HEADER_BYTES + compactIndexBytes(manifest.vocabulary.allKeys, 1) : vocabBytes.byteLength;
 
   const bytesBySection: BundleSectionBytes = {
     manifest: Buffer.byteLength(manifestText),
@@ -157,6 +176,7 @@ export async function loadBundle(dir: string, options: LoadOptions = {}): Promis
     tableHeader: shared.header,
     tableBuffer: shared.buffer,
     vocab,
+    fp32VocabBytes,
     vocabBuffer: vocabBytes.buffer as SharedArrayBuffer,
     scorerBytes,
     bytesBySection,

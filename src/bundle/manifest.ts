@@ -7,8 +7,10 @@ import type { FieldSpec, FieldTransform } from '../features/token.js';
 
 /** Value of `manifest.format`. */
 export const BUNDLE_FORMAT = 'mpe-bundle';
-/** The bundle format version this code writes and the only one it reads. */
-export const BUNDLE_FORMAT_VERSION = 1;
+/** The bundle format version this code writes (v2: compact vocabulary, docs/format.md). */
+export const BUNDLE_FORMAT_VERSION = 2;
+/** The versions this code reads: v1 bundles still load and serve. */
+export const READABLE_FORMAT_VERSIONS: readonly number[] = Object.freeze([1, 2]);
 
 /** File names inside a bundle directory. */
 export const MANIFEST_FILE = 'manifest.json';
@@ -64,10 +66,20 @@ export interface ManifestFileEntry {
   readonly xxh64: string;
 }
 
-/** Contents of manifest.json, format version 1. */
+/** What vocab.bin holds (manifest key `vocabulary`, format v2). */
+export interface ManifestVocabulary {
+  /** "compact": the v2 index (ids implied by position); "hash-table": the v1 payload with stored ids. */
+  readonly index: 'compact' | 'hash-table';
+  /** Keys stored. */
+  readonly keys: number;
+  /** Keys before pruned features left the vocabulary (= keys when nothing was dropped): the fp32 all-in baseline indexes them all. */
+  readonly allKeys: number;
+}
+
+/** Contents of manifest.json, format version 1 or 2. */
 export interface Manifest {
   readonly format: typeof BUNDLE_FORMAT;
-  readonly formatVersion: typeof BUNDLE_FORMAT_VERSION;
+  readonly formatVersion: 1 | 2;
   readonly model: ManifestModel;
   /** Input fields in the scorer's input order. */
   readonly fields: readonly FieldSpec[];
@@ -76,6 +88,8 @@ export interface Manifest {
   readonly table: ManifestTable;
   readonly scorer: ManifestScorer;
   readonly files: Readonly<Record<BinaryFileName, ManifestFileEntry>>;
+  /** Format v2 only (required there): what vocab.bin holds. */
+  readonly vocabulary?: ManifestVocabulary;
   /** Training metrics (free-form: AUC, log loss...). */
   readonly metrics: Readonly<Record<string, unknown>>;
   /** Data statistics (free-form: rows, splits, counts...). */
@@ -131,10 +145,10 @@ function numArray(v: unknown, path: string, length: number, check: (x: number) =
 
 /**
  * Parses and validates manifest.json text. Throws MPE_ERR_BUNDLE_MANIFEST (not JSON, missing or
- * ill-typed field) or MPE_ERR_BUNDLE_VERSION (formatVersion other than 1; checked before the
- * other fields, so that a newer manifest is reported as a version problem).
+ * ill-typed field) or MPE_ERR_BUNDLE_VERSION (formatVersion not in `versions`, default 1 and 2;
+ * checked before the other fields, so that a newer manifest is reported as a version problem).
  */
-export function parseManifest(text: string): Manifest {
+export function parseManifest(text: string, versions: readonly number[] = READABLE_FORMAT_VERSIONS): Manifest {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -143,8 +157,8 @@ export function parseManifest(text: string): Manifest {
   }
   const m = obj(raw, 'manifest');
   if (m.format !== BUNDLE_FORMAT) bad('format', `expected "${BUNDLE_FORMAT}"`);
-  if (m.formatVersion !== BUNDLE_FORMAT_VERSION) {
-    throw new MpeError('MPE_ERR_BUNDLE_VERSION', `manifest formatVersion ${JSON.stringify(m.formatVersion)}, this build reads ${BUNDLE_FORMAT_VERSION}`);
+  if (typeof m.formatVersion !== 'number' || !versions.includes(m.formatVersion)) {
+    throw new MpeError('MPE_ERR_BUNDLE_VERSION', `manifest formatVersion ${JSON.stringify(m.formatVersion)}, this reader reads ${versions.join(' and ')}`);
   }
   const model = obj(m.model, 'model');
   str(model.name, 'model.name');
@@ -184,6 +198,12 @@ export function parseManifest(text: string): Manifest {
     int(e.bytes, `files["${name}"].bytes`, 0);
     if (typeof e.xxh64 !== 'string' || !/^[0-9a-f]{16}$/.test(e.xxh64)) bad(`files["${name}"].xxh64`, 'expected 16 lowercase hex digits');
   }
+  if (m.formatVersion >= 2) {
+    const v = obj(m.vocabulary, 'vocabulary');
+    if (v.index !== 'compact' && v.index !== 'hash-table') bad('vocabulary.index', 'expected "compact" or "hash-table"');
+    const keys = int(v.keys, 'vocabulary.keys', 0);
+    int(v.allKeys, 'vocabulary.allKeys', keys);
+  } else if (m.vocabulary !== undefined) bad('vocabulary', 'not a version 1 key');
   obj(m.metrics, 'metrics');
   obj(m.data, 'data');
   obj(m.training, 'training');

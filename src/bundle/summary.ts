@@ -26,6 +26,8 @@ export interface BundleSummary {
   /** Mean code bits per feature (row-wise: the code width, without the per-row scale and bias). */
   readonly averageBits: number;
   readonly bytes: LoadedBundle['bytesBySection'] & { readonly total: number };
+  /** What vocab.bin holds: index kind, keys stored, keys before pruning, bytes per stored key (whole vocab.bin). */
+  readonly vocabulary: { readonly index: 'compact' | 'hash-table'; readonly formatVersion: number; readonly keys: number; readonly allKeys: number; readonly bytesPerKey: number | null };
   readonly ratios: CompressionRatios;
   readonly checksums: Readonly<Record<typeof MANIFEST_FILE | BinaryFileName, ChecksumState>>;
   readonly loadStats: LoadedBundle['loadStats'];
@@ -52,14 +54,14 @@ export interface CompressionRatios {
   readonly allIn: number;
   /** table.bin + vocab.bin bytes. */
   readonly allInBytes: number;
-  /** A fp32 table of the same shape (4 * d * featureCount) plus the same vocabulary. */
+  /** A fp32 table of the same shape (4 * d * featureCount) plus the same kind of vocabulary over every key (v2: the compact index of all keys, pruned ones included). */
   readonly fp32AllInBytes: number;
 }
 
 /** Computes {@link CompressionRatios} from a table's shape, its average bits and the bytes the service holds. */
-export function compressionRatios(d: number, featureCount: number, averageBits: number, tableBytes: number, vocabBytes: number): CompressionRatios {
+export function compressionRatios(d: number, featureCount: number, averageBits: number, tableBytes: number, vocabBytes: number, fp32VocabBytes = vocabBytes): CompressionRatios {
   const allInBytes = tableBytes + vocabBytes;
-  const fp32AllInBytes = 4 * d * featureCount + vocabBytes;
+  const fp32AllInBytes = 4 * d * featureCount + fp32VocabBytes;
   return { weightsOnly: averageBits === 0 ? null : 32 / averageBits, allIn: fp32AllInBytes / allInBytes, allInBytes, fp32AllInBytes };
 }
 
@@ -90,7 +92,14 @@ export async function summarizeBundle(b: LoadedBundle): Promise<BundleSummary> {
     bitsHistogram,
     averageBits,
     bytes: { ...s, total: s.manifest + s.tableHeader + s.tableData + s.vocab + s.scorer },
-    ratios: compressionRatios(h.spec.d, n, averageBits, s.tableHeader + s.tableData, s.vocab),
+    vocabulary: {
+      index: b.manifest.vocabulary?.index ?? 'hash-table',
+      formatVersion: b.manifest.formatVersion,
+      keys: b.vocab.size,
+      allKeys: b.manifest.vocabulary?.allKeys ?? b.vocab.size,
+      bytesPerKey: b.vocab.size > 0 ? s.vocab / b.vocab.size : null,
+    },
+    ratios: compressionRatios(h.spec.d, n, averageBits, s.tableHeader + s.tableData, s.vocab, b.fp32VocabBytes),
     checksums: await checksumStates(b),
     loadStats: b.loadStats,
   };

@@ -11,7 +11,9 @@ import { MpeError } from '../errors.js';
 /** "MPETABL1" */
 export const TABLE_MAGIC = Uint8Array.of(0x4d, 0x50, 0x45, 0x54, 0x41, 0x42, 0x4c, 0x31);
 /** Version of table.bin's own layout (bumped with the bundle format). */
-export const TABLE_FORMAT_VERSION = 1;
+/** table.bin version written (v2: same layout as v1; rows inside a run of equal bit widths are in vocabulary order, docs/format.md). */
+export const TABLE_FORMAT_VERSION = 2;
+const TABLE_READABLE_VERSIONS: readonly number[] = [1, 2];
 /** Bytes of the fixed header; every later section starts on a multiple of this. */
 export const TABLE_HEADER_BYTES = 64;
 const SECTION_ALIGN = 64;
@@ -86,14 +88,14 @@ export function groupedView(spec: TableSpec): { groupSize: number; groupPad: num
  * group offsets, padding). The file is `encodeTableHeader(spec)` followed by the data section
  * from the codec's packTable(spec, weights). Throws MPE_ERR_CODEC_LAYOUT / _BITS for a bad spec.
  */
-export function encodeTableHeader(spec: TableSpec): Uint8Array {
+export function encodeTableHeader(spec: TableSpec, formatVersion: number = TABLE_FORMAT_VERSION): Uint8Array {
   const layout = computeLayout(spec);
   const g = groupedView(spec);
   const s = tableSections(g.groupCount, spec.d, layout.dataBytes);
   const out = new Uint8Array(s.dataOffset);
   const v = new DataView(out.buffer);
   out.set(TABLE_MAGIC, 0);
-  v.setUint32(8, TABLE_FORMAT_VERSION, true);
+  v.setUint32(8, formatVersion, true);
   v.setUint32(12, TABLE_HEADER_BYTES, true);
   v.setUint32(16, spec.kind === 'grouped' ? KIND_GROUPED : KIND_ROWWISE, true);
   v.setUint32(20, spec.d, true);
@@ -131,9 +133,9 @@ export function decodeTableHeader(bytes: Uint8Array): TableHeader {
   for (let i = 0; i < 8; i++) if (bytes[i] !== TABLE_MAGIC[i]) throw new MpeError('MPE_ERR_BUNDLE_MAGIC', 'table.bin does not start with MPETABL1');
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const formatVersion = v.getUint32(8, true);
-  if (formatVersion !== TABLE_FORMAT_VERSION) throw new MpeError('MPE_ERR_BUNDLE_VERSION', `table.bin version ${formatVersion}, this build reads ${TABLE_FORMAT_VERSION}`);
+  if (!TABLE_READABLE_VERSIONS.includes(formatVersion)) throw new MpeError('MPE_ERR_BUNDLE_VERSION', `table.bin version ${formatVersion}, this build reads ${TABLE_READABLE_VERSIONS.join(' and ')}`);
   const flags = v.getUint32(44, true);
-  if ((flags & ~TABLE_FLAG_GROUP_PAD) !== 0) throw new MpeError('MPE_ERR_BUNDLE_VERSION', `table.bin flags 0x${flags.toString(16)} are not defined in version 1`);
+  if ((flags & ~TABLE_FLAG_GROUP_PAD) !== 0) throw new MpeError('MPE_ERR_BUNDLE_VERSION', `table.bin flags 0x${flags.toString(16)} are not defined in version ${formatVersion}`);
   if (v.getUint32(12, true) !== TABLE_HEADER_BYTES) throw new MpeError('MPE_ERR_BUNDLE_MISMATCH', `table.bin header length ${v.getUint32(12, true)}`);
   const kindCode = v.getUint32(16, true);
   if (kindCode !== KIND_GROUPED && kindCode !== KIND_ROWWISE) throw new MpeError('MPE_ERR_BUNDLE_MISMATCH', `table.bin kind ${kindCode}`);

@@ -7,7 +7,9 @@ import { MpeError } from '../errors.js';
 
 /** "MPEVOCF1" (the file; the payload, `Vocabulary.toBytes()`, starts with its own "MPEVOCB1"). */
 export const VOCAB_MAGIC = Uint8Array.of(0x4d, 0x50, 0x45, 0x56, 0x4f, 0x43, 0x46, 0x31);
-export const VOCAB_FORMAT_VERSION = 1;
+/** vocab.bin version written (v2: the payload is a compact index "MPEVOCB2" or a v1 hash table). */
+export const VOCAB_FORMAT_VERSION = 2;
+const VOCAB_READABLE_VERSIONS: readonly number[] = [1, 2];
 export const VOCAB_HEADER_BYTES = 64;
 
 /** The header fields of vocab.bin. */
@@ -18,11 +20,11 @@ export interface VocabHeader {
 }
 
 /** vocab.bin's header for a payload of `payloadBytes` from a vocabulary over `fieldCount` fields. */
-export function encodeVocabHeader(payloadBytes: number, fieldCount: number): Uint8Array {
+export function encodeVocabHeader(payloadBytes: number, fieldCount: number, formatVersion: number = VOCAB_FORMAT_VERSION): Uint8Array {
   const out = new Uint8Array(VOCAB_HEADER_BYTES);
   const v = new DataView(out.buffer);
   out.set(VOCAB_MAGIC, 0);
-  v.setUint32(8, VOCAB_FORMAT_VERSION, true);
+  v.setUint32(8, formatVersion, true);
   v.setUint32(12, VOCAB_HEADER_BYTES, true);
   v.setBigUint64(16, BigInt(payloadBytes), true);
   v.setUint32(24, fieldCount, true);
@@ -38,7 +40,7 @@ export function decodeVocabFile(bytes: Uint8Array): { header: VocabHeader; paylo
   if (bytes.byteLength < VOCAB_HEADER_BYTES) throw new MpeError('MPE_ERR_BUNDLE_TRUNCATED', `vocab.bin has ${bytes.byteLength} bytes, less than its header`);
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const formatVersion = v.getUint32(8, true);
-  if (formatVersion !== VOCAB_FORMAT_VERSION) throw new MpeError('MPE_ERR_BUNDLE_VERSION', `vocab.bin version ${formatVersion}, this build reads ${VOCAB_FORMAT_VERSION}`);
+  if (!VOCAB_READABLE_VERSIONS.includes(formatVersion)) throw new MpeError('MPE_ERR_BUNDLE_VERSION', `vocab.bin version ${formatVersion}, this build reads ${VOCAB_READABLE_VERSIONS.join(' and ')}`);
   if (v.getUint32(12, true) !== VOCAB_HEADER_BYTES) throw new MpeError('MPE_ERR_BUNDLE_MISMATCH', `vocab.bin header length ${v.getUint32(12, true)}`);
   const payload64 = v.getBigUint64(16, true);
   const expected = BigInt(VOCAB_HEADER_BYTES) + payload64;

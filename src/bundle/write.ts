@@ -14,6 +14,7 @@ import {
   type Manifest,
   MANIFEST_FILE,
   type ManifestInput,
+  type ManifestVocabulary,
   manifestHashText,
   parseManifest,
   SCORER_FILE,
@@ -22,6 +23,7 @@ import {
 } from './manifest.js';
 import { encodeTableHeader, groupedView } from './table-file.js';
 import { encodeVocabHeader } from './vocab-file.js';
+import { isCompactPayload, vocabularyFromBytes } from '../vocab/decode.js';
 
 /** Everything a bundle is made of. */
 export interface BundleParts {
@@ -30,8 +32,12 @@ export interface BundleParts {
   readonly tableSpec: TableSpec;
   /** The data section: the codec's `packTable(tableSpec, weights)`. */
   readonly tableData: Uint8Array;
-  /** `Vocabulary.toBytes()`. */
+  /** The vocabulary payload: `CompactVocabulary.toBytes()` (v2) or `Vocabulary.toBytes()` (v1 hash table, allowed in both versions). */
   readonly vocabBytes: Uint8Array;
+  /** Keys before pruned features were dropped (manifest `vocabulary.allKeys`; default: the payload's key count). */
+  readonly vocabAllKeys?: number;
+  /** Bundle format version to write: 2 (default) or 1 (for compatibility fixtures; needs a hash-table payload). */
+  readonly formatVersion?: 1 | 2;
   /** The ONNX scorer (opaque). */
   readonly scorerBytes: Uint8Array;
 }
@@ -84,13 +90,27 @@ async function existingKind(dir: string): Promise<'absent' | 'empty' | 'bundle'>
   throw new MpeError('MPE_ERR_BUNDLE_WRITE', `${dir} exists and is not a bundle: refusing to overwrite it`);
 }
 
-function buildManifest(parts: BundleParts, files: Manifest['files']): Manifest {
+/** What the manifest says about the payload (v2), checking the payload is one this version can hold. */
+function vocabularyInfo(parts: BundleParts, version: 1 | 2): ManifestVocabulary | undefined {
+  const compact = isCompactPayload(parts.vocabBytes);
+  if (version === 1) {
+    if (compact) throw new MpeError('MPE_ERR_BUNDLE_WRITE', 'a version 1 bundle cannot hold a compact (v2) vocabulary');
+    return undefined;
+  }
+  const keys = vocabularyFromBytes(parts.vocabBytes).size;
+  const allKeys = parts.vocabAllKeys ?? keys;
+  if (!Number.isInteger(allKeys) || allKeys < keys) throw new MpeError('MPE_ERR_BUNDLE_WRITE', `vocabAllKeys ${allKeys} < ${keys} keys`);
+  return { index: compact ? 'compact' : 'hash-table', keys, allKeys };
+}
+
+function buildManifest(parts: BundleParts, files: Manifest['files'], version: 1 | 2): Manifest {
   const spec = parts.tableSpec;
   const g = groupedView(spec);
   const input = parts.manifest;
+  const vocabulary = vocabularyInfo(parts, version);
   const body: Omit<Manifest, 'manifestXxh64'> = {
     format: BUNDLE_FORMAT,
-    formatVersion: BUNDLE_FORMAT_VERSION,
+    formatVersion: version,
     model: { name: input.model.name, version: input.model.version, createdAt: input.model.createdAt ?? new Date().toISOString(), method: input.model.method },
     fields: input.fields,
     d: spec.d,
@@ -107,6 +127,7 @@ function buildManifest(parts: BundleParts, files: Manifest['files']): Manifest {
     },
     scorer: { file: SCORER_FILE, input: 'embeddings', output: 'probability', inputDim: input.fields.length * spec.d },
     files,
+    ...(vocabulary ? { vocabulary } : {}),
     metrics: input.metrics ?? {},
     data: input.data ?? {},
     training: input.training ?? {},
@@ -124,6 +145,8 @@ function buildManifest(parts: BundleParts, files: Manifest['files']): Manifest {
  */
 export async function writeBundle(dir: string, parts: BundleParts): Promise<Manifest> {
   await initChecksum();
+  const version = parts.formatVersion ?? BUNDLE_FORMAT_VERSION;
+  vocabularyInfo(parts, version); // refuse a payload this version cannot hold before touching the disk
   const target = resolve(dir);
   const layout = computeLayout(parts.tableSpec);
   if (parts.tableData.byteLength !== layout.dataBytes) {
@@ -137,15 +160,15 @@ export async function writeBundle(dir: string, parts: BundleParts): Promise<Mani
   const old = join(parent, `.${basename(target)}.old-${suffix}`);
   try {
     await mkdir(tmp);
-    const tableParts = [encodeTableHeader(parts.tableSpec), parts.tableData];
-    const vocabParts = [encodeVocabHeader(parts.vocabBytes.byteLength, parts.manifest.fields.length), parts.vocabBytes];
+    const tableParts = [encodeTableHeader(parts.tableSpec, version), parts.tableData];
+    const vocabParts = [encodeVocabHeader(parts.vocabBytes.byteLength, parts.manifest.fields.length, version), parts.vocabBytes];
     const scorerParts = [parts.scorerBytes];
     const files: Manifest['files'] = {
       [TABLE_FILE]: { bytes: await writeSynced(join(tmp, TABLE_FILE), tableParts), xxh64: xxh64HexSyncParts(tableParts) },
       [VOCAB_FILE]: { bytes: await writeSynced(join(tmp, VOCAB_FILE), vocabParts), xxh64: xxh64HexSyncParts(vocabParts) },
       [SCORER_FILE]: { bytes: await writeSynced(join(tmp, SCORER_FILE), scorerParts), xxh64: xxh64HexSyncParts(scorerParts) },
     };
-    const manifest = buildManifest(parts, files);
+    const manifest = buildManifest(parts, files, version);
     const text = JSON.stringify(manifest, null, 2);
     parseManifest(text); // never write what the reader would refuse
     await writeSynced(join(tmp, MANIFEST_FILE), [new TextEncoder().encode(`${text}\n`)]);

@@ -29,15 +29,23 @@ export function formatSummary(dir: string, s: BundleSummary): string {
   out.push(table([['bits', 'groups', 'features', 'share'], ...s.bitsHistogram.map((r) => [String(r.bits), String(r.groups), String(r.features), pct(r.features, s.featureCount)])]));
   out.push('');
   const b = s.bytes;
+  const v = s.vocabulary;
+  // Bytes per key: per key STORED in the vocabulary (what a served feature costs), and per feature (table row).
+  const perKey = (x: number): string => (v.keys === 0 ? '-' : (x / v.keys).toFixed(3));
+  const perFeature = (x: number): string => (s.featureCount === 0 ? '-' : (x / s.featureCount).toFixed(3));
+  const row = (name: string, x: number): string[] => [name, String(x), pct(x, b.total), perKey(x), perFeature(x)];
+  out.push(`vocab    format v${v.formatVersion}, ${v.index} index, ${v.keys} keys stored of ${v.allKeys} (${v.allKeys - v.keys} pruned keys left out)`);
+  out.push('');
   out.push(
     table([
-      ['section', 'bytes', 'share'],
-      ['manifest.json', String(b.manifest), pct(b.manifest, b.total)],
-      ['table.bin header+metadata', String(b.tableHeader), pct(b.tableHeader, b.total)],
-      ['table.bin data', String(b.tableData), pct(b.tableData, b.total)],
-      ['vocab.bin', String(b.vocab), pct(b.vocab, b.total)],
-      ['scorer.onnx', String(b.scorer), pct(b.scorer, b.total)],
-      ['total', String(b.total), '100.0%'],
+      ['section', 'bytes', 'share', 'bytes/key', 'bytes/feature'],
+      row('manifest.json', b.manifest),
+      row('table.bin header+metadata', b.tableHeader),
+      row('table.bin data', b.tableData),
+      row('vocab.bin', b.vocab),
+      row('scorer.onnx', b.scorer),
+      row('total', b.total),
+      row('all-in (table.bin + vocab.bin)', s.ratios.allInBytes),
     ]),
   );
   out.push('');
@@ -46,7 +54,7 @@ export function formatSummary(dir: string, s: BundleSummary): string {
       ['average bits per feature', s.averageBits.toFixed(3)],
       ['weights-only ratio (32 / avg bits)', ratio(s.ratios.weightsOnly)],
       ['all-in bytes (table.bin + vocab.bin)', String(s.ratios.allInBytes)],
-      ['fp32 all-in bytes (4*d*features + vocab.bin)', String(s.ratios.fp32AllInBytes)],
+      ['fp32 all-in bytes (4*d*features + vocabulary of all keys)', String(s.ratios.fp32AllInBytes)],
       ['all-in ratio', ratio(s.ratios.allIn)],
     ]),
   );

@@ -8,7 +8,14 @@
  *    from the best search checkpoint, bits from the selection, fresh Adam state;
  *  - the uniform baseline (`--method uniform --bits b`): every group at b, alpha initialised from
  *    the initial table (docs/mpe.md "Quantizer"), beta = 0.
- * Pruned (0-bit) rows receive no gradient and are not stepped: they never reach the network.
+ * Pruned features: with `prunedToOov` (the default of `mpe train`), a feature whose group has
+ * 0 bits is looked up as its field's OOV feature, exactly as serving resolves it (a pruned
+ * feature is not in the bundle's vocabulary, so its raw value is an unseen value there). The OOV
+ * row then has the bits of ITS OWN group: if that group is pruned too, the OOV row and so the
+ * pruned feature are the zero vector; otherwise the OOV row is trained (it also receives the
+ * pruned features' gradients). Without it (the paper's semantics, kept for comparison), a pruned
+ * feature is the zero vector and its key stays in the vocabulary. Pruned rows receive no gradient
+ * and are not stepped either way.
  */
 import { type GroupedTableSpec, groupCount, groupOfId } from '../codec/layout.js';
 import { MpeError } from '../errors.js';
@@ -36,6 +43,11 @@ export interface FrozenStageInit {
   readonly maxBatchIds: number;
   /** Adam options of the table (lr); alpha/beta use the same lr. */
   readonly table?: SparseAdamOptions;
+  /**
+   * OOV feature id of each field (in the batch's field order): pruned features resolve to their
+   * field's OOV row, as serving does. Absent: pruned features are the zero vector.
+   */
+  readonly prunedToOov?: Int32Array;
 }
 
 interface FrozenSnapshot {
@@ -67,6 +79,10 @@ export class FrozenLsqStage implements EmbeddingStage {
   private readonly gBeta: Float32Array;
   /** Distinct non-pruned rows of the last training batch (ids and their slots). */
   private liveIds: Int32Array;
+  /** OOV id per field when pruned features resolve to OOV, else null. */
+  readonly prunedToOov: Int32Array | null;
+  /** The batch's ids after pruned -> OOV (reused). */
+  private mapped: Int32Array;
 
   constructor(init: FrozenStageInit) {
     const { d, groupSize, bitsPerGroup } = init;
@@ -104,6 +120,25 @@ export class FrozenLsqStage implements EmbeddingStage {
     this.gradBeta64 = new Float64Array(d);
     this.gAlpha = new Float32Array(LSQ_MAX_BITS + 1);
     this.gBeta = new Float32Array(d);
+    this.prunedToOov = init.prunedToOov ? init.prunedToOov.slice() : null;
+    if (this.prunedToOov) for (const id of this.prunedToOov) if (!(id >= 0 && id < featureCount)) throw new MpeError('MPE_ERR_MPE_CONFIG', `OOV id ${id} outside 0..${featureCount - 1}`);
+    this.mapped = new Int32Array(this.prunedToOov ? init.maxBatchIds : 0);
+  }
+
+  /** `ids` with every pruned feature replaced by its field's OOV id (position k is field k % fields). */
+  private resolvePruned(ids: Int32Array, n: number, fields: number): Int32Array {
+    const oov = this.prunedToOov;
+    if (!oov) return ids;
+    if (oov.length !== fields) throw new MpeError('MPE_ERR_MPE_CONFIG', `${oov.length} OOV ids for ${fields} fields`);
+    if (this.mapped.length < n) this.mapped = new Int32Array(n);
+    const out = this.mapped;
+    const bits = this.bitsAsGroup;
+    for (let k = 0, f = 0; k < n; k++) {
+      const id = ids[k]!;
+      out[k] = bits[id] === 0 ? oov[f]! : id;
+      if (++f === fields) f = 0;
+    }
+    return out;
   }
 
   private refresh(): void {
@@ -112,7 +147,7 @@ export class FrozenLsqStage implements EmbeddingStage {
 
   forward(ids: Int32Array, rows: number, fields: number, out: Float32Array, training: boolean): void {
     const br = training ? this.trainRows : this.evalRows;
-    br.load(ids, rows * fields, this.table, this.bitsAsGroup);
+    br.load(this.resolvePruned(ids, rows * fields, fields), rows * fields, this.table, this.bitsAsGroup);
     const { d, step, beta } = this;
     const bitsOf = br.group;
     const w = br.weights;
@@ -180,7 +215,7 @@ export class FrozenLsqStage implements EmbeddingStage {
   }
 
   /** Grouped spec (bitsPerGroup, effective alpha, beta) and the fp32 weights to pack with it. */
-  exportTable(): { spec: GroupedTableSpec; weights: Float32Array } {
-    return { spec: groupedSpec(this.d, this.featureCount, this.groupSize, this.bitsPerGroup, this.alpha, this.beta, this.groupPad), weights: this.table.readWeights() };
+  exportTable(): { spec: GroupedTableSpec; weights: Float32Array; prunedToOov: boolean } {
+    return { spec: groupedSpec(this.d, this.featureCount, this.groupSize, this.bitsPerGroup, this.alpha, this.beta, this.groupPad), weights: this.table.readWeights(), prunedToOov: this.prunedToOov !== null };
   }
 }

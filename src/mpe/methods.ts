@@ -138,6 +138,17 @@ export function validateMpeMethodOptions(extra: Readonly<Record<string, unknown>
   return { options, budget };
 }
 
+/**
+ * What a pruned feature is (`--pruned`): 'oov' (default) resolves it to its field's OOV row in
+ * retraining, as serving does once its key has left the vocabulary; 'zero' is the paper's zero
+ * vector (its key then stays in the vocabulary, so serving agrees too).
+ */
+export function prunedMode(extra: Readonly<Record<string, unknown>>): 'oov' | 'zero' {
+  const v = extra.pruned ?? 'oov';
+  if (v !== 'oov' && v !== 'zero') throw new MpeError('MPE_ERR_MPE_CONFIG', `--pruned must be "oov" or "zero", got ${String(v)}`);
+  return v;
+}
+
 /** Bisection range of log10(lambda) for the budget mode. */
 const LOG_LAMBDA_LO = -8;
 const LOG_LAMBDA_HI = 0;
@@ -321,6 +332,7 @@ export const mpeMethod: TrainingMethod = {
       ctx.emit({ type: 'log', message: budgetLine(report) });
     }
     const averageBits = averageBitsPerFeature(bits, search.featureCount, groupSize, groupPad);
+    const prunedTo = prunedMode(o.extra);
     const retrain = new FrozenLsqStage({
       weights: search.initialWeights,
       d: o.d,
@@ -331,6 +343,7 @@ export const mpeMethod: TrainingMethod = {
       beta: search.beta,
       maxBatchIds: maxBatchIds(ctx),
       table: { lr: o.lr, initStd: o.initStd, seed: o.seed },
+      ...(prunedTo === 'oov' ? { prunedToOov: Int32Array.from(ctx.dataset.fields, (f) => f.oovId) } : {}),
     });
     ctx.net.optimizer.reset(); // fresh optimiser state for the dense net too (docs/mpe.md "Retraining")
     await ctx.fit(retrain, { name: 'retrain', seed: searchSeed(ctx) + 1 }); // as without probes: budget mode at lambda L retrains as --lambda L does
@@ -350,6 +363,7 @@ export const mpeMethod: TrainingMethod = {
           budgetProbes: probes,
           budget: report,
           bitsPerGroup: [...bits],
+          prunedTo,
           averageBits,
           searchAverageBits: searchBits,
           expectedBitsAtBest: search.expectedBits(),

@@ -46,6 +46,7 @@ export async function quantizeBundleRowwise(inDir: string, outDir: string, bits:
     tableSpec: out,
     tableData: packTable(out, weights),
     vocabBytes: b.vocab.toBytes(),
+    ...(m.vocabulary ? { vocabAllKeys: m.vocabulary.allKeys } : {}),
     scorerBytes: b.scorerBytes,
   });
 }

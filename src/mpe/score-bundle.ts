@@ -15,6 +15,26 @@ const BATCH = 4096;
 /** Same shape as the trainer's evaluation: AUC, log loss, row indices and probabilities. */
 export type BundleScores = SplitPredictions;
 
+/**
+ * The bundle's id of each data-set id, resolved as serving resolves raw values: a token through
+ * the bundle's vocabulary (a key that left it, e.g. a pruned feature, gets its field's OOV id),
+ * an OOV feature to the bundle's OOV id of its field. Bundles reorder rows (format v2), so data-set
+ * ids are not bundle ids.
+ */
+export function bundleIdsOf(ds: Pick<Dataset, 'vocab' | 'fields' | 'featureCount'>, vocab: { lookup(field: number, token: string): number }, fields: readonly { readonly oovId: number }[]): Int32Array {
+  const map = new Int32Array(ds.featureCount).fill(-1);
+  for (let f = 0; f < ds.fields.length; f++) {
+    map[ds.fields[f]!.oovId] = fields[f]!.oovId;
+    const { tokens, ids } = ds.vocab[f]!;
+    for (let i = 0; i < tokens.length; i++) {
+      const id = vocab.lookup(f, tokens[i]!);
+      map[ids[i]!] = id < 0 ? fields[f]!.oovId : id;
+    }
+  }
+  for (let i = 0; i < map.length; i++) if (map[i]! < 0) throw new MpeError('MPE_ERR_BUNDLE_MISMATCH', `data-set id ${i} has neither a token nor an OOV role`);
+  return map;
+}
+
 /** Scores the rows of `split` (0 train, 1 valid, 2 test) of `ds` with the bundle in `dir`. */
 export async function scoreBundleOnSplit(dir: string, ds: Dataset, split: number, intraOpThreads?: number): Promise<BundleScores> {
   const b = await loadBundle(dir, { verify: true });
@@ -26,7 +46,13 @@ export async function scoreBundleOnSplit(dir: string, ds: Dataset, split: number
   // onnxruntime-node rejects SharedArrayBuffer-backed model bytes: copy into a plain buffer.
   const { session } = await createScorerSession(Uint8Array.from(b.scorerBytes), { provider: 'cpu', ...(intraOpThreads !== undefined ? { intraOpThreads } : {}) });
   try {
-    return await scoreRowsInBatches(ds, splitRows(ds, split), session, BATCH, F * d, (ids, m, x) => b.table.dequantize(ids, m * F, x));
+    const map = bundleIdsOf(ds, b.vocab, b.fields);
+    let mapped = new Int32Array(0);
+    return await scoreRowsInBatches(ds, splitRows(ds, split), session, BATCH, F * d, (ids, m, x) => {
+      if (mapped.length < m * F) mapped = new Int32Array(m * F);
+      for (let i = 0; i < m * F; i++) mapped[i] = map[ids[i]!]!;
+      b.table.dequantize(mapped, m * F, x);
+    });
   } finally {
     await session.release();
   }

@@ -26,6 +26,8 @@ export interface ServingModel {
   readonly scorerBytes: Uint8Array;
   /** Bytes of each section as stored in the bundle. */
   readonly sectionBytes: Readonly<Record<SectionName, number>>;
+  /** Vocabulary bytes of the fp32 all-in baseline (every key; default: sectionBytes.vocab). */
+  readonly fp32VocabBytes?: number;
 }
 
 export interface BitsStat {
@@ -58,7 +60,7 @@ export function modelStats(model: ServingModel): ModelStats {
     bitSum += b * n;
   }
   const n = table.featureCount;
-  const ratios = compressionRatios(table.d, n, n > 0 ? bitSum / n : 0, model.sectionBytes.table, model.sectionBytes.vocab);
+  const ratios = compressionRatios(table.d, n, n > 0 ? bitSum / n : 0, model.sectionBytes.table, model.sectionBytes.vocab, model.fp32VocabBytes);
   return { bits, compressionWeights: ratios.weightsOnly ?? 0, compressionAllIn: ratios.allIn };
 }
 
@@ -73,5 +75,6 @@ export function servingModelFromBundle(b: LoadedBundle): ServingModel {
     vocab: b.vocab,
     scorerBytes: b.scorerBytes,
     sectionBytes: { table: s.tableHeader + s.tableData, vocab: s.vocab, scorer: s.scorer, manifest: s.manifest },
+    fp32VocabBytes: b.fp32VocabBytes,
   };
 }

@@ -28,6 +28,10 @@ export interface EmbeddingStage {
   /** Deep copy of every trainable value (for best-validation checkpoints). */
   snapshot(): unknown;
   restore(snapshot: unknown): void;
-  /** What the bundle stores: the table layout and the fp32 weights (featureCount * d) to pack with it. */
-  exportTable(): { spec: TableSpec; weights: Float32Array };
+  /**
+   * What the bundle stores: the table layout and the fp32 weights (featureCount * d) to pack with
+   * it; `prunedToOov`: pruned features were trained as their field's OOV row, so their keys leave
+   * the vocabulary (serving then resolves them the same way).
+   */
+  exportTable(): { spec: TableSpec; weights: Float32Array; prunedToOov?: boolean };
 }

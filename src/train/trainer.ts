@@ -11,7 +11,7 @@ import { type Dataset, type IngestOptions, ingest, type RankBy, SPLIT_TEST } fro
 import type { DelimitedOptions } from '../data/schema.js';
 import { MpeError } from '../errors.js';
 import { buildMlpScorer } from '../scorer/mlp.js';
-import { VocabularyBuilder } from '../vocab/vocabulary.js';
+import { buildBundleVocabulary } from './bundle-vocabulary.js';
 import { DenseNet } from './dense-net.js';
 import { predictRows, type SplitMetrics, splitRows } from './evaluate.js';
 import { emptyTimes, fitPhase, type PhaseResult, type StageTimes, type TrainEvent } from './loop.js';
@@ -117,16 +117,6 @@ function resolveOptions(o: TrainOptions): MethodOptions & { hidden: number[]; we
   return r;
 }
 
-/** Vocabulary bytes: every in-vocabulary (field, token) -> feature id. */
-export function buildVocabularyBytes(ds: Dataset): Uint8Array {
-  const b = new VocabularyBuilder();
-  for (let f = 0; f < ds.vocab.length; f++) {
-    const { tokens, ids } = ds.vocab[f]!;
-    for (let i = 0; i < tokens.length; i++) b.add(f, tokens[i]!, ids[i]!);
-  }
-  return b.build().toBytes();
-}
-
 /** Trains a model and writes its bundle. See {@link TrainOptions} for defaults. */
 export async function trainModel(o: TrainOptions): Promise<TrainResult> {
   const opts = resolveOptions(o);
@@ -206,11 +196,14 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
     times.evaluation += evalTest;
     const samplesPerSecond = samples / Math.max(trainSeconds, 1e-9);
 
-    const { spec, weights } = outcome.stage.exportTable();
+    const { spec, weights, prunedToOov } = outcome.stage.exportTable();
+    // Format v2: compact vocabulary (pruned keys out when they resolve to OOV), rows reordered to match.
+    const bv = buildBundleVocabulary(dataset, spec, weights, prunedToOov === true);
+    emit({ type: 'log', message: `vocabulary: ${bv.keys} of ${bv.allKeys} keys kept, ${bv.vocabBytes.byteLength} bytes (${(bv.vocabBytes.byteLength / Math.max(1, bv.keys)).toFixed(2)} per key, ${bv.runs} runs)` });
     const manifest = await writeBundle(o.out, {
       manifest: {
         model: { name: o.modelName ?? 'ctr', version: o.modelVersion ?? '1', method: method.name },
-        fields: dataset.fields,
+        fields: bv.fields,
         metrics: {
           validAuc: metrics.valid.auc,
           validLogLoss: metrics.valid.logLoss,
@@ -231,6 +224,7 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
           minCount: dataset.stats.minCount,
           skippedLines: dataset.stats.skipped,
           ...(o.ranking && !o.dataset ? { ranking: o.ranking.info } : {}),
+          vocabulary: { keys: bv.keys, allKeys: bv.allKeys, indexRuns: bv.runs, prunedToOov: prunedToOov === true },
         },
         training: {
           method: method.name,
@@ -248,8 +242,9 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
         },
       },
       tableSpec: spec,
-      tableData: packTable(spec, weights),
-      vocabBytes: buildVocabularyBytes(dataset),
+      tableData: packTable(spec, bv.weights),
+      vocabBytes: bv.vocabBytes,
+      vocabAllKeys: bv.allKeys,
       scorerBytes: buildMlpScorer(net.toMlpWeights()),
     });
     return { bundleDir: o.out, manifest, metrics, phases, times, samplesPerSecond, dataset, testPredictions: { rowIndex: test.rowIndex, probabilities: test.probabilities } };

@@ -178,20 +178,25 @@ export class VocabularyBuilder {
   /** Adds a key. Throws MPE_ERR_VOCAB_FIELD (bad field index), MPE_ERR_CODEC_ID_RANGE (id not in 0..2^31-1). */
   add(field: number, token: string, id: number): this {
     checkField(field);
+    hashInto(field, token);
+    return this.addHash(hashHi(), hashLo(), id);
+  }
+
+  /** Adds a key by its 64-bit hash (hi, lo) (see `hash.ts`). */
+  addHash(hi: number, lo: number, id: number): this {
     if (!Number.isInteger(id) || id < 0 || id > 0x7fffffff) throw new MpeError('MPE_ERR_CODEC_ID_RANGE', `vocabulary id ${id}`);
     if (this.n === this.hi.length) {
-      const grow = <T extends Uint32Array | Int32Array>(a: T, make: (n: number) => T): T => {
-        const b = make(a.length * 2);
-        b.set(a);
-        return b;
+      const grow = <T extends Uint32Array | Int32Array>(x: T, make: (k: number) => T): T => {
+        const y = make(x.length * 2);
+        y.set(x);
+        return y;
       };
       this.hi = grow(this.hi, (k) => new Uint32Array(k));
       this.lo = grow(this.lo, (k) => new Uint32Array(k));
       this.id = grow(this.id, (k) => new Int32Array(k));
     }
-    hashInto(field, token);
-    this.hi[this.n] = hashHi();
-    this.lo[this.n] = hashLo();
+    this.hi[this.n] = hi >>> 0;
+    this.lo[this.n] = lo >>> 0;
     this.id[this.n] = id;
     this.n++;
     return this;

@@ -156,12 +156,12 @@ test('truncated files are MPE_ERR_BUNDLE_TRUNCATED, also when the manifest was f
 test('an unknown format version in the manifest, table.bin or vocab.bin is MPE_ERR_BUNDLE_VERSION', async () => {
   const a = await fresh();
   await editManifest(a, (m) => {
-    m.formatVersion = 2;
+    m.formatVersion = 3;
   });
   assert.equal(await codeOf(loadBundle(a)), 'MPE_ERR_BUNDLE_VERSION');
   const b = await fresh();
   await editBinary(b, 'table.bin', (x) => {
-    new DataView(x.buffer, x.byteOffset).setUint32(8, 2, true);
+    new DataView(x.buffer, x.byteOffset).setUint32(8, 3, true);
     return undefined;
   });
   assert.equal(await codeOf(loadBundle(b)), 'MPE_ERR_BUNDLE_VERSION');

@@ -35,7 +35,7 @@ test('header layout: 64-byte sections at the offsets docs/format.md gives', () =
   assert.equal(h.length, 320);
   assert.equal(new TextDecoder().decode(h.subarray(0, 8)), 'MPETABL1');
   const v = new DataView(h.buffer);
-  assert.equal(v.getUint32(8, true), 1); // version
+  assert.equal(v.getUint32(8, true), 2); // version (format v2; v1 has the same layout)
   assert.equal(v.getUint32(12, true), 64); // fixed header bytes
   assert.equal(v.getUint32(16, true), 1); // grouped
   assert.equal(v.getUint32(20, true), 4); // d
@@ -92,8 +92,10 @@ test('bad headers get their own codes', () => {
   magic[3] ^= 0xff;
   assert.equal(code(magic), 'MPE_ERR_BUNDLE_MAGIC');
   const version = good.slice();
-  new DataView(version.buffer).setUint32(8, 2, true);
+  new DataView(version.buffer).setUint32(8, 3, true);
   assert.equal(code(version), 'MPE_ERR_BUNDLE_VERSION');
+  new DataView(version.buffer).setUint32(8, 1, true);
+  assert.equal(code(version), 'ok'); // v1 tables have the same layout and still load
   const flags = good.slice();
   new DataView(flags.buffer).setUint32(44, 2, true); // not defined
   assert.equal(code(flags), 'MPE_ERR_BUNDLE_VERSION');

@@ -49,6 +49,13 @@ test('inspect --json: histogram, bytes and ratios equal hand-computed values', a
   assert.equal(s.bytes.manifest, (await readFile(join(dir, 'manifest.json'))).length);
   assert.deepEqual(s.checksums, { 'manifest.json': 'ok', 'table.bin': 'ok', 'vocab.bin': 'ok', 'scorer.onnx': 'ok' });
   assert.equal(s.model.method, 'mpe');
+  // Format v2 with the fixture's hash-table payload: 8 keys, none pruned; 272 / 8 = 34 bytes per key.
+  assert.deepEqual(s.vocabulary, { index: 'hash-table', formatVersion: 2, keys: 8, allKeys: 8, bytesPerKey: 34 });
+  const h = mpe('inspect', dir);
+  assert.match(h.stdout, /^vocab\s+format v2, hash-table index, 8 keys stored of 8 \(0 pruned keys left out\)$/m);
+  // section, bytes, share, bytes per stored key, bytes per feature (10 features)
+  assert.match(h.stdout, /^vocab\.bin\s+272\s+\S+%\s+34\.000\s+27\.200$/m);
+  assert.match(h.stdout, /^all-in \(table\.bin \+ vocab\.bin\)\s+720\s+\S+%\s+90\.000\s+72\.000$/m);
 });
 
 test('inspect: fp32 table is 1x weights-only; human output is a table', async () => {

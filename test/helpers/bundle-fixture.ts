@@ -120,8 +120,12 @@ export function randomRows(fx: Fixture, rows: number, seed: number): { ids: Int3
   return { ids, raw };
 }
 
-/** Writes the fixture as a real bundle directory (writeBundle); load it with `loadBundle`. */
-export async function writeFixtureBundle(fx: Fixture, dir: string, version = 'fixture-1'): Promise<void> {
+/**
+ * Writes the fixture as a real bundle directory (writeBundle); load it with `loadBundle`. Its
+ * vocabulary is the v1 hash table (explicit ids, so the fixture's ids stay valid), in a format v2
+ * bundle by default or a format v1 bundle with `formatVersion: 1` (the v1 compatibility fixture).
+ */
+export async function writeFixtureBundle(fx: Fixture, dir: string, version = 'fixture-1', formatVersion: 1 | 2 = 2): Promise<void> {
   const vb = new VocabularyBuilder();
   for (const [key, id] of fx.vocabEntries) {
     const at = key.indexOf('\u0000');
@@ -133,5 +137,6 @@ export async function writeFixtureBundle(fx: Fixture, dir: string, version = 'fi
     tableData: packTable(fx.spec, fx.weights),
     vocabBytes: vb.build().toBytes(),
     scorerBytes: fx.scorerBytes,
+    formatVersion,
   });
 }

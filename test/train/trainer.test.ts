@@ -7,6 +7,7 @@ import { after, test } from 'node:test';
 import { loadBundle } from '../../src/bundle/load.js';
 import { synthesize } from '../../src/data/synth.js';
 import { fieldToken } from '../../src/features/token.js';
+import { bundleIdsOf } from '../../src/mpe/score-bundle.js';
 import { createScorerSession, scoreBatch } from '../../src/scorer/session.js';
 import { type TrainOptions, trainModel } from '../../src/train/trainer.js';
 
@@ -32,6 +33,11 @@ test('trainModel writes a bundle whose scorer reproduces the trainer test predic
   const F = b.fields.length;
   const n = r.testPredictions.rowIndex.length;
   const ids = new Int32Array(n * F);
+  // Format v2 reorders rows (compact vocabulary): data-set ids map to bundle ids one to one (fp32: nothing pruned).
+  const map = bundleIdsOf(r.dataset, b.vocab, b.fields);
+  assert.equal(new Set(map).size, r.dataset.featureCount);
+  assert.equal(b.manifest.formatVersion, 2);
+  assert.equal(b.manifest.vocabulary?.index, 'compact');
   for (let i = 0; i < n; i++) {
     const row = r.testPredictions.rowIndex[i]!;
     const cols = lines[row]!.split('\t');
@@ -39,7 +45,7 @@ test('trainModel writes a bundle whose scorer reproduces the trainer test predic
       const spec = b.fields[f]!;
       const id = b.vocab.lookup(f, fieldToken(spec, cols[1 + f])!);
       ids[i * F + f] = id >= 0 ? id : spec.oovId;
-      assert.equal(ids[i * F + f], r.dataset.ids[row * F + f]);
+      assert.equal(ids[i * F + f], map[r.dataset.ids[row * F + f]!]);
     }
   }
   const x = new Float32Array(n * F * b.manifest.d);
