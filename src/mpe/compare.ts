@@ -21,6 +21,7 @@ import { rowwiseRowBytes } from '../codec/layout.js';
 import { type Dataset, SPLIT_TEST } from '../data/ingest.js';
 import { MpeError } from '../errors.js';
 import type { TrainEvent } from '../train/loop.js';
+import { TRAIN_DEFAULTS } from '../train/options.js';
 import { type TrainOptions, trainModel } from '../train/trainer.js';
 import './methods.js';
 import { quantizeBundleRowwise } from './rowwise.js';
@@ -114,7 +115,7 @@ async function describe(dir: string, ds: Dataset): Promise<{ avgBits: number; ta
 export async function runComparison(o: CompareOptions): Promise<CompareReport> {
   const methods = parseMethods(o.methods);
   const ds = o.dataset;
-  const d = o.train?.d ?? 16;
+  const d = o.train?.d ?? TRAIN_DEFAULTS.d;
   const results: CompareRow[] = [];
   let fp32: { dir: string; seconds: number; sps: number } | null = null;
   const trainOne = async (name: string, method: string, methodOptions: Readonly<Record<string, unknown>>) => {
