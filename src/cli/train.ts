@@ -8,8 +8,9 @@
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { MpeError } from '../errors.js';
-import '../mpe/methods.js'; // registers the mpe and uniform methods
+import { TRAINING_METHODS } from '../mpe/methods.js';
 import type { TrainEvent } from '../train/loop.js';
+import { readStoredLiveCounts } from '../model-store/live-counts.js';
 import { DEFAULT_COUNTS_WEIGHT, readLiveRanking } from '../train/live-counts.js';
 import { runSummary } from '../train/run-summary.js';
 import { trainModel } from '../train/trainer.js';
@@ -106,7 +107,7 @@ export function register(program: Command): void {
             ...(f.countsVersion !== undefined ? { version: f.countsVersion } : {}),
             ...(f.countsBundle !== undefined ? { bundleDir: f.countsBundle } : {}),
             ...(f.countsWeight !== undefined ? { weight: f.countsWeight } : {}),
-          });
+          }, readStoredLiveCounts);
     if (ranking) {
       const r = ranking.info;
       process.stderr.write(
@@ -124,6 +125,7 @@ export function register(program: Command): void {
         skipBadLines: source.skipBadLines,
         out: f.out,
         method: f.method,
+        methods: TRAINING_METHODS,
         methodOptions: resolved.methodOptions,
         ...resolved.train,
         ...(f.name !== undefined ? { modelName: f.name } : {}),
