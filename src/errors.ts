@@ -59,6 +59,7 @@ export const ERROR_CATALOGUE = {
   MPE_ERR_BUNDLE_TRUNCATED: { http: 422, grpc: G.DATA_LOSS, message: 'file is shorter than its header and manifest say: the copy is truncated' },
   MPE_ERR_BUNDLE_CHECKSUM: { http: 422, grpc: G.DATA_LOSS, message: 'checksum mismatch: the file is corrupted; copy the bundle again' },
   MPE_ERR_BUNDLE_MISMATCH: { http: 422, grpc: G.FAILED_PRECONDITION, message: 'manifest and binary sections disagree: the bundle was assembled from different exports' },
+  MPE_ERR_BUNDLE_UNREADABLE: { http: 422, grpc: G.FAILED_PRECONDITION, message: 'a bundle file is not a regular file or did not open in time (FIFO, device, directory, hung volume): copy the bundle onto a regular filesystem' },
   MPE_ERR_BUNDLE_WRITE: { http: 500, grpc: G.INTERNAL, message: 'could not write the bundle' },
 
   // --- vocabulary ---
