@@ -17,6 +17,7 @@ import { createFrequencySampler, type FrequencySampler } from '../stats/sampler.
 import { createGrpcServer } from './grpc-server.js';
 import { type AdminHooks, createHttpServer } from './http-server.js';
 import { InFlight } from './in-flight.js';
+import { MAX_JSON_DEPTH, maxJsonContainers } from './json-guard.js';
 import { SERVICE_NAME } from './proto.js';
 
 export interface ServerDeps {
@@ -110,7 +111,7 @@ export async function createServer(config: ServeConfig, deps: ServerDeps): Promi
   let ready = false;
   const limits = { maxMessageBytes: config.maxMessageBytes, defaultDeadlineMs: config.defaultDeadlineMs };
   const grpc = createGrpcServer({ service, metrics: metrics.requests, inFlight, ...limits, windowBytes: config.grpcWindowBytes });
-  const http = createHttpServer({ service, metrics: metrics.requests, registry: metrics.registry, inFlight, ...limits, isReady: () => ready, ...(deps.admin ? { admin: deps.admin } : {}) });
+  const http = createHttpServer({ service, metrics: metrics.requests, registry: metrics.registry, inFlight, ...limits, isReady: () => ready, jsonLimits: { maxDepth: MAX_JSON_DEPTH, maxContainers: maxJsonContainers(config.lookupFeatureLimit, config.requestRowLimit) }, ...(deps.admin ? { admin: deps.admin } : {}) });
   let grpcPort: number;
   let httpPort: number;
   try {

@@ -12,6 +12,8 @@ import type { CallContext, EmbeddingService, LookupInput, LookupOutput, ScoreInp
 import { toHttpError } from './http-errors.js';
 import { lookupSchema, modelSchema, scoreSchema, statusSchema } from './http-schemas.js';
 import type { InFlight } from './in-flight.js';
+import { checkJsonShape, type JsonShapeLimits, MAX_JSON_DEPTH, maxJsonContainers } from './json-guard.js';
+import { lookupJsonStream, STREAM_THRESHOLD } from './json-stream.js';
 
 /** Request header with a relative deadline in milliseconds (0 = already past). */
 export const DEADLINE_HEADER = 'x-mpe-deadline-ms';
@@ -28,6 +30,8 @@ export interface HttpServerDeps {
   readonly isReady: () => boolean;
   /** Token-protected admin routes; absent = not registered. */
   readonly admin?: AdminHooks;
+  /** Shape limits checked before JSON.parse (default: depth 16, containers for the default request limits). */
+  readonly jsonLimits?: JsonShapeLimits;
 }
 
 /** Admin routes: `POST /admin/reload` and `GET /admin/status`, both requiring `authorization: Bearer <token>`. */
@@ -94,6 +98,20 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
     return503OnClosing: true,
   });
 
+  // The default JSON parser (prototype-poisoning protection included), behind a linear shape scan.
+  const jsonLimits = deps.jsonLimits ?? { maxDepth: MAX_JSON_DEPTH, maxContainers: maxJsonContainers(65536, 1024) };
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    try {
+      checkJsonShape(body as string, jsonLimits);
+    } catch (e) {
+      done(e as Error, undefined);
+      return;
+    }
+    parseJson(req, body as string, done);
+  });
+
   const methodOf = (req: FastifyRequest): Method | null => {
     const url = req.routeOptions.url;
     return url === '/v1/score' ? 'score' : url === '/v1/lookup' ? 'lookup' : url === '/v1/model' ? 'get_model' : null;
@@ -142,6 +160,8 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
       if (req.headers.accept?.startsWith(OCTET_STREAM) === true) {
         return reply.type(OCTET_STREAM).header('x-mpe-d', r.d).header('x-mpe-count', r.count).send(packLookup(r));
       }
+      // Large answers are written a slice per event-loop turn (json-stream.ts), not in one call.
+      if (r.count * r.d > STREAM_THRESHOLD) return reply.type('application/json; charset=utf-8').send(lookupJsonStream(r));
       return { d: r.d, count: r.count, embeddings: Array.from(r.embeddings), ids: Array.from(r.ids), bits: Array.from(r.bits), pruned: r.pruned, oov: r.oov };
     }),
   );
