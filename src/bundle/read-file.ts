@@ -87,7 +87,8 @@ export async function checkDirectory(dir: string, timeoutMs: number = OPEN_TIMEO
   } catch (e) {
     throw openError(dir, e);
   }
-  if (!st.isDirectory()) throw new MpeError('MPE_ERR_BUNDLE_NOT_FOUND', `${basename(dir)} is not a directory`);
+  // Same words as a missing path (openError): the admin endpoint must not tell files from nothing.
+  if (!st.isDirectory()) throw new MpeError('MPE_ERR_BUNDLE_NOT_FOUND', basename(dir));
 }
 
 /**

@@ -12,6 +12,7 @@ import { servingModelFromBundle } from '../service/model.js';
 import { adminHooks, type HotReload, startHotReload } from '../registry/hot-reload.js';
 import type { AdminHooks } from '../server/http-server.js';
 import { startLiveStats } from '../stats/live-stats.js';
+import { redactUrl } from '../util/redact.js';
 import { ensureDemoBundle } from './demo-bundle.js';
 
 const log = (line: string): void => {
@@ -48,7 +49,7 @@ export async function runServe(config: ServeConfig): Promise<void> {
   let server: RunningServer;
   if (link !== null) {
     server = await createServer(config, admin);
-    log(`waiting for model ${link.model} from the registry at ${link.url.replace(/\/\/[^@/]*@/, '//***@')} (not ready until it is loaded); gRPC ${config.host}:${server.grpcPort}, HTTP ${config.host}:${server.httpPort}`);
+    log(`waiting for model ${link.model} from the registry at ${redactUrl(link.url)} (not ready until it is loaded); gRPC ${config.host}:${server.grpcPort}, HTTP ${config.host}:${server.httpPort}`);
     hot = startHotReload({ server, metrics: server.metrics.registry, registry: link, sighup: true });
   } else {
     ({ server, hot } = await serveDirectory(config, admin));

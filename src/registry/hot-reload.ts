@@ -18,6 +18,7 @@ import { followRegistry } from './follower.js';
 import { createHeartbeat, type Heartbeat } from './heartbeat.js';
 import type { KeyLayout } from './keys.js';
 import { type LogFn, stderrLog } from './log.js';
+import { redactUrl } from '../util/redact.js';
 import { backoffDelay } from './redis-client.js';
 import { createRegistry, type Registry, type VersionRecord } from './registry.js';
 import { createModelReloader, type ModelReloader, type ReloadOutcome, type ReloaderStatus } from './reloader.js';
@@ -143,7 +144,7 @@ export function startHotReload(opts: HotReloadOptions): HotReload {
       return {
         ...reloader.status(),
         replicaId,
-        registry: link && registry ? { url: link.url.replace(/\/\/[^@/]*@/, '//***@'), model: link.model, connected: registry.redis.status === 'ready' } : null,
+        registry: link && registry ? { url: redactUrl(link.url), model: link.model, connected: registry.redis.status === 'ready' } : null,
       };
     },
     async close() {
@@ -173,7 +174,7 @@ export function adminHooks(token: string, hot: () => HotReload | null): AdminHoo
  * published) for the current version's record. The replica is not ready meanwhile.
  */
 export async function waitForCurrent(link: RegistryLink, log: LogFn = stderrLog, signal?: AbortSignal): Promise<VersionRecord> {
-  const reg = createRegistry({ url: link.url, model: link.model, ...(link.prefix ? { prefix: link.prefix } : {}), role: 'replica' });
+  const reg = createRegistry({ url: link.url, model: link.model, ...(link.prefix ? { prefix: link.prefix } : {}), role: 'replica', log });
   try {
     for (let attempt = 1; ; attempt++) {
       if (signal?.aborted) throw signal.reason;

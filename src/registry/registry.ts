@@ -145,7 +145,7 @@ export function createRegistry(opts: RegistryOptions): Registry {
   const keys = keyLayout(opts.model, opts.prefix);
   const log = opts.log ?? silentLog;
   const owned = opts.redis === undefined;
-  const redis = opts.redis ?? createRedisClient(opts.url ?? 'redis://127.0.0.1:6379', { role: opts.role ?? 'cli', ...(opts.redisOptions ? { redisOptions: opts.redisOptions } : {}) });
+  const redis = opts.redis ?? createRedisClient(opts.url ?? 'redis://127.0.0.1:6379', { role: opts.role ?? 'cli', ...(opts.redisOptions ? { redisOptions: opts.redisOptions } : {}), ...(opts.log && opts.role === 'replica' ? { log: opts.log } : {}) });
   const pollMs = opts.pollMs ?? 30_000;
 
   async function get(version: string): Promise<VersionRecord | null> {

@@ -117,7 +117,9 @@ export function createModelReloader<H>(opts: ReloaderOptions<H>): ModelReloader 
       source: job.source,
       version: v,
       location: job.target.location,
-      error: pub === null ? null : { code: pub.code, message: isMpeError(error) ? pub.message : (error as Error)?.message ?? String(error) },
+      // The public message only (admin answers, heartbeats): never a raw Node error, which may name
+      // arbitrary paths; the log line below carries the cause for the operator.
+      error: pub === null ? null : { code: pub.code, message: pub.message },
       durationMs: Math.round(performance.now() - started),
       at: new Date().toISOString(),
     });
@@ -153,7 +155,8 @@ export function createModelReloader<H>(opts: ReloaderOptions<H>): ModelReloader 
       counts.failure++;
       lastFailure = o;
       duration.observe({ result: 'failure' }, o.durationMs / 1000);
-      log('error', 'reload refused: the old version keeps serving', { source: job.source, version: target.version, location: target.location, serving: version, code: o.error?.code, error: o.error?.message });
+      const cause = isMpeError(e) ? undefined : e instanceof Error ? e.message : String(e);
+      log('error', 'reload refused: the old version keeps serving', { source: job.source, version: target.version, location: target.location, serving: version, code: o.error?.code, error: o.error?.message, ...(cause === undefined ? {} : { cause }) });
       return o;
     }
     inProgress.set(0);

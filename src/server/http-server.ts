@@ -2,7 +2,7 @@
  * REST adapter (fastify): JSON schemas on every route, the same service functions as gRPC,
  * errors mapped in one place ({@link toHttpError}).
  */
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { endianness } from 'node:os';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
@@ -186,11 +186,15 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
 
   const admin = deps.admin;
   if (admin !== undefined) {
-    const expected = Buffer.from(admin.token);
+    // Digests of both sides are compared, so the time taken depends on neither the token's bytes
+    // nor its length (a length check first would tell a prober the length).
+    const digest = (t: string): Buffer => createHash('sha256').update(t).digest();
+    const enabled = admin.token.length > 0;
+    const expected = digest(admin.token);
     const authorize = (req: FastifyRequest): void => {
       const h = req.headers.authorization ?? '';
-      const got = Buffer.from(h.startsWith('Bearer ') ? h.slice(7) : '');
-      if (expected.length === 0 || got.length !== expected.length || !timingSafeEqual(got, expected)) throw new MpeError('MPE_ERR_UNAUTHORIZED');
+      const ok = timingSafeEqual(digest(h.startsWith('Bearer ') ? h.slice(7) : ''), expected);
+      if (!enabled || !ok) throw new MpeError('MPE_ERR_UNAUTHORIZED');
     };
     app.post('/admin/reload', { schema: { body: { type: ['object', 'null'], properties: { dir: { type: 'string', minLength: 1 } }, additionalProperties: false } } }, async (req) => {
       authorize(req);
