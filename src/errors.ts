@@ -71,6 +71,7 @@ export const ERROR_CATALOGUE = {
   MPE_ERR_ONNX_GRAPH: { http: 500, grpc: G.INTERNAL, message: 'invalid ONNX graph description' },
   MPE_ERR_SCORER_PROVIDER: { http: 503, grpc: G.UNAVAILABLE, message: 'requested execution provider cannot start' },
   MPE_ERR_SCORER_RUN: { http: 500, grpc: G.INTERNAL, message: 'scorer failed to run' },
+  MPE_ERR_MODEL_INVALID: { http: 422, grpc: G.FAILED_PRECONDITION, message: 'the model failed validation (a non-finite table value or score, or a scorer that cannot score a micro-batch): retrain or re-export it' },
 
   // --- data / training ---
   MPE_ERR_DATA_NOT_FOUND: { http: 404, grpc: G.NOT_FOUND, message: 'data file not found' },

@@ -12,6 +12,7 @@ import { MpeError } from '../errors.js';
 import { createServeMetrics, type ServeMetrics } from '../metrics/serve-metrics.js';
 import { createEmbeddingService, driftModelOf, type EmbeddingService } from '../service/embedding-service.js';
 import type { ServingModel } from '../service/model.js';
+import { validateModel } from '../service/model-check.js';
 import { ScorePool } from '../service/score-pool.js';
 import { createFrequencySampler, type FrequencySampler } from '../stats/sampler.js';
 import { createGrpcServer } from './grpc-server.js';
@@ -84,6 +85,12 @@ export async function createServer(config: ServeConfig, deps: ServerDeps): Promi
   let current: EmbeddingService | null = null;
   if (deps.model !== undefined) {
     pool = await startPool(deps.model);
+    try {
+      await validateModel(deps.model, pool, config.maxBatchRows, 'MPE_ERR_MODEL_INVALID');
+    } catch (e) {
+      await pool.close();
+      throw e;
+    }
     metrics.pool.attach(pool);
     current = newService(deps.model, pool);
     metrics.model.set(current.getModel());
@@ -156,7 +163,8 @@ export async function createServer(config: ServeConfig, deps: ServerDeps): Promi
       const p = await startPool(model);
       try {
         const s = newService(model, p);
-        await p.warmEach(Int32Array.from(model.fields, (f) => f.oovId), 1);
+        // A full micro-batch of varied rows in every worker, every table value finite (model-check.ts).
+        await validateModel(model, p, config.maxBatchRows);
         return { service: s, pool: p };
       } catch (e) {
         await p.close();
