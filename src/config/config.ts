@@ -56,6 +56,12 @@ export interface ServeConfig {
   readonly statsSampleRate: number;
   /** How often sampled counts are flushed to Redis and the drift metrics recomputed (milliseconds). */
   readonly statsFlushMs: number;
+  /** Longest time to receive one whole request, headers and body (HTTP: 408 and close; gRPC: the stream is cancelled) (milliseconds). */
+  readonly requestTimeoutMs: number;
+  /** A connection with no request in progress is closed after this (HTTP keep-alive, gRPC max_connection_idle) (milliseconds). */
+  readonly idleTimeoutMs: number;
+  /** Most open connections per transport (HTTP and gRPC each); more are closed on accept (connections). */
+  readonly maxConnections: number;
 }
 
 /** Defaults, one object. */
@@ -85,6 +91,14 @@ export const DEFAULTS: ServeConfig = Object.freeze({
   demoDir: '.cache/demo-bundle',
   statsSampleRate: 0.01, // fraction of feature ids: one decrement per id, the sampled 1% update the sketch
   statsFlushMs: 10_000, // milliseconds
+  // milliseconds: a Score body is at most MPE_MAX_MESSAGE_BYTES (4 MiB), seconds even on a slow
+  // link; a client that has not sent it by then is holding a socket (issue 15: 20,000 such sockets
+  // exhausted the fd limit).
+  requestTimeoutMs: 10_000,
+  // milliseconds: longer than the 60 s upstream keep-alive of common ingresses and load balancers
+  // (nginx-ingress, AWS ALB), so they, not we, close idle pooled connections (no reuse race).
+  idleTimeoutMs: 65_000,
+  maxConnections: 10_000, // connections per transport: keep 2x this + 1,000 under the fd limit (ulimit -n)
 } satisfies ServeConfig);
 
 /** Redis of the `mpe publish/rollback/status/drift` commands when neither `--redis` nor MPE_REDIS_URL is given. */
@@ -174,6 +188,9 @@ export const CONFIG_OPTIONS: readonly OptionDef[] = Object.freeze([
   { key: 'demoDir', env: 'MPE_DEMO_DIR', flag: 'demo-dir', description: 'cache directory of the demo bundle', parse: str },
   { key: 'statsSampleRate', env: 'MPE_STATS_SAMPLE_RATE', flag: 'stats-sample-rate', description: 'fraction of feature ids sampled for live statistics (0 = off)', parse: fraction },
   { key: 'statsFlushMs', env: 'MPE_STATS_FLUSH_MS', flag: 'stats-flush-ms', description: 'statistics flush / drift recompute interval (ms)', parse: int(100, 3_600_000) },
+  { key: 'requestTimeoutMs', env: 'MPE_REQUEST_TIMEOUT_MS', flag: 'request-timeout-ms', description: 'longest time to receive a whole request (ms)', parse: int(100, 3_600_000) },
+  { key: 'idleTimeoutMs', env: 'MPE_IDLE_TIMEOUT_MS', flag: 'idle-timeout-ms', description: 'idle connections are closed after this (ms)', parse: int(100, 3_600_000) },
+  { key: 'maxConnections', env: 'MPE_MAX_CONNECTIONS', flag: 'max-connections', description: 'most open connections per transport', parse: int(1, 1_000_000) },
 ] satisfies OptionDef[]);
 
 /** commander's attribute name of `--some-flag`: `someFlag`. */

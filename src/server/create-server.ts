@@ -17,6 +17,7 @@ import { ScorePool } from '../service/score-pool.js';
 import { createFrequencySampler, type FrequencySampler } from '../stats/sampler.js';
 import { createGrpcServer } from './grpc-server.js';
 import { type AdminHooks, createHttpServer } from './http-server.js';
+import { connectionLimits } from './connection-limits.js';
 import { InFlight } from './in-flight.js';
 import { MAX_JSON_DEPTH, maxJsonContainers } from './json-guard.js';
 import { SERVICE_NAME } from './proto.js';
@@ -116,7 +117,7 @@ export async function createServer(config: ServeConfig, deps: ServerDeps): Promi
   } satisfies EmbeddingService);
   const inFlight = new InFlight();
   let ready = false;
-  const limits = { maxMessageBytes: config.maxMessageBytes, defaultDeadlineMs: config.defaultDeadlineMs };
+  const limits = { maxMessageBytes: config.maxMessageBytes, defaultDeadlineMs: config.defaultDeadlineMs, connections: connectionLimits(config) };
   const grpc = createGrpcServer({ service, metrics: metrics.requests, inFlight, ...limits, windowBytes: config.grpcWindowBytes });
   const http = createHttpServer({ service, metrics: metrics.requests, registry: metrics.registry, inFlight, ...limits, isReady: () => ready, jsonLimits: { maxDepth: MAX_JSON_DEPTH, maxContainers: maxJsonContainers(config.lookupFeatureLimit, config.requestRowLimit) }, ...(deps.admin ? { admin: deps.admin } : {}) });
   let grpcPort: number;

@@ -3,12 +3,14 @@
  * errors mapped in one place ({@link toHttpError}).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer as createHttp1Server } from 'node:http';
 import { endianness } from 'node:os';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
 import { MpeError } from '../errors.js';
 import type { Method, RequestMetrics } from '../metrics/request-metrics.js';
 import type { CallContext, EmbeddingService, LookupInput, LookupOutput, ScoreInput } from '../service/embedding-service.js';
+import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS } from './connection-limits.js';
 import { toHttpError } from './http-errors.js';
 import { lookupSchema, modelSchema, scoreSchema, statusSchema } from './http-schemas.js';
 import type { InFlight } from './in-flight.js';
@@ -32,6 +34,8 @@ export interface HttpServerDeps {
   readonly admin?: AdminHooks;
   /** Shape limits checked before JSON.parse (default: depth 16, containers for the default request limits). */
   readonly jsonLimits?: JsonShapeLimits;
+  /** Request timeout, idle timeout and connection cap (default: the config defaults). */
+  readonly connections?: ConnectionLimits;
 }
 
 /** Admin routes: `POST /admin/reload` and `GET /admin/status`, both requiring `authorization: Bearer <token>`. */
@@ -90,7 +94,18 @@ export function packLookup(r: LookupOutput): Buffer {
 /** Creates the fastify app (not yet listening). */
 export function createHttpServer(deps: HttpServerDeps): HttpServer {
   const { service, metrics, inFlight } = deps;
+  const limits = deps.connections ?? DEFAULT_CONNECTION_LIMITS;
   const app = Fastify({
+    // Node's own bounds, set at creation: a request (headers and body) must arrive within
+    // requestTimeoutMs (else 408 and close; checked every quarter of it, not every 30 s as by
+    // default), keep-alive connections idle for idleTimeoutMs are closed, and sockets past
+    // maxConnections are closed on accept.
+    serverFactory: (handler) => {
+      const s = createHttp1Server({ requestTimeout: limits.requestTimeoutMs, headersTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(limits.requestTimeoutMs / 4))) }, handler);
+      s.keepAliveTimeout = limits.idleTimeoutMs;
+      s.maxConnections = limits.maxConnections;
+      return s;
+    },
     bodyLimit: deps.maxMessageBytes,
     logger: false,
     // Strict validation: no type coercion, no silent removal of unknown properties.
