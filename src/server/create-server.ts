@@ -141,14 +141,26 @@ export async function createServer(config: ServeConfig, deps: ServerDeps): Promi
   };
   if (current !== null) becomeReady();
 
+  /**
+   * Readiness false (Health.Watch streams are told NOT_SERVING), new work refused
+   * (MPE_ERR_SHUTTING_DOWN; HTTP answers carry Connection: close), gRPC GOAWAY; then waits, at
+   * most MPE_SHUTDOWN_GRACE_MS, for admitted requests, HTTP requests in progress and gRPC calls to
+   * end; whatever is left then (Watch streams, half-sent bodies, idle keep-alive connections) is
+   * closed. Always resolves, so the process can exit 0.
+   */
   async function shutdown(): Promise<void> {
     ready = false;
     grpc.health.setStatus('', 'NOT_SERVING');
     grpc.health.setStatus(SERVICE_NAME, 'NOT_SERVING');
-    const drained = inFlight.drain();
-    const grace = new Promise<void>((r) => setTimeout(r, config.shutdownGraceMs).unref());
-    await Promise.race([drained, grace]);
-    await Promise.all([grpc.close(), http.close()]);
+    http.drain();
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((r) => {
+      timer = setTimeout(r, config.shutdownGraceMs);
+    });
+    await Promise.race([Promise.all([inFlight.drain(), http.idle(), grpc.close()]), grace]);
+    clearTimeout(timer);
+    grpc.forceClose();
+    await http.forceClose().catch(() => {});
     await pool?.close();
   }
   return {

@@ -37,8 +37,10 @@ export interface GrpcServer {
   readonly health: HealthImplementation;
   /** Binds and returns the port actually used. */
   listen(host: string, port: number): Promise<number>;
-  /** Lets in-flight calls finish, then stops. */
+  /** Stops listening, sends GOAWAY and resolves once every call has ended (a Health.Watch stream never does by itself). */
   close(): Promise<void>;
+  /** Cancels every call left and closes every connection (shutdown, after the grace). */
+  forceClose(): void;
 }
 
 function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>, defaultMs: number): number {
@@ -264,6 +266,9 @@ export function createGrpcServer(deps: GrpcServerDeps): GrpcServer {
     },
     close() {
       return new Promise((resolve) => server.tryShutdown(() => resolve()));
+    },
+    forceClose() {
+      server.forceShutdown();
     },
   };
 }

@@ -49,8 +49,23 @@ export interface AdminHooks {
 export interface HttpServer {
   readonly app: FastifyInstance;
   listen(host: string, port: number): Promise<number>;
+  /**
+   * Shutdown, step 1: from now on every response carries `Connection: close` and every request
+   * but the probes (/healthz, /readyz, /metrics) is answered 503 MPE_ERR_SHUTTING_DOWN. Idle
+   * keep-alive connections stay open, so that a client's next request on one gets that clean
+   * answer instead of a reset.
+   */
+  drain(): void;
+  /** Resolves once no connection has a request in progress (headers received, response not finished). */
+  idle(): Promise<void>;
+  /** Shutdown, last step: closes every connection left (idle ones, half-sent bodies) and the listener. */
+  forceClose(): Promise<void>;
+  /** Graceful close (the listener, then connections as they become idle). */
   close(): Promise<void>;
 }
+
+/** Routes still answered normally while draining: the probes and the metrics. */
+const PROBE_ROUTES: ReadonlySet<string | undefined> = new Set(['/healthz', '/readyz', '/metrics']);
 
 function deadlineOf(req: FastifyRequest, defaultMs: number): number {
   const h = req.headers[DEADLINE_HEADER];
@@ -132,8 +147,26 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
     return url === '/v1/score' ? 'score' : url === '/v1/lookup' ? 'lookup' : url === '/v1/model' ? 'get_model' : null;
   };
   const startTimes = new WeakMap<FastifyRequest, bigint>();
+  let draining = false;
+  // Requests in progress (from complete headers to the end of the response), for idle().
+  let active = 0;
+  let idleWaiters: (() => void)[] = [];
+  app.server.on('request', (_req, res) => {
+    active++;
+    res.once('close', () => {
+      if (--active === 0) for (const w of idleWaiters.splice(0)) w();
+    });
+  });
+  app.addHook('onSend', (_req, reply, payload, done) => {
+    if (draining) void reply.header('connection', 'close');
+    done(null, payload);
+  });
   app.addHook('onRequest', (req, _reply, done) => {
     startTimes.set(req, process.hrtime.bigint());
+    if (draining && !PROBE_ROUTES.has(req.routeOptions.url)) {
+      done(new MpeError('MPE_ERR_SHUTTING_DOWN'));
+      return;
+    }
     // Shed Score requests before their body is read and JSON-parsed: under overload a refusal
     // must be the cheapest answer the server gives (503 MPE_ERR_OVERLOADED).
     done(req.method === 'POST' && req.routeOptions.url === '/v1/score' ? (service.overloaded() ?? undefined) : undefined);
@@ -227,6 +260,18 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
       await app.listen({ host, port });
       const addr = app.server.address();
       return typeof addr === 'object' && addr !== null ? addr.port : port;
+    },
+    drain() {
+      draining = true;
+    },
+    idle() {
+      return active === 0 ? Promise.resolve() : new Promise<void>((r) => idleWaiters.push(r));
+    },
+    async forceClose() {
+      draining = true;
+      app.server.closeAllConnections();
+      await app.close();
+      idleWaiters = [];
     },
     close: () => app.close(),
   };
