@@ -49,7 +49,12 @@ test('SIGTERM with a Watch stream, a half-sent body and an idle keep-alive conne
     const watch = client.watch({ service: '' });
     const statuses: string[] = [];
     watch.on('error', () => {});
-    const serving = new Promise<void>((r) => watch.on('data', (m: { status: string }) => (statuses.push(m.status), m.status === 'SERVING' && r())));
+    const serving = new Promise<void>((r) =>
+      watch.on('data', (m: { status: string }) => {
+        statuses.push(m.status);
+        if (m.status === 'SERVING') r();
+      }),
+    );
     const notServing = new Promise<void>((r) => watch.on('data', (m: { status: string }) => m.status === 'NOT_SERVING' && r()));
     await serving;
     // A body announced and never sent.
