@@ -5,6 +5,8 @@
  * configuration error.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, openSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -85,6 +87,25 @@ test('a directory in place of table.bin is MPE_ERR_BUNDLE_UNREADABLE, not a raw 
   assert.match(o.error!.message, /table\.bin/);
   const status = await httpJson(server.httpPort, 'GET', '/admin/status', undefined, { authorization: `Bearer ${TOKEN}` });
   assert.equal(status.json.lastFailure.error.code, 'MPE_ERR_BUNDLE_UNREADABLE');
+});
+
+test('a FIFO in the bundle is refused at once and does not wedge the reloader: the next reload succeeds', async () => {
+  const dir = await copyOfGood('fifo-table');
+  await rm(join(dir, 'table.bin'));
+  execFileSync('mkfifo', [join(dir, 'table.bin')]);
+  let t: NodeJS.Timeout | undefined;
+  const o = await Promise.race([reload(dir), new Promise<'hang'>((r) => (t = setTimeout(() => r('hang'), 10_000)))]);
+  clearTimeout(t);
+  assert.notEqual(o, 'hang');
+  assert.equal(o !== 'hang' && o.error?.code, 'MPE_ERR_BUNDLE_UNREADABLE');
+  const ok = await reload(good);
+  assert.equal(ok.result, 'success');
+  // Unblock a reader that may still wait on the FIFO (code that opens it blocking).
+  try {
+    closeSync(openSync(join(dir, 'table.bin'), constants.O_WRONLY | constants.O_NONBLOCK));
+  } catch {
+    // nobody waiting
+  }
 });
 
 test('token: a prefix, an extension, another token of the same length and none are all 401', async () => {
