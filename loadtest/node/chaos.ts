@@ -25,9 +25,8 @@ import { service as healthService } from 'grpc-health-check';
 import { manifestHashText } from '../../src/bundle/manifest.js';
 import { decodeTableHeader } from '../../src/bundle/table-file.js';
 import { createRegistry } from '../../src/registry/registry.js';
-import { attrInt, OnnxGraphBuilder } from '../../src/onnx/builder.js';
-import { buildMlpScorer, SCORER_INPUT, SCORER_OUTPUT } from '../../src/scorer/mlp.js';
 import { xxh64Hex } from '../../src/util/checksum.js';
+import { fixedBatchOneScorer, nanScorer } from '../../test/helpers/bad-scorers.js';
 import { createFixture, type Fixture, randomRows, writeFixtureBundle } from '../../test/helpers/bundle-fixture.js';
 import { type ServeChild, spawnServe } from '../../test/helpers/spawn-serve.js';
 import { grpcClient } from '../../test/server/clients.js';
@@ -212,18 +211,6 @@ function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 60
   return { status: r.status, out: `${r.stdout}${r.stderr}`, ms: Math.round(performance.now() - t) };
 }
 
-/** A logistic scorer whose shapes are fixed to one row (valid ONNX; fails any larger batch). */
-function fixedBatchOneScorer(inputDim: number): Uint8Array {
-  const g = new OnnxGraphBuilder('fixed_batch_1');
-  g.addInput(SCORER_INPUT, 'float32', [1, inputDim]);
-  g.addInitializer('W', new Float32Array(inputDim).fill(0.01), [1, inputDim]);
-  g.addInitializer('b', Float32Array.of(0), [1]);
-  g.addNode('Gemm', [SCORER_INPUT, 'W', 'b'], ['logit'], { transB: attrInt(1) });
-  g.addNode('Sigmoid', ['logit'], [SCORER_OUTPUT]);
-  g.addOutput(SCORER_OUTPUT, 'float32', [1, 1]);
-  return g.toBytes();
-}
-
 interface Ctx {
   readonly root: string;
   readonly fx: Fixture;
@@ -308,7 +295,7 @@ const scenarios: Record<string, Scenario> = {
     const t0 = performance.now();
     const codes: string[] = [];
     const nan = join(c.root, 'nan-scorer');
-    await writeFixtureBundle({ ...c.fx, scorerBytes: buildMlpScorer({ ...c.fx.mlp, out: { W: c.fx.mlp.out.W, b: Float32Array.of(Number.NaN) } }) }, nan, 'nan-scorer');
+    await writeFixtureBundle({ ...c.fx, scorerBytes: nanScorer(c.fx.mlp) }, nan, 'nan-scorer');
     codes.push((await admin(c.srv, { dir: nan })).error?.code ?? 'accepted');
     const table = join(c.root, 'nan-table');
     await cp(c.good, table, { recursive: true });

@@ -11,13 +11,12 @@ import { testConfig } from '../../src/config/config.js';
 import { decodeTableHeader } from '../../src/bundle/table-file.js';
 import { PackedTable } from '../../src/codec/packed-table.js';
 import { isMpeError } from '../../src/errors.js';
-import { OnnxGraphBuilder, attrInt } from '../../src/onnx/builder.js';
-import { buildMlpScorer, SCORER_INPUT, SCORER_OUTPUT } from '../../src/scorer/mlp.js';
 import { createServer, type RunningServer } from '../../src/server/create-server.js';
 import { createEmbeddingService } from '../../src/service/embedding-service.js';
 import { validationRows } from '../../src/service/model-check.js';
 import type { ServingModel } from '../../src/service/model.js';
 import { ScorePool } from '../../src/service/score-pool.js';
+import { fixedBatchOneScorer, nanScorer } from '../helpers/bad-scorers.js';
 import { createFixture, type Fixture, fixtureModel, randomRows } from '../helpers/bundle-fixture.js';
 
 const fx: Fixture = createFixture({ seed: 31 });
@@ -32,24 +31,6 @@ before(async () => {
 after(async () => {
   await server.close();
 });
-
-/** A logistic scorer whose input and output shapes are fixed to ONE row. */
-function fixedBatchOneScorer(): Uint8Array {
-  const g = new OnnxGraphBuilder('fixed_batch_1');
-  g.addInput(SCORER_INPUT, 'float32', [1, inputDim]);
-  g.addInitializer('W', new Float32Array(inputDim).fill(0.01), [1, inputDim]);
-  g.addInitializer('b', Float32Array.of(0), [1]);
-  g.addNode('Gemm', [SCORER_INPUT, 'W', 'b'], ['logit'], { transB: attrInt(1) });
-  g.addNode('Sigmoid', ['logit'], [SCORER_OUTPUT]);
-  g.addOutput(SCORER_OUTPUT, 'float32', [1, 1]);
-  return g.toBytes();
-}
-
-/** The fixture's MLP with a NaN output bias: every probability is NaN. */
-function nanScorer(): Uint8Array {
-  const w = { ...fx.mlp, out: { W: fx.mlp.out.W, b: Float32Array.of(Number.NaN) } };
-  return buildMlpScorer(w);
-}
 
 /** A copy of the fixture's table with a NaN in the first row of its first 32-bit group. */
 function nanTableModel(version: string): ServingModel {
@@ -81,11 +62,11 @@ test('validation rows vary: OOV row first, then ids across the whole table', () 
 });
 
 test('reload: a scorer with a fixed batch of 1 is refused (it would fail every micro-batched Score)', async () => {
-  await refusedWith({ ...fixtureModel(fx, 'fixed-1'), scorerBytes: fixedBatchOneScorer() }, /micro-batch of 64 rows/);
+  await refusedWith({ ...fixtureModel(fx, 'fixed-1'), scorerBytes: fixedBatchOneScorer(inputDim) }, /micro-batch of 64 rows/);
 });
 
 test('reload: a scorer that answers NaN is refused', async () => {
-  await refusedWith({ ...fixtureModel(fx, 'nan-scorer'), scorerBytes: nanScorer() }, /scorer answered NaN/);
+  await refusedWith({ ...fixtureModel(fx, 'nan-scorer'), scorerBytes: nanScorer(fx.mlp) }, /scorer answered NaN/);
 });
 
 test('reload: a table with a NaN value is refused, naming the feature', async () => {
@@ -93,13 +74,13 @@ test('reload: a table with a NaN value is refused, naming the feature', async ()
 });
 
 test('start-up: the same models are MPE_ERR_MODEL_INVALID (nothing is served)', async () => {
-  for (const m of [{ ...fixtureModel(fx, 'nan-scorer'), scorerBytes: nanScorer() }, nanTableModel('nan-table')]) {
+  for (const m of [{ ...fixtureModel(fx, 'nan-scorer'), scorerBytes: nanScorer(fx.mlp) }, nanTableModel('nan-table')]) {
     await assert.rejects(createServer(config, { model: m, registry: new Registry() }), (e) => isMpeError(e) && e.code === 'MPE_ERR_MODEL_INVALID');
   }
 });
 
 test('a NaN probability that got past validation is MPE_ERR_SCORER_RUN, never an answer', async () => {
-  const model = { ...fixtureModel(fx, 'nan-scorer'), scorerBytes: nanScorer() };
+  const model = { ...fixtureModel(fx, 'nan-scorer'), scorerBytes: nanScorer(fx.mlp) };
   const pool = await ScorePool.create({ workers: 1, maxBatchRows: 64, maxWaitUs: 0, queueLimit: 8, maxQueueMs: 1000, init: { tableBuffer: model.tableBuffer, scorerBytes: model.scorerBytes, fields: model.fields.length, provider: 'cpu', intraOpThreads: 1 } });
   try {
     const service = createEmbeddingService({ model, pool, config });
