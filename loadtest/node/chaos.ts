@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { Command } from 'commander';
 import { service as healthService } from 'grpc-health-check';
+import { describeMachine, writeBenchmarksDoc, writeResult } from '../../bench/report.js';
 import { manifestHashText } from '../../src/bundle/manifest.js';
 import { decodeTableHeader } from '../../src/bundle/table-file.js';
 import { createRegistry } from '../../src/registry/registry.js';
@@ -404,6 +405,13 @@ const scenarios: Record<string, Scenario> = {
   },
 };
 
+function chaosMarkdown(results: readonly Result[], load0: number): string {
+  let md = `\`mpe serve\` spawned with \`${SERVE_ARGS.join(' ')}\` (fixture bundle: 6 fields, d = 8, 5,000 features); normal traffic: one HTTP and one gRPC Score (8 rows) every 50 ms on connections opened before the attacks. Recover: attack sent until a new connection gets /readyz 200 and a correct Score (shutdown: SIGTERM until exit). Lost and p99: the normal requests sent while the scenario ran. Load average ${load0.toFixed(2)} at start, ${loadavg()[0]!.toFixed(2)} at end (2 shared cores).\n\n`;
+  md += '| scenario | result | recover | normal requests lost | normal p99 | what happened |\n|---|---|---:|---:|---:|---|\n';
+  for (const r of results) md += `| ${r.name} | ${r.pass ? 'pass' : '**fail**'} | ${r.recoverMs === null ? 'never' : `${r.recoverMs} ms`} | ${r.lost} / ${r.sent} | ${r.p99Ms === null ? '-' : `${r.p99Ms.toFixed(1)} ms`} | ${r.note.replace(/\|/g, '/')} |\n`;
+  return md;
+}
+
 async function main(): Promise<void> {
   const o = new Command('chaos')
     .option('--only <names>', `comma list of: ${Object.keys(scenarios).join(', ')}`)
@@ -455,7 +463,13 @@ async function main(): Promise<void> {
   }
   const summary = `${results.filter((r) => r.pass).length}/${results.length} scenarios passed; load average ${load0.toFixed(2)} at start, ${loadavg()[0]!.toFixed(2)} at end`;
   process.stdout.write(`${summary}\n`);
-  if (o.json) await writeFile(o.json, `${JSON.stringify({ results, limits: LIMITS, loadStart: load0, loadEnd: loadavg()[0] }, null, 2)}\n`);
+  const data = { results, limits: LIMITS, loadStart: load0, loadEnd: loadavg()[0] };
+  if (o.json) await writeFile(o.json, `${JSON.stringify(data, null, 2)}\n`);
+  if (o.only === undefined) {
+    writeResult({ name: 'chaos', title: 'Chaos: the nine attacks and faults of issue 15 (`chaos`)', command: 'npm run chaos', date: new Date().toISOString(), machine: describeMachine(), markdown: chaosMarkdown(results, load0), data });
+    writeBenchmarksDoc();
+    process.stdout.write('bench/results/chaos.json and docs/benchmarks.md written\n');
+  }
   process.exitCode = results.every((r) => r.pass) ? 0 : 1;
 }
 
