@@ -25,7 +25,7 @@ import { service as healthService } from 'grpc-health-check';
 import { describeMachine, writeBenchmarksDoc, writeResult } from '../../bench/report.js';
 import { manifestHashText } from '../../src/bundle/manifest.js';
 import { decodeTableHeader } from '../../src/bundle/table-file.js';
-import { createRegistry } from '../../src/registry/registry.js';
+import { createModelStore } from '../../src/model-store/store.js';
 import { xxh64Hex } from '../../src/util/checksum.js';
 import { fixedBatchOneScorer, nanScorer } from '../../test/helpers/bad-scorers.js';
 import { createFixture, type Fixture, randomRows, writeFixtureBundle } from '../../test/helpers/bundle-fixture.js';
@@ -337,7 +337,7 @@ const scenarios: Record<string, Scenario> = {
   'publish-location': async (c) => {
     const prefix = `chaos-${process.pid}`;
     const model = 'chaos';
-    const reg = createRegistry({ url: 'redis://127.0.0.1:6379', model, prefix });
+    const reg = createModelStore({ url: 'redis://127.0.0.1:6379', model, prefix });
     try {
       const copy = join(c.root, 'republish');
       await cp(c.good, copy, { recursive: true });

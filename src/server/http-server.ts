@@ -5,7 +5,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer as createHttp1Server } from 'node:http';
 import { endianness } from 'node:os';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from '../util/log.js';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
 import { MpeError } from '../errors.js';
 import type { Method, RequestMetrics } from '../metrics/request-metrics.js';
@@ -36,6 +37,8 @@ export interface HttpServerDeps {
   readonly jsonLimits?: JsonShapeLimits;
   /** Request timeout, idle timeout and connection cap (default: the config defaults). */
   readonly connections?: ConnectionLimits;
+  /** The process logger (fastify's own logs go through it); absent = fastify's logger off. */
+  readonly log?: Logger;
 }
 
 /** Admin routes: `POST /admin/reload` and `GET /admin/status`, both requiring `authorization: Bearer <token>`. */
@@ -122,7 +125,8 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
       return s;
     },
     bodyLimit: deps.maxMessageBytes,
-    logger: false,
+    // The process's pino instance; per-request lines off (the request metrics count every call).
+    ...(deps.log ? { loggerInstance: deps.log as FastifyBaseLogger, disableRequestLogging: true } : { logger: false }),
     // Strict validation: no type coercion, no silent removal of unknown properties.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, allowUnionTypes: true } },
     return503OnClosing: true,

@@ -8,7 +8,7 @@
 import { type ErrorCode, MpeError } from '../errors.js';
 import { createRng } from '../util/random.js';
 import type { ServingModel } from './model.js';
-import type { ScorePool } from './score-pool.js';
+import type { ScorePool } from '../scorer/score-pool.js';
 
 /** Rows dequantized per event-loop turn while scanning the table (d floats each): well under a millisecond at d = 16, so requests of the version still served are not delayed. */
 const SCAN_ROWS = 4096;

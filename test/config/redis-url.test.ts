@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { registryUrl, resolveConfig } from '../../src/config/config.js';
-import type { LogFn } from '../../src/registry/log.js';
-import { createRedisClient, redisErrorClass } from '../../src/registry/redis-client.js';
+import { createRedisClient, redisErrorClass } from '../../src/model-store/redis-client.js';
+import { pino } from 'pino';
 import { redactUrl, redactUrlsIn } from '../../src/util/redact.js';
 
 const SECRET = 's3cr3t-pw';
@@ -47,8 +47,12 @@ test('mpe serve with a malformed MPE_REDIS_URL exits 1 at once and never prints 
 });
 
 test('a wrong password and an unreachable Redis are logged once each with their class, password redacted', async () => {
-  const lines: { level: string; msg: string; fields: Record<string, unknown> }[] = [];
-  const log: LogFn = (level, msg, fields) => lines.push({ level, msg, fields: { ...fields } });
+  const lines: { level: number; msg: string; fields: Record<string, unknown> }[] = [];
+  // A real pino logger writing into memory: the test reads fields, as the house style asks.
+  const log = pino({ level: 'info' }, { write: (line: string) => {
+    const o = JSON.parse(line) as { level: number; msg: string } & Record<string, unknown>;
+    lines.push({ level: o.level, msg: o.msg, fields: o });
+  } });
   const cases: [string, string][] = [
     [`redis://nouser:${SECRET}@127.0.0.1:6379`, 'auth'],
     [`redis://u:${SECRET}@127.0.0.1:1`, 'unreachable'],

@@ -14,11 +14,11 @@ import { after, before, test } from 'node:test';
 import { Registry as PromRegistry } from 'prom-client';
 import { loadBundle } from '../../src/bundle/load.js';
 import { MIN_ADMIN_TOKEN_LENGTH, resolveConfig, testConfig } from '../../src/config/config.js';
-import { silentLog } from '../../src/registry/log.js';
-import { adminHooks, type HotReload, startHotReload } from '../../src/registry/hot-reload.js';
-import { createServer, type RunningServer } from '../../src/server/create-server.js';
+import { silentLogger } from '../../src/util/log.js';
+import { adminHooks, type HotReload, startHotReload } from '../../src/app/hot-reload.js';
+import { createServer, type RunningServer } from '../../src/app/create-server.js';
 import { servingModelFromBundle } from '../../src/service/model.js';
-import { writeVersion } from '../registry/bundles.js';
+import { writeVersion } from '../helpers/registry-bundles.js';
 import { httpJson } from './clients.js';
 
 const TOKEN = 'a-long-enough-admin-token';
@@ -31,7 +31,7 @@ before(async () => {
   root = await mkdtemp(join(tmpdir(), 'mpe-admin-errors-'));
   good = (await writeVersion(root, 'v1', 11)).dir;
   server = await createServer(testConfig({ workers: 1 }), { model: servingModelFromBundle(await loadBundle(good)), registry: new PromRegistry(), admin: adminHooks(TOKEN, () => hot) });
-  hot = startHotReload({ server, initial: { version: 'v1', location: good }, metrics: server.metrics.registry, log: silentLog });
+  hot = startHotReload({ server, initial: { version: 'v1', location: good }, metrics: server.metrics.registry, log: silentLogger });
 });
 after(async () => {
   await hot?.close();

@@ -13,7 +13,7 @@ import * as grpc from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
 import { Registry } from 'prom-client';
 import { testConfig } from '../../src/config/config.js';
-import { createServer, type RunningServer } from '../../src/server/create-server.js';
+import { createServer, type RunningServer } from '../../src/app/create-server.js';
 import { createFixture, fixtureModel, randomRows } from '../helpers/bundle-fixture.js';
 
 const fx = createFixture({ seed: 41 });

@@ -11,11 +11,11 @@ import { testConfig } from '../../src/config/config.js';
 import { decodeTableHeader } from '../../src/bundle/table-file.js';
 import { PackedTable } from '../../src/codec/packed-table.js';
 import { isMpeError } from '../../src/errors.js';
-import { createServer, type RunningServer } from '../../src/server/create-server.js';
+import { createServer, type RunningServer } from '../../src/app/create-server.js';
 import { createEmbeddingService } from '../../src/service/embedding-service.js';
 import { validationRows } from '../../src/service/model-check.js';
 import type { ServingModel } from '../../src/service/model.js';
-import { ScorePool } from '../../src/service/score-pool.js';
+import { ScorePool } from '../../src/scorer/score-pool.js';
 import { fixedBatchOneScorer, nanScorer } from '../helpers/bad-scorers.js';
 import { createFixture, type Fixture, fixtureModel, randomRows } from '../helpers/bundle-fixture.js';
 
