@@ -253,7 +253,8 @@ const scenarios: Record<string, Scenario> = {
     const cut = bad.filter((o) => o === 'timeout').length;
     // Checked by its head and length, not JSON.parse'd: 10 MB parses would hold this process's loop.
     const answered = big.filter((r) => r.status === 200 && r.text.startsWith('{"d":') && r.text.includes('"count":65536,') && r.text.endsWith(']}')).length;
-    return { pass: refused + cut === 24 && refused > 0 && answered === 4, recoverMs: await recovery(c.srv, c.body, t0), note: `24 deep 4 MB bodies: ${refused} refused MPE_ERR_REQ_JSON, ${cut} cut by the request timeout; ${answered}/4 65,536-id Lookups answered` };
+    const recoverMs = await recovery(c.srv, c.body, t0);
+    return { pass: refused + cut === 24 && refused > 0 && answered === 4 && recoverMs !== null, recoverMs, note: `24 deep 4 MB bodies: ${refused} refused MPE_ERR_REQ_JSON, ${cut} cut by the request timeout; ${answered}/4 65,536-id Lookups answered` };
   },
   /** 2. Unfinished bodies (Content-Length, chunked, trickled gRPC) past the connection cap. */
   'slow-bodies': async (c) => {
@@ -300,7 +301,8 @@ const scenarios: Record<string, Scenario> = {
     await sleep(200);
     const ok = await within(admin(c.srv, { dir: c.good }), 30_000);
     const pass = o !== 'timeout' && o.error?.code === 'MPE_ERR_BUNDLE_UNREADABLE' && ok !== 'timeout' && ok.result === 'success';
-    return { pass, recoverMs: await recovery(c.srv, c.body, t0), note: `FIFO reload ${o === 'timeout' ? 'hung' : `${o.error?.code} in ${refusedMs} ms`}; SIGHUP + good reload ${ok === 'timeout' ? 'hung' : ok.result}` };
+    const recoverMs = await recovery(c.srv, c.body, t0);
+    return { pass: pass && recoverMs !== null, recoverMs, note: `FIFO reload ${o === 'timeout' ? 'hung' : `${o.error?.code} in ${refusedMs} ms`}; SIGHUP + good reload ${ok === 'timeout' ? 'hung' : ok.result}` };
   },
   /** 5. A 2 GiB sparse table.bin (the manifest says its real size): refused from fstat, RSS unchanged. */
   'huge-table': async (c) => {

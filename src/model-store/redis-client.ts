@@ -73,7 +73,8 @@ export function createRedisClient(url: string, opts: RedisClientOptions): Redis 
   const log = opts.log;
   let last: RedisErrorClass | null = null;
   client.on('error', (e: unknown) => {
-    if (log === undefined) return;
+    // Nothing to report once the client was closed on purpose (a late error of a pending command).
+    if (log === undefined || client.status === 'end') return;
     const cls = redisErrorClass(e);
     if (cls === last) return;
     last = cls;

@@ -47,18 +47,23 @@ test('mpe serve with a malformed MPE_REDIS_URL exits 1 at once and never prints 
 });
 
 test('a wrong password and an unreachable Redis are logged once each with their class, password redacted', async () => {
-  const lines: { level: number; msg: string; fields: Record<string, unknown> }[] = [];
-  // A real pino logger writing into memory: the test reads fields, as the house style asks.
-  const log = pino({ level: 'info' }, { write: (line: string) => {
-    const o = JSON.parse(line) as { level: number; msg: string } & Record<string, unknown>;
-    lines.push({ level: o.level, msg: o.msg, fields: o });
-  } });
+
   const cases: [string, string][] = [
     [`redis://nouser:${SECRET}@127.0.0.1:6379`, 'auth'],
     [`redis://u:${SECRET}@127.0.0.1:1`, 'unreachable'],
   ];
   for (const [url, cls] of cases) {
-    lines.length = 0;
+    // A real pino logger per case, writing into memory (a closed client of the previous case cannot add lines).
+    const lines: { level: number; msg: string; fields: Record<string, unknown> }[] = [];
+    const log = pino(
+      { level: 'info' },
+      {
+        write: (line: string) => {
+          const o = JSON.parse(line) as { level: number; msg: string } & Record<string, unknown>;
+          lines.push({ level: o.level, msg: o.msg, fields: o });
+        },
+      },
+    );
     const c = createRedisClient(url, { role: 'replica', maxBackoffMs: 50, log });
     try {
       // Several reconnect attempts: still one line for the class.
