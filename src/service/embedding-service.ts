@@ -40,12 +40,31 @@ export interface LookupOutput {
   readonly oov: boolean[];
 }
 
+/** All candidates' values of one field (columnar form, gRPC). */
+export interface RawColumn {
+  readonly field: string;
+  readonly values: readonly RawValue[];
+}
+
+/** Columnar candidates: field -> values (REST) or a list of columns (gRPC). */
+export type RawColumns = Readonly<Record<string, readonly RawValue[]>> | readonly RawColumn[];
+
+/**
+ * One Score request, as the transports decode it. Exactly one form: `rows` (flat), `ids`/`idRows`,
+ * `columns`, or `context` with `candidates` or `columns` (the shared fields once, resolved once).
+ */
 export interface ScoreInput {
   readonly rows?: readonly RawRow[];
   /** Flat ids, row-major, `fields` per row (gRPC). */
   readonly ids?: ArrayLike<number>;
   /** Ids as one array per row (REST). */
   readonly idRows?: readonly ArrayLike<number>[];
+  /** Fields shared by every candidate, given once. */
+  readonly context?: RawRow;
+  /** Per-candidate fields: exactly the fields not in `context`. */
+  readonly candidates?: readonly RawRow[];
+  /** Per-candidate fields, one column per field. */
+  readonly columns?: RawColumns;
 }
 
 export interface ScoreOutput {
@@ -103,6 +122,13 @@ export interface EmbeddingService {
   readonly stats: ModelStats;
   /** Live statistics of this model, null when sampling is off. */
   readonly live: LiveSource | null;
+}
+
+/** The columns of the REST form (field -> values) as a list. */
+function columnList(cols: Readonly<Record<string, readonly RawValue[]>>): RawColumn[] {
+  const out: RawColumn[] = [];
+  for (const field in cols) out.push({ field, values: cols[field]! });
+  return out;
 }
 
 /** The drift view of a model: grouped tables as stored, a row-wise table as one group. */
@@ -193,11 +219,14 @@ export function createEmbeddingService(deps: EmbeddingServiceDeps): EmbeddingSer
     return i;
   }
 
-  /** Maps a raw value of field f to its id; sets oov when the value is not in the vocabulary. */
-  function rawId(f: number, value: RawValue, where: string, oovOut: boolean[] | null, at: number): number {
+  /**
+   * Maps a raw value of field f to its id; sets oov when the value is not in the vocabulary.
+   * The error names `where` (and `[index]` when index >= 0: formatted only on failure).
+   */
+  function rawId(f: number, value: RawValue, where: string, oovOut: boolean[] | null, at: number, index = -1): number {
     const field = fields[f]!;
     const token = fieldToken(field, value);
-    if (token === null) throw new MpeError('MPE_ERR_REQ_NUMERIC', `${where}: field ${field.name} value ${JSON.stringify(value)}`);
+    if (token === null) throw new MpeError('MPE_ERR_REQ_NUMERIC', `${index < 0 ? where : `${where}[${index}]`}: field ${field.name} value ${JSON.stringify(value)}`);
     let id = vocab.lookup(f, token);
     const isOov = id < 0 || id === oovIds[f];
     if (id < 0) id = oovIds[f]!;
@@ -240,29 +269,112 @@ export function createEmbeddingService(deps: EmbeddingServiceDeps): EmbeddingSer
     return { d, count, embeddings, ids, bits, pruned, oov };
   }
 
-  function rowIds(row: RawRow, r: number, out: Int32Array, seen: Uint8Array): void {
+  /**
+   * Resolves one raw row into `out[r * F ..]`. With a context (`inContext[f]` = 1 for the fields
+   * it gave), the row must hold exactly the other fields: `label` is 'candidates' then.
+   */
+  function rowIds(row: RawRow, r: number, out: Int32Array, seen: Uint8Array, inContext: Uint8Array | null, label: string): void {
     const base = r * F;
-    seen.fill(0);
+    const where = `${label}[${r}]`;
+    if (inContext === null) seen.fill(0);
+    else seen.set(inContext);
+    const twice = (name: string, f: number): MpeError =>
+      inContext !== null && inContext[f] === 1
+        ? new MpeError('MPE_ERR_REQ_DUPLICATE_FIELD', `${where}: field ${name} is also in context`)
+        : new MpeError('MPE_ERR_REQ_INVALID', `${where}: field ${name} given twice`);
     if (Array.isArray(row)) {
       const pairs = row as readonly RawFeature[];
       for (let k = 0; k < pairs.length; k++) {
         const p = pairs[k]!;
-        const f = fieldOf(p.field, `rows[${r}]`);
-        if (seen[f] === 1) throw new MpeError('MPE_ERR_REQ_INVALID', `rows[${r}]: field ${p.field} given twice`);
+        const f = fieldOf(p.field, where);
+        if (seen[f] === 1) throw twice(p.field, f);
         seen[f] = 1;
-        out[base + f] = rawId(f, p.value, `rows[${r}]`, null, 0);
+        out[base + f] = rawId(f, p.value, where, null, 0);
       }
     } else {
       const obj = row as Readonly<Record<string, RawValue>>;
       for (const name in obj) {
-        const f = fieldOf(name, `rows[${r}]`);
+        const f = fieldOf(name, where);
+        if (seen[f] === 1) throw twice(name, f);
         seen[f] = 1;
-        out[base + f] = rawId(f, obj[name], `rows[${r}]`, null, 0);
+        out[base + f] = rawId(f, obj[name], where, null, 0);
       }
     }
     for (let f = 0; f < F; f++) {
-      if (seen[f] === 0) throw new MpeError('MPE_ERR_REQ_MISSING_FIELD', `rows[${r}] lacks field ${fields[f]!.name}`);
+      if (seen[f] === 0) {
+        throw new MpeError('MPE_ERR_REQ_MISSING_FIELD', inContext === null ? `${where} lacks field ${fields[f]!.name}` : `field ${fields[f]!.name} is in neither context nor ${where}`);
+      }
     }
+  }
+
+  /**
+   * The context + candidates and columnar forms: context fields are resolved ONCE and copied into
+   * every row; the rest come from the candidate rows or the columns.
+   */
+  function sharedIds(req: ScoreInput): { rows: number; ids: Int32Array } {
+    const inContext = new Uint8Array(F);
+    const contextIds = new Int32Array(F);
+    const ctx = req.context;
+    const hasContext = ctx !== undefined && ctx !== null;
+    if (hasContext) {
+      const put = (name: unknown, value: RawValue): void => {
+        const f = fieldOf(name, 'context');
+        if (inContext[f] === 1) throw new MpeError('MPE_ERR_REQ_DUPLICATE_FIELD', `context: field ${String(name)} given twice`);
+        inContext[f] = 1;
+        contextIds[f] = rawId(f, value, 'context', null, 0);
+      };
+      if (Array.isArray(ctx)) for (const p of ctx as readonly RawFeature[]) put(p.field, p.value);
+      else for (const name in ctx as Readonly<Record<string, RawValue>>) put(name, (ctx as Readonly<Record<string, RawValue>>)[name]);
+    }
+    const candidates = req.candidates;
+    const columns = req.columns === undefined ? [] : Array.isArray(req.columns) ? (req.columns as readonly RawColumn[]) : columnList(req.columns as Readonly<Record<string, readonly RawValue[]>>);
+    if (candidates !== undefined && candidates.length > 0 && columns.length > 0) throw new MpeError('MPE_ERR_REQ_INVALID', 'send candidates or columns, not both');
+    let rows: number;
+    let ids: Int32Array;
+    if (candidates !== undefined && candidates.length > 0) {
+      rows = checkRows(candidates.length);
+      ids = new Int32Array(rows * F);
+      const seen = new Uint8Array(F);
+      const given = hasContext ? inContext : null;
+      for (let r = 0; r < rows; r++) rowIds(candidates[r]!, r, ids, seen, given, 'candidates');
+    } else if (columns.length > 0) {
+      const n = columns[0]!.values.length;
+      const inColumn = new Uint8Array(F);
+      const fieldOfColumn = new Int32Array(columns.length);
+      for (let c = 0; c < columns.length; c++) {
+        const col = columns[c]!;
+        const f = fieldOf(col.field, 'columns');
+        if (inContext[f] === 1) throw new MpeError('MPE_ERR_REQ_DUPLICATE_FIELD', `columns: field ${col.field} is also in context`);
+        if (inColumn[f] === 1) throw new MpeError('MPE_ERR_REQ_DUPLICATE_FIELD', `columns: field ${col.field} given twice`);
+        if (col.values.length !== n) {
+          throw new MpeError('MPE_ERR_REQ_COLUMN_LENGTH', `columns: field ${col.field} has ${col.values.length} values, field ${columns[0]!.field} has ${n}`);
+        }
+        inColumn[f] = 1;
+        fieldOfColumn[c] = f;
+      }
+      if (n === 0) throw new MpeError('MPE_ERR_REQ_NO_CANDIDATES', 'the columns hold no values');
+      for (let f = 0; f < F; f++) {
+        if (inContext[f] === 0 && inColumn[f] === 0) throw new MpeError('MPE_ERR_REQ_MISSING_FIELD', `field ${fields[f]!.name} is in neither ${hasContext ? 'context nor ' : ''}columns`);
+      }
+      rows = checkRows(n);
+      ids = new Int32Array(rows * F);
+      for (let c = 0; c < columns.length; c++) {
+        const f = fieldOfColumn[c]!;
+        const values = columns[c]!.values;
+        const where = `columns.${fields[f]!.name}`;
+        for (let r = 0, k = f; r < rows; r++, k += F) ids[k] = rawId(f, values[r], where, null, 0, r);
+      }
+    } else {
+      throw new MpeError('MPE_ERR_REQ_NO_CANDIDATES', candidates !== undefined || req.columns !== undefined ? 'the candidate list is empty' : 'context-only request: send the candidates too');
+    }
+    if (hasContext) {
+      for (let f = 0; f < F; f++) {
+        if (inContext[f] === 0) continue;
+        const id = contextIds[f]!;
+        for (let k = f; k < ids.length; k += F) ids[k] = id;
+      }
+    }
+    return { rows, ids };
   }
 
   function score(req: ScoreInput, ctx: CallContext = NO_DEADLINE): Promise<ScoreOutput> {
@@ -272,15 +384,18 @@ export function createEmbeddingService(deps: EmbeddingServiceDeps): EmbeddingSer
       // cost in a cpu-prof past saturation), not after it as pool.score() would.
       const shed = pool.overloaded();
       if (shed !== null) throw shed;
-      const kinds = (req.rows?.length ? 1 : 0) + (req.ids?.length ? 1 : 0) + (req.idRows?.length ? 1 : 0);
-      if (kinds > 1) throw new MpeError('MPE_ERR_REQ_INVALID', 'send either rows or ids, not both');
+      const shared = req.context !== undefined || req.candidates !== undefined || req.columns !== undefined;
+      const kinds = (req.rows?.length ? 1 : 0) + (req.ids?.length ? 1 : 0) + (req.idRows?.length ? 1 : 0) + (shared ? 1 : 0);
+      if (kinds > 1) throw new MpeError('MPE_ERR_REQ_INVALID', 'send one of rows, ids, columns, or context with candidates or columns');
       let rows: number;
       let ids: Int32Array;
-      if (req.rows?.length) {
+      if (shared) {
+        ({ rows, ids } = sharedIds(req));
+      } else if (req.rows?.length) {
         rows = checkRows(req.rows.length);
         ids = new Int32Array(rows * F);
         const seen = new Uint8Array(F);
-        for (let r = 0; r < rows; r++) rowIds(req.rows[r]!, r, ids, seen);
+        for (let r = 0; r < rows; r++) rowIds(req.rows[r]!, r, ids, seen, null, 'rows');
       } else if (req.idRows?.length) {
         rows = checkRows(req.idRows.length);
         ids = new Int32Array(rows * F);
