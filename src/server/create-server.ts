@@ -72,6 +72,7 @@ export async function createServer(config: ServeConfig, deps: ServerDeps): Promi
         tableBuffer: model.tableBuffer,
         scorerBytes: model.scorerBytes,
         fields: model.fields.length,
+        ...(model.vocabBuffer !== undefined ? { vocabBuffer: model.vocabBuffer, fieldSpecs: model.fields } : {}),
         provider: config.provider,
         intraOpThreads: config.intraOpThreads,
       },

@@ -6,6 +6,7 @@
 import { MpeError } from '../errors.js';
 import { type FieldSpec, fieldToken } from '../features/token.js';
 import type { ServeConfig } from '../config/config.js';
+import { type RawPart, type RowLabel, resolveRawPart, ValuePacker } from '../vocab/packed-values.js';
 import { type ModelStats, modelStats, type SectionName, type ServingModel } from './model.js';
 import type { ScorePool } from './score-pool.js';
 import type { DriftModel } from '../stats/drift.js';
@@ -219,14 +220,11 @@ export function createEmbeddingService(deps: EmbeddingServiceDeps): EmbeddingSer
     return i;
   }
 
-  /**
-   * Maps a raw value of field f to its id; sets oov when the value is not in the vocabulary.
-   * The error names `where` (and `[index]` when index >= 0: formatted only on failure).
-   */
-  function rawId(f: number, value: RawValue, where: string, oovOut: boolean[] | null, at: number, index = -1): number {
+  /** Maps a raw value of field f to its id; sets oov when the value is not in the vocabulary. */
+  function rawId(f: number, value: RawValue, where: string, oovOut: boolean[] | null, at: number): number {
     const field = fields[f]!;
     const token = fieldToken(field, value);
-    if (token === null) throw new MpeError('MPE_ERR_REQ_NUMERIC', `${index < 0 ? where : `${where}[${index}]`}: field ${field.name} value ${JSON.stringify(value)}`);
+    if (token === null) throw new MpeError('MPE_ERR_REQ_NUMERIC', `${where}: field ${field.name} value ${JSON.stringify(value)}`);
     let id = vocab.lookup(f, token);
     const isOov = id < 0 || id === oovIds[f];
     if (id < 0) id = oovIds[f]!;
@@ -270,10 +268,10 @@ export function createEmbeddingService(deps: EmbeddingServiceDeps): EmbeddingSer
   }
 
   /**
-   * Resolves one raw row into `out[r * F ..]`. With a context (`inContext[f]` = 1 for the fields
-   * it gave), the row must hold exactly the other fields: `label` is 'candidates' then.
+   * Places one raw row's values into slots `r * F ..` of `out`. With a context (`inContext[f]` = 1
+   * for the fields it gave), the row must hold exactly the other fields: `label` is 'candidates' then.
    */
-  function rowIds(row: RawRow, r: number, out: Int32Array, seen: Uint8Array, inContext: Uint8Array | null, label: string): void {
+  function rowValues(row: RawRow, r: number, out: ValuePacker, seen: Uint8Array, inContext: Uint8Array | null, label: RowLabel): void {
     const base = r * F;
     const where = `${label}[${r}]`;
     if (inContext === null) seen.fill(0);
@@ -289,7 +287,7 @@ export function createEmbeddingService(deps: EmbeddingServiceDeps): EmbeddingSer
         const f = fieldOf(p.field, where);
         if (seen[f] === 1) throw twice(p.field, f);
         seen[f] = 1;
-        out[base + f] = rawId(f, p.value, where, null, 0);
+        out.set(base + f, p.value);
       }
     } else {
       const obj = row as Readonly<Record<string, RawValue>>;
@@ -297,7 +295,7 @@ export function createEmbeddingService(deps: EmbeddingServiceDeps): EmbeddingSer
         const f = fieldOf(name, where);
         if (seen[f] === 1) throw twice(name, f);
         seen[f] = 1;
-        out[base + f] = rawId(f, obj[name], where, null, 0);
+        out.set(base + f, obj[name]);
       }
     }
     for (let f = 0; f < F; f++) {
@@ -308,12 +306,20 @@ export function createEmbeddingService(deps: EmbeddingServiceDeps): EmbeddingSer
   }
 
   /**
-   * The context + candidates and columnar forms: context fields are resolved ONCE and copied into
-   * every row; the rest come from the candidate rows or the columns.
+   * The raw forms as one {@link RawPart}: flat rows, or the context + candidates and columnar
+   * forms (context fields packed once, resolved once and broadcast to every row). Checks the
+   * fields (unknown, twice, missing, context overlap) and column lengths; values are resolved later.
    */
-  function sharedIds(req: ScoreInput): { rows: number; ids: Int32Array } {
+  function rawPart(req: ScoreInput): RawPart {
+    if (req.rows !== undefined && req.rows.length > 0) {
+      const rows = checkRows(req.rows.length);
+      const out = new ValuePacker(rows * F);
+      const seen = new Uint8Array(F);
+      for (let r = 0; r < rows; r++) rowValues(req.rows[r]!, r, out, seen, null, 'rows');
+      return { rows, values: out.pack(), context: null, label: 'rows', rowOffset: 0 };
+    }
     const inContext = new Uint8Array(F);
-    const contextIds = new Int32Array(F);
+    const contextValues = new ValuePacker(F);
     const ctx = req.context;
     const hasContext = ctx !== undefined && ctx !== null;
     if (hasContext) {
@@ -321,60 +327,49 @@ export function createEmbeddingService(deps: EmbeddingServiceDeps): EmbeddingSer
         const f = fieldOf(name, 'context');
         if (inContext[f] === 1) throw new MpeError('MPE_ERR_REQ_DUPLICATE_FIELD', `context: field ${String(name)} given twice`);
         inContext[f] = 1;
-        contextIds[f] = rawId(f, value, 'context', null, 0);
+        contextValues.set(f, value);
       };
       if (Array.isArray(ctx)) for (const p of ctx as readonly RawFeature[]) put(p.field, p.value);
       else for (const name in ctx as Readonly<Record<string, RawValue>>) put(name, (ctx as Readonly<Record<string, RawValue>>)[name]);
     }
+    const context = hasContext ? { values: contextValues.pack(), mask: inContext } : null;
     const candidates = req.candidates;
     const columns = req.columns === undefined ? [] : Array.isArray(req.columns) ? (req.columns as readonly RawColumn[]) : columnList(req.columns as Readonly<Record<string, readonly RawValue[]>>);
     if (candidates !== undefined && candidates.length > 0 && columns.length > 0) throw new MpeError('MPE_ERR_REQ_INVALID', 'send candidates or columns, not both');
-    let rows: number;
-    let ids: Int32Array;
     if (candidates !== undefined && candidates.length > 0) {
-      rows = checkRows(candidates.length);
-      ids = new Int32Array(rows * F);
+      const rows = checkRows(candidates.length);
+      const out = new ValuePacker(rows * F);
       const seen = new Uint8Array(F);
-      const given = hasContext ? inContext : null;
-      for (let r = 0; r < rows; r++) rowIds(candidates[r]!, r, ids, seen, given, 'candidates');
-    } else if (columns.length > 0) {
-      const n = columns[0]!.values.length;
-      const inColumn = new Uint8Array(F);
-      const fieldOfColumn = new Int32Array(columns.length);
-      for (let c = 0; c < columns.length; c++) {
-        const col = columns[c]!;
-        const f = fieldOf(col.field, 'columns');
-        if (inContext[f] === 1) throw new MpeError('MPE_ERR_REQ_DUPLICATE_FIELD', `columns: field ${col.field} is also in context`);
-        if (inColumn[f] === 1) throw new MpeError('MPE_ERR_REQ_DUPLICATE_FIELD', `columns: field ${col.field} given twice`);
-        if (col.values.length !== n) {
-          throw new MpeError('MPE_ERR_REQ_COLUMN_LENGTH', `columns: field ${col.field} has ${col.values.length} values, field ${columns[0]!.field} has ${n}`);
-        }
-        inColumn[f] = 1;
-        fieldOfColumn[c] = f;
-      }
-      if (n === 0) throw new MpeError('MPE_ERR_REQ_NO_CANDIDATES', 'the columns hold no values');
-      for (let f = 0; f < F; f++) {
-        if (inContext[f] === 0 && inColumn[f] === 0) throw new MpeError('MPE_ERR_REQ_MISSING_FIELD', `field ${fields[f]!.name} is in neither ${hasContext ? 'context nor ' : ''}columns`);
-      }
-      rows = checkRows(n);
-      ids = new Int32Array(rows * F);
-      for (let c = 0; c < columns.length; c++) {
-        const f = fieldOfColumn[c]!;
-        const values = columns[c]!.values;
-        const where = `columns.${fields[f]!.name}`;
-        for (let r = 0, k = f; r < rows; r++, k += F) ids[k] = rawId(f, values[r], where, null, 0, r);
-      }
-    } else {
+      for (let r = 0; r < rows; r++) rowValues(candidates[r]!, r, out, seen, hasContext ? inContext : null, 'candidates');
+      return { rows, values: out.pack(), context, label: 'candidates', rowOffset: 0 };
+    }
+    if (columns.length === 0) {
       throw new MpeError('MPE_ERR_REQ_NO_CANDIDATES', candidates !== undefined || req.columns !== undefined ? 'the candidate list is empty' : 'context-only request: send the candidates too');
     }
-    if (hasContext) {
-      for (let f = 0; f < F; f++) {
-        if (inContext[f] === 0) continue;
-        const id = contextIds[f]!;
-        for (let k = f; k < ids.length; k += F) ids[k] = id;
-      }
+    const n = columns[0]!.values.length;
+    const inColumn = new Uint8Array(F);
+    const fieldOfColumn = new Int32Array(columns.length);
+    for (let c = 0; c < columns.length; c++) {
+      const col = columns[c]!;
+      const f = fieldOf(col.field, 'columns');
+      if (inContext[f] === 1) throw new MpeError('MPE_ERR_REQ_DUPLICATE_FIELD', `columns: field ${col.field} is also in context`);
+      if (inColumn[f] === 1) throw new MpeError('MPE_ERR_REQ_DUPLICATE_FIELD', `columns: field ${col.field} given twice`);
+      if (col.values.length !== n) throw new MpeError('MPE_ERR_REQ_COLUMN_LENGTH', `columns: field ${col.field} has ${col.values.length} values, field ${columns[0]!.field} has ${n}`);
+      inColumn[f] = 1;
+      fieldOfColumn[c] = f;
     }
-    return { rows, ids };
+    if (n === 0) throw new MpeError('MPE_ERR_REQ_NO_CANDIDATES', 'the columns hold no values');
+    for (let f = 0; f < F; f++) {
+      if (inContext[f] === 0 && inColumn[f] === 0) throw new MpeError('MPE_ERR_REQ_MISSING_FIELD', `field ${fields[f]!.name} is in neither ${hasContext ? 'context nor ' : ''}columns`);
+    }
+    const rows = checkRows(n);
+    const out = new ValuePacker(rows * F);
+    for (let c = 0; c < columns.length; c++) {
+      const f = fieldOfColumn[c]!;
+      const values = columns[c]!.values;
+      for (let r = 0, k = f; r < rows; r++, k += F) out.set(k, values[r]);
+    }
+    return { rows, values: out.pack(), context, label: 'columns', rowOffset: 0 };
   }
 
   function score(req: ScoreInput, ctx: CallContext = NO_DEADLINE): Promise<ScoreOutput> {
@@ -389,13 +384,18 @@ export function createEmbeddingService(deps: EmbeddingServiceDeps): EmbeddingSer
       if (kinds > 1) throw new MpeError('MPE_ERR_REQ_INVALID', 'send one of rows, ids, columns, or context with candidates or columns');
       let rows: number;
       let ids: Int32Array;
-      if (shared) {
-        ({ rows, ids } = sharedIds(req));
-      } else if (req.rows?.length) {
-        rows = checkRows(req.rows.length);
+      if (shared || req.rows?.length) {
+        const part = rawPart(req);
+        if (pool.resolvesRaw) {
+          // The worker resolves the values; its ids come back for the live statistics.
+          return pool.scoreRaw(part, ctx.deadline, ctx.cancelled ?? null).then((r) => {
+            observeRows(r.ids, part.rows);
+            return { probabilities: r.probabilities, modelVersion: model.version };
+          });
+        }
+        rows = part.rows;
         ids = new Int32Array(rows * F);
-        const seen = new Uint8Array(F);
-        for (let r = 0; r < rows; r++) rowIds(req.rows[r]!, r, ids, seen, null, 'rows');
+        resolveRawPart(part, fields, vocab, ids);
       } else if (req.idRows?.length) {
         rows = checkRows(req.idRows.length);
         ids = new Int32Array(rows * F);

@@ -189,3 +189,19 @@ for (const c of badCases) {
     });
   }
 }
+
+test('a model without a shared vocabulary (raw values resolved on the main thread) gives the same scores in every form', async () => {
+  const other = await createServer(testConfig({ workers: 1, requestRowLimit: 16 }), { model: fixtureModel(fx, 'main-thread', { workerVocab: false }), registry: new Registry() });
+  try {
+    for (const body of [{ rows }, { columns: columnsObj(0) }, { context: contextObj, candidates: candidateObjs }]) {
+      const r = await httpJson(other.httpPort, 'POST', '/v1/score', body);
+      assert.equal(r.status, 200, JSON.stringify(r.json));
+      assert.deepEqual(r.json.probabilities, flat);
+    }
+    const bad = await httpJson(other.httpPort, 'POST', '/v1/score', { columns: { ...columnsObj(0), I2: rows.map((r, i) => (i === 4 ? 'abc' : r.I2!)) } });
+    assert.equal(bad.json.error.code, 'MPE_ERR_REQ_NUMERIC');
+    assert.match(bad.json.error.message, /columns\.I2\[4\]: field I2 value "abc"/);
+  } finally {
+    await other.close();
+  }
+});
