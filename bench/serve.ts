@@ -131,9 +131,9 @@ async function backToBack(send: Send, n: number, k0: number, out: number[]): Pro
   return errors;
 }
 
-/** CPU seconds (user + system, all threads) of a process, from /proc (Linux). */
-function cpuSecondsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** CPU seconds (user + system, all threads) of a process, from /proc (Linux); `tid` = one thread (the main thread's tid is the pid). */
+function cpuSecondsOf(pid: number, tid?: number): number {
+  const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) / CLK_TCK;
 }
@@ -296,16 +296,18 @@ function sender(server: Server, transport: 'grpc' | 'http', form: Form, clients:
 }
 
 /** Rows and CPU seconds per phase: raw loops (this process), served (server process, and server + this process as the client). */
-const cpu: Record<string, { rows: number; cpu: number; serverCpu?: number }[]> = { raw1: [], raw2: [] };
-const rowsPerCpuSecond = (name: string, which: 'cpu' | 'serverCpu' = 'cpu'): number => {
+const cpu: Record<string, { rows: number; cpu: number; serverCpu?: number; mainCpu?: number }[]> = { raw1: [], raw2: [] };
+const rowsPerCpuSecond = (name: string, which: 'cpu' | 'serverCpu' | 'mainCpu' = 'cpu'): number => {
   let rows = 0;
   let secs = 0;
   for (const x of cpu[name]!) {
     rows += x.rows;
-    secs += which === 'cpu' ? x.cpu : (x.serverCpu ?? 0);
+    secs += which === 'cpu' ? x.cpu : (x[which] ?? 0);
   }
   return rows / secs;
 };
+/** Server main-thread CPU per request of 100 rows (ms), over the throughput phases. */
+const mainMsPerRequest = (name: string): number => (1000 * ROWS) / rowsPerCpuSecond(name, 'mainCpu');
 
 const serveArgs = ['--model', dir, '--workers', String(WORKERS), '--intra-op-threads', String(INTRA)];
 const mine: Server = { label: 'this', ...(await spawnServe(serveArgs, DIST)) };
@@ -370,12 +372,13 @@ try {
     for (const v of variants) {
       const pid = v.server.child.pid!;
       const s0 = cpuSecondsOf(pid);
+      const m0 = cpuSecondsOf(pid, pid);
       const c0 = ownCpuSeconds();
       const t0 = performance.now();
       const m = await maxThroughput(v.send, slice);
       const rows = (m.rowsPerSec * (performance.now() - t0)) / 1000;
       const serverCpu = cpuSecondsOf(pid) - s0;
-      cpu[v.name]!.push({ rows, cpu: serverCpu + ownCpuSeconds() - c0, serverCpu });
+      cpu[v.name]!.push({ rows, cpu: serverCpu + ownCpuSeconds() - c0, serverCpu, mainCpu: cpuSecondsOf(pid, pid) - m0 });
       samples[v.name]!.push(m.rowsPerSec);
       errors[v.name]! += m.errors;
     }
@@ -393,7 +396,7 @@ try {
     results[v.name] = { idleP50Ms: pct(lat, 0.5), idleP99Ms: pct(lat, 0.99), idleErrors: idleErrors[v.name]!, max, maxErrors: errors[v.name]!, at50 };
     const r = results[v.name]!;
     console.log(
-      `${v.name}: idle p50 ${r.idleP50Ms.toFixed(2)} ms p99 ${r.idleP99Ms.toFixed(2)} ms; max ${max.toFixed(0)} rows/s (${(max / rawBest).toFixed(2)}x best raw); 50%: p50 ${at50.p50Ms.toFixed(2)} ms p99 ${at50.p99Ms.toFixed(2)} ms; ${rowsPerCpuSecond(v.name, 'serverCpu').toFixed(0)} rows per server CPU-s (load ${loadavg()[0]!.toFixed(1)})`,
+      `${v.name}: idle p50 ${r.idleP50Ms.toFixed(2)} ms p99 ${r.idleP99Ms.toFixed(2)} ms; max ${max.toFixed(0)} rows/s (${(max / rawBest).toFixed(2)}x best raw); 50%: p50 ${at50.p50Ms.toFixed(2)} ms p99 ${at50.p99Ms.toFixed(2)} ms; ${rowsPerCpuSecond(v.name, 'serverCpu').toFixed(0)} rows per server CPU-s, main thread ${mainMsPerRequest(v.name).toFixed(2)} ms CPU per request (load ${loadavg()[0]!.toFixed(1)})`,
     );
   }
   loads.push(loadavg()[0]!);
@@ -417,13 +420,14 @@ md += 'Forms (same candidates, different wire shape): **ids** (feature ids), **f
 md += `**context** (the ${SHARED} shared fields once in \`context\`, ${FIELDS - SHARED} per candidate). `;
 if (baseline !== null) md += `Rows marked (baseline) are served by another checkout (\`--baseline ${BASELINE}\`) in the same run, interleaved. `;
 md += `Idle: one request at a time, ${IDLE_N * IDLE_ROUNDS} per variant, variants interleaved in ${IDLE_ROUNDS} rounds. Max: closed loop, ${CONCURRENCY} in flight, interleaved with the raw loops ${REPS} times (${SECONDS} s each in total), medians. `;
-md += `p50/p99 @50%: open loop at half that rate for ${SECONDS} s, measured from the scheduled send time.\n\n`;
+md += `p50/p99 @50%: open loop at half that rate for ${SECONDS} s, measured from the scheduled send time. CPU columns: /proc of the server process (all threads) and of its main thread alone, over the throughput phases (robust to the shared box's load, unlike the latencies).\n\n`;
 md += `Raw onnxruntime \`run\` on the same batches (no server): ${f(raw2)} rows/s with 2 intra-op threads, ${f(raw1)} rows/s with 1 (the better, **${f(rawBest)} rows/s**, is the baseline); one run of 100 rows p50 ${f(rawIdle1, 2)} ms (1 thread), ${f(rawIdle2, 2)} ms (2 threads); ${f(r1cpu)} rows per CPU-second (1 thread). `;
 md += `Load average (1 min) at start / after idle / after max / at the end: ${loads.map((x) => x.toFixed(1)).join(' / ')} (the box is shared; figures move with it).\n\n`;
-md += '| transport, form | idle p50 | idle p99 | max rows/s | vs best raw | p50 @50% | p99 @50% | rows per server CPU-s | vs raw 1 thread | errors |\n|---|---|---|---|---|---|---|---|---|---|\n';
+md += '| transport, form | idle p50 | idle p99 | max rows/s | vs best raw | p50 @50% | p99 @50% | rows per server CPU-s | vs raw 1 thread | server main thread CPU per request | main thread share of server CPU | errors |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n';
 for (const [name, r] of Object.entries(results)) {
   const sv = rowsPerCpuSecond(name, 'serverCpu');
-  md += `| ${name} | ${f(r.idleP50Ms, 2)} ms | ${f(r.idleP99Ms, 2)} ms | ${f(r.max)} | ${f(r.max / rawBest, 2)}x | ${f(r.at50.p50Ms, 2)} ms | ${f(r.at50.p99Ms, 2)} ms | ${f(sv)} | ${f(sv / r1cpu, 2)}x | ${r.idleErrors + r.maxErrors + r.at50.errors} |\n`;
+  const share = rowsPerCpuSecond(name, 'serverCpu') / rowsPerCpuSecond(name, 'mainCpu');
+  md += `| ${name} | ${f(r.idleP50Ms, 2)} ms | ${f(r.idleP99Ms, 2)} ms | ${f(r.max)} | ${f(r.max / rawBest, 2)}x | ${f(r.at50.p50Ms, 2)} ms | ${f(r.at50.p99Ms, 2)} ms | ${f(sv)} | ${f(sv / r1cpu, 2)}x | ${f(mainMsPerRequest(name), 2)} ms | ${f(100 * share)}% | ${r.idleErrors + r.maxErrors + r.at50.errors} |\n`;
 }
 md += '\nTargets (issue 14): idle p50 <= 4 ms flat, <= 3 ms context; max >= 0.8x raw; p99 @50% < 10 ms; rows per server CPU-s >= 0.8x raw 1 thread. In this run: ';
 md += Object.entries(results)
