@@ -179,7 +179,7 @@ test('a queued request whose client went away is dropped with MPE_ERR_REQ_DEADLI
 /** The fixture's rows as a raw part (every value as text), the way the service packs them. */
 function rawPart(raw: Record<string, string | number>[]): RawPart {
   const p = new ValuePacker(raw.length * F);
-  raw.forEach((row, r) => fx.fields.forEach((f, j) => p.set(r * F + j, row[f.name])));
+  for (let r = 0; r < raw.length; r++) for (let j = 0; j < F; j++) p.set(r * F + j, raw[r]![fx.fields[j]!.name]);
   return { rows: raw.length, values: p.pack(), context: null, label: 'rows', rowOffset: 0 };
 }
 

@@ -29,28 +29,28 @@ const rows: RawScalar[][] = [
 
 function direct(rs: RawScalar[][]): Int32Array {
   const out = new Int32Array(rs.length * F);
-  rs.forEach((row, r) =>
-    row.forEach((v, f) => {
-      const id = vocab.lookup(f, fieldToken(fields[f]!, v)!);
+  for (let r = 0; r < rs.length; r++) {
+    for (let f = 0; f < F; f++) {
+      const id = vocab.lookup(f, fieldToken(fields[f]!, rs[r]![f])!);
       out[r * F + f] = id < 0 ? fields[f]!.oovId : id;
-    }),
-  );
+    }
+  }
   return out;
 }
 
 function part(rs: RawScalar[][], context: RawScalar[] | null = null): RawPart {
   const p = new ValuePacker(rs.length * F);
-  rs.forEach((row, r) => row.forEach((v, f) => (context !== null && context[f] !== undefined ? undefined : p.set(r * F + f, v))));
+  for (let r = 0; r < rs.length; r++) for (let f = 0; f < F; f++) if (context === null || context[f] === undefined) p.set(r * F + f, rs[r]![f]);
   let ctx: RawPart['context'] = null;
   if (context !== null) {
     const c = new ValuePacker(F);
     const mask = new Uint8Array(F);
-    context.forEach((v, f) => {
-      if (v !== undefined) {
-        c.set(f, v);
+    for (let f = 0; f < F; f++) {
+      if (context[f] !== undefined) {
+        c.set(f, context[f]);
         mask[f] = 1;
       }
-    });
+    }
     ctx = { values: c.pack(), mask };
   }
   return { rows: rs.length, values: p.pack(), context: ctx, label: 'rows', rowOffset: 0 };
