@@ -12,7 +12,7 @@ import { PackedTable } from '../../src/codec/packed-table.js';
 import type { FieldSpec } from '../../src/features/token.js';
 import { encodeTableHeader } from '../../src/bundle/table-file.js';
 import { writeBundle } from '../../src/bundle/write.js';
-import { Vocabulary, VocabularyBuilder } from '../../src/vocab/vocabulary.js';
+import { type Vocabulary, VocabularyBuilder } from '../../src/vocab/vocabulary.js';
 import { vocabularyOfFile } from '../../src/bundle/shared-vocab.js';
 import { encodeVocabHeader } from '../../src/bundle/vocab-file.js';
 import { buildMlpScorer, type MlpWeights, randomMlpWeights } from '../../src/scorer/mlp.js';
