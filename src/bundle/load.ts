@@ -70,6 +70,7 @@ function checkTableAgainstManifest(m: Manifest, h: TableHeader): void {
   if (h.spec.d !== m.d) mismatch(`d: manifest ${m.d}, table.bin ${h.spec.d}`);
   if (h.spec.featureCount !== m.featureCount) mismatch(`featureCount: manifest ${m.featureCount}, table.bin ${h.spec.featureCount}`);
   if (h.groupSize !== t.groupSize) mismatch(`groupSize: manifest ${t.groupSize}, table.bin ${h.groupSize}`);
+  if (h.groupPad !== (t.groupPad ?? 0)) mismatch(`groupPad: manifest ${t.groupPad ?? 0}, table.bin ${h.groupPad}`);
   if (h.groupCount !== t.groupCount) mismatch(`groupCount: manifest ${t.groupCount}, table.bin ${h.groupCount}`);
   if (!same(h.bitsPerGroup, t.bitsPerGroup)) mismatch('bitsPerGroup differ between manifest and table.bin');
   if (!same(h.alpha, t.alpha)) mismatch('alpha differs between manifest and table.bin');

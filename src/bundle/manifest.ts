@@ -36,6 +36,8 @@ export interface ManifestTable {
   readonly kind: 'grouped' | 'rowwise';
   /** Row-wise tables: featureCount (one group). */
   readonly groupSize: number;
+  /** Ids missing from the first group (codec/layout.ts); written only when non-zero, absent = 0. */
+  readonly groupPad?: number;
   /** Row-wise tables: 1. */
   readonly groupCount: number;
   /** Bits of each group; row-wise tables: [rowwiseBits]. */
@@ -164,7 +166,8 @@ export function parseManifest(text: string): Manifest {
   }
   const t = obj(m.table, 'table');
   if (t.kind !== 'grouped' && t.kind !== 'rowwise') bad('table.kind', 'expected "grouped" or "rowwise"');
-  int(t.groupSize, 'table.groupSize', 0);
+  const groupSize = int(t.groupSize, 'table.groupSize', 0);
+  if (t.groupPad !== undefined) int(t.groupPad, 'table.groupPad', 0, Math.max(0, groupSize - 1));
   const G = int(t.groupCount, 'table.groupCount', 0);
   numArray(t.bitsPerGroup, 'table.bitsPerGroup', G, (b) => Number.isInteger(b) && ((b >= 0 && b <= 8) || b === 32));
   numArray(t.alpha, 'table.alpha', 9, Number.isFinite);

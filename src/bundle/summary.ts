@@ -2,6 +2,7 @@
  * What `mpe inspect` reports about a loaded bundle: bit-width histogram, bytes per section,
  * compression ratios and per-file checksum state. Definitions in docs/format.md#inspect.
  */
+import { groupRows } from '../codec/layout.js';
 import { initChecksum, xxh64HexSync } from '../util/checksum.js';
 import type { LoadedBundle } from './load.js';
 import { type BinaryFileName, MANIFEST_FILE, manifestHashText, SCORER_FILE, TABLE_FILE, VOCAB_FILE } from './manifest.js';
@@ -19,7 +20,7 @@ export interface BundleSummary {
   readonly d: number;
   readonly featureCount: number;
   readonly fieldCount: number;
-  readonly table: { readonly kind: 'grouped' | 'rowwise'; readonly groupSize: number; readonly groupCount: number };
+  readonly table: { readonly kind: 'grouped' | 'rowwise'; readonly groupSize: number; readonly groupPad: number; readonly groupCount: number };
   /** One row per bit width present, ascending. */
   readonly bitsHistogram: readonly BitsHistogramRow[];
   /** Mean code bits per feature (row-wise: the code width, without the per-row scale and bias). */
@@ -70,7 +71,7 @@ export async function summarizeBundle(b: LoadedBundle): Promise<BundleSummary> {
   let bitSum = 0;
   for (let g = 0; g < h.groupCount; g++) {
     const bits = h.bitsPerGroup[g]!;
-    const rows = Math.max(0, Math.min(h.groupSize, n - g * h.groupSize));
+    const rows = groupRows(g, n, h.groupSize, h.groupPad);
     const e = groups.get(bits) ?? { groups: 0, features: 0 };
     e.groups++;
     e.features += rows;
@@ -85,7 +86,7 @@ export async function summarizeBundle(b: LoadedBundle): Promise<BundleSummary> {
     d: h.spec.d,
     featureCount: n,
     fieldCount: b.manifest.fields.length,
-    table: { kind: h.spec.kind, groupSize: h.groupSize, groupCount: h.groupCount },
+    table: { kind: h.spec.kind, groupSize: h.groupSize, groupPad: h.groupPad, groupCount: h.groupCount },
     bitsHistogram,
     averageBits,
     bytes: { ...s, total: s.manifest + s.tableHeader + s.tableData + s.vocab + s.scorer },

@@ -17,6 +17,14 @@ export const TABLE_HEADER_BYTES = 64;
 const SECTION_ALIGN = 64;
 const KIND_GROUPED = 1;
 const KIND_ROWWISE = 2;
+/**
+ * Header flag: a grouped table whose first group is short by `groupPad` ids (MPE grouping, the
+ * partial group at the frequent end); the pad is stored in the u32 at offset 40 (row-wise bits,
+ * unused by grouped tables). Set only when the pad is non-zero, so tables without one are
+ * byte-identical to those written before the flag existed, and a reader that predates it refuses
+ * a padded table (non-zero flags) instead of misreading its groups.
+ */
+export const TABLE_FLAG_GROUP_PAD = 1;
 
 /** Where each section of table.bin starts (bytes from the start of the file). */
 export interface TableSections {
@@ -38,6 +46,8 @@ export interface TableHeader {
   readonly groupCount: number;
   /** Row-wise tables: featureCount. */
   readonly groupSize: number;
+  /** Ids missing from the first group (codec/layout.ts); 0 unless the header has TABLE_FLAG_GROUP_PAD. */
+  readonly groupPad: number;
   /** Row-wise tables: [bits]. */
   readonly bitsPerGroup: Uint8Array;
   /** Row-wise tables: zeros. */
@@ -64,11 +74,11 @@ export function tableSections(groupCount: number, d: number, dataBytes: number):
 }
 
 /** The grouped view of any spec: what the header and manifest store. */
-export function groupedView(spec: TableSpec): { groupSize: number; groupCount: number; bitsPerGroup: Uint8Array; alpha: Float32Array; beta: Float32Array } {
+export function groupedView(spec: TableSpec): { groupSize: number; groupPad: number; groupCount: number; bitsPerGroup: Uint8Array; alpha: Float32Array; beta: Float32Array } {
   if (spec.kind === 'rowwise') {
-    return { groupSize: spec.featureCount, groupCount: 1, bitsPerGroup: Uint8Array.of(spec.bits), alpha: new Float32Array(9), beta: new Float32Array(spec.d) };
+    return { groupSize: spec.featureCount, groupPad: 0, groupCount: 1, bitsPerGroup: Uint8Array.of(spec.bits), alpha: new Float32Array(9), beta: new Float32Array(spec.d) };
   }
-  return { groupSize: spec.groupSize, groupCount: spec.bitsPerGroup.length, bitsPerGroup: spec.bitsPerGroup, alpha: spec.alpha, beta: spec.beta };
+  return { groupSize: spec.groupSize, groupPad: spec.groupPad ?? 0, groupCount: spec.bitsPerGroup.length, bitsPerGroup: spec.bitsPerGroup, alpha: spec.alpha, beta: spec.beta };
 }
 
 /**
@@ -90,8 +100,8 @@ export function encodeTableHeader(spec: TableSpec): Uint8Array {
   v.setBigUint64(24, BigInt(spec.featureCount), true);
   v.setUint32(32, g.groupSize, true);
   v.setUint32(36, g.groupCount, true);
-  v.setUint32(40, spec.kind === 'rowwise' ? spec.bits : 0, true);
-  v.setUint32(44, 0, true); // flags: none defined in v1
+  v.setUint32(40, spec.kind === 'rowwise' ? spec.bits : g.groupPad, true);
+  v.setUint32(44, g.groupPad > 0 ? TABLE_FLAG_GROUP_PAD : 0, true);
   v.setBigUint64(48, BigInt(s.dataOffset), true);
   v.setBigUint64(56, BigInt(s.dataBytes), true);
   out.set(g.bitsPerGroup, s.bitsOffset);
@@ -123,7 +133,7 @@ export function decodeTableHeader(bytes: Uint8Array): TableHeader {
   const formatVersion = v.getUint32(8, true);
   if (formatVersion !== TABLE_FORMAT_VERSION) throw new MpeError('MPE_ERR_BUNDLE_VERSION', `table.bin version ${formatVersion}, this build reads ${TABLE_FORMAT_VERSION}`);
   const flags = v.getUint32(44, true);
-  if (flags !== 0) throw new MpeError('MPE_ERR_BUNDLE_VERSION', `table.bin flags 0x${flags.toString(16)} are not defined in version 1`);
+  if ((flags & ~TABLE_FLAG_GROUP_PAD) !== 0) throw new MpeError('MPE_ERR_BUNDLE_VERSION', `table.bin flags 0x${flags.toString(16)} are not defined in version 1`);
   if (v.getUint32(12, true) !== TABLE_HEADER_BYTES) throw new MpeError('MPE_ERR_BUNDLE_MISMATCH', `table.bin header length ${v.getUint32(12, true)}`);
   const kindCode = v.getUint32(16, true);
   if (kindCode !== KIND_GROUPED && kindCode !== KIND_ROWWISE) throw new MpeError('MPE_ERR_BUNDLE_MISMATCH', `table.bin kind ${kindCode}`);
@@ -132,6 +142,11 @@ export function decodeTableHeader(bytes: Uint8Array): TableHeader {
   const groupSize = v.getUint32(32, true);
   const groupCount = v.getUint32(36, true);
   const rowwiseBits = v.getUint32(40, true);
+  const padded = (flags & TABLE_FLAG_GROUP_PAD) !== 0;
+  if (padded && kindCode !== KIND_GROUPED) throw new MpeError('MPE_ERR_BUNDLE_MISMATCH', 'table.bin: only grouped tables have a group pad');
+  if (kindCode === KIND_GROUPED && !padded && rowwiseBits !== 0) throw new MpeError('MPE_ERR_BUNDLE_MISMATCH', `table.bin: grouped table with ${rowwiseBits} at offset 40 and no group-pad flag`);
+  const groupPad = padded ? rowwiseBits : 0;
+  if (padded && groupPad === 0) throw new MpeError('MPE_ERR_BUNDLE_MISMATCH', 'table.bin: group-pad flag set with a pad of 0');
   const dataOffset = u64(v, 48, 'data offset');
   const dataBytes = u64(v, 56, 'data size');
   const s = tableSections(groupCount, d, dataBytes);
@@ -152,7 +167,7 @@ export function decodeTableHeader(bytes: Uint8Array): TableHeader {
     if (groupCount !== 1 || bitsPerGroup[0] !== rowwiseBits) throw new MpeError('MPE_ERR_BUNDLE_MISMATCH', 'table.bin row-wise header must have one group at the row-wise bit width');
     spec = { kind: 'rowwise', d, featureCount, bits: rowwiseBits };
   } else {
-    spec = { kind: 'grouped', d, featureCount, groupSize, bitsPerGroup, alpha, beta };
+    spec = { kind: 'grouped', d, featureCount, groupSize, ...(groupPad > 0 ? { groupPad } : {}), bitsPerGroup, alpha, beta };
   }
   let layout: ReturnType<typeof computeLayout>;
   try {
@@ -164,7 +179,7 @@ export function decodeTableHeader(bytes: Uint8Array): TableHeader {
   for (let i = 0; i <= groupCount; i++) {
     if (layout.groupOffsets[i] !== groupOffsets[i]) throw new MpeError('MPE_ERR_BUNDLE_MISMATCH', `table.bin group ${i} offset ${groupOffsets[i]}, its layout says ${layout.groupOffsets[i]}`);
   }
-  return { formatVersion, spec, groupCount, groupSize, bitsPerGroup, alpha, beta, groupOffsets, sections: s };
+  return { formatVersion, spec, groupCount, groupSize, groupPad, bitsPerGroup, alpha, beta, groupOffsets, sections: s };
 }
 
 /** A table view over a table.bin held in a SharedArrayBuffer. */

@@ -98,6 +98,7 @@ function buildManifest(parts: BundleParts, files: Manifest['files']): Manifest {
     table: {
       kind: spec.kind,
       groupSize: g.groupSize,
+      ...(g.groupPad > 0 ? { groupPad: g.groupPad } : {}),
       groupCount: g.groupCount,
       bitsPerGroup: Array.from(g.bitsPerGroup),
       alpha: Array.from(g.alpha),

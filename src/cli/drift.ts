@@ -28,7 +28,7 @@ export function register(program: Command): void {
         const m = parseManifest(await readFile(join(rec.location, MANIFEST_FILE), 'utf8'));
         const live = await readLiveCounts(reg.redis, reg.keys, rec.version);
         if (live === null) throw new MpeError('MPE_ERR_REGISTRY_NOT_FOUND', `no live statistics for ${o.model} ${rec.version} yet`);
-        const r = computeDrift({ featureCount: m.featureCount, groupSize: m.table.groupSize, bitsPerGroup: m.table.bitsPerGroup, fields: m.fields }, live);
+        const r = computeDrift({ featureCount: m.featureCount, groupSize: m.table.groupSize, groupPad: m.table.groupPad ?? 0, bitsPerGroup: m.table.bitsPerGroup, fields: m.fields }, live);
         if (o.json) {
           process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
           return;

@@ -24,7 +24,7 @@ export function formatSummary(dir: string, s: BundleSummary): string {
   const out: string[] = [];
   out.push(`bundle   ${dir}`);
   out.push(`model    ${s.model.name} ${s.model.version} (${s.model.method}, created ${s.model.createdAt})`);
-  out.push(`table    ${s.table.kind}, d=${s.d}, ${s.featureCount} features, ${s.fieldCount} fields, ${s.table.groupCount} groups of ${s.table.groupSize}`);
+  out.push(`table    ${s.table.kind}, d=${s.d}, ${s.featureCount} features, ${s.fieldCount} fields, ${s.table.groupCount} groups of ${s.table.groupSize}${s.table.groupPad > 0 ? ` (the first, most frequent, of ${s.table.groupSize - s.table.groupPad})` : ''}`);
   out.push('');
   out.push(table([['bits', 'groups', 'features', 'share'], ...s.bitsHistogram.map((r) => [String(r.bits), String(r.groups), String(r.features), pct(r.features, s.featureCount)])]));
   out.push('');

@@ -3,8 +3,11 @@
  * Pure arithmetic, no I/O. See docs/format.md.
  *
  * Ids are frequency ranks: id 0 is the most frequent feature of the training split. The
- * "grouped" layout cuts the ids into equal slices of `groupSize` (the last one possibly smaller),
- * so the group of id i is `floor(i / groupSize)` and no per-feature index is stored.
+ * "grouped" layout cuts the ids into slices of `groupSize`, so the group of id i is
+ * `floor((i + groupPad) / groupSize)` and no per-feature index is stored. `groupPad` (default 0)
+ * shortens the FIRST group to `groupSize - groupPad` ids: MPE's grouping (shared/docs/MPE.md
+ * section 2) puts its one partial group at the most frequent end; tables without a pad (fp32,
+ * uniform, bundles written before the pad existed) have their partial group last.
  */
 import { MpeError } from '../errors.js';
 
@@ -21,7 +24,12 @@ export interface GroupedTableSpec {
   readonly d: number;
   readonly featureCount: number;
   readonly groupSize: number;
-  /** bits[g] for each group g (length ceil(featureCount / groupSize)). */
+  /**
+   * Ids missing from the first group, 0 <= groupPad < groupSize (absent = 0): group of id i is
+   * floor((i + groupPad) / groupSize). See {@link groupOfId}.
+   */
+  readonly groupPad?: number;
+  /** bits[g] for each group g (length {@link groupCount}(featureCount, groupSize, groupPad)). */
   readonly bitsPerGroup: Uint8Array;
   /** alpha[b] = step of bit width b, for b = 1..8 (index 0 unused, length 9). */
   readonly alpha: Float32Array;
@@ -51,8 +59,24 @@ export function rowwiseRowBytes(bits: 4 | 8, d: number): number {
   return Math.ceil((bits * d) / 8) + 4;
 }
 
-export function groupCount(featureCount: number, groupSize: number): number {
-  return Math.ceil(featureCount / groupSize);
+/** Groups of a grouped table: ceil((featureCount + groupPad) / groupSize). */
+export function groupCount(featureCount: number, groupSize: number, groupPad = 0): number {
+  return Math.ceil((featureCount + groupPad) / groupSize);
+}
+
+/** Group of feature `id`: floor((id + groupPad) / groupSize). */
+export function groupOfId(id: number, groupSize: number, groupPad = 0): number {
+  return Math.floor((id + groupPad) / groupSize);
+}
+
+/** First id of group g (its rows are ids groupFirstId(g) .. groupFirstId(g) + groupRows(g) - 1). */
+export function groupFirstId(g: number, groupSize: number, groupPad = 0): number {
+  return Math.max(0, g * groupSize - groupPad);
+}
+
+/** Ids in group g. */
+export function groupRows(g: number, featureCount: number, groupSize: number, groupPad = 0): number {
+  return Math.max(0, Math.min(featureCount, (g + 1) * groupSize - groupPad) - groupFirstId(g, groupSize, groupPad));
 }
 
 /** Where each group starts in the data section. */
@@ -77,8 +101,10 @@ export function computeLayout(spec: TableSpec): DataLayout {
     return { groupOffsets: Float64Array.of(0, bytes), dataBytes: bytes };
   }
   const { groupSize, bitsPerGroup } = spec;
+  const pad = spec.groupPad ?? 0;
   if (!Number.isInteger(groupSize) || groupSize <= 0) throw new MpeError('MPE_ERR_CODEC_LAYOUT', `groupSize ${groupSize}`);
-  const G = groupCount(featureCount, groupSize);
+  if (!Number.isInteger(pad) || pad < 0 || pad >= groupSize) throw new MpeError('MPE_ERR_CODEC_LAYOUT', `groupPad ${pad} must be an integer in [0, groupSize ${groupSize})`);
+  const G = groupCount(featureCount, groupSize, pad);
   if (bitsPerGroup.length !== G) throw new MpeError('MPE_ERR_CODEC_LAYOUT', `bitsPerGroup has ${bitsPerGroup.length} entries, expected ${G}`);
   if (spec.alpha.length !== 9) throw new MpeError('MPE_ERR_CODEC_LAYOUT', 'alpha must have 9 entries (index = bit width)');
   if (spec.beta.length !== d) throw new MpeError('MPE_ERR_CODEC_LAYOUT', `beta must have d=${d} entries`);
@@ -88,7 +114,7 @@ export function computeLayout(spec: TableSpec): DataLayout {
     const b = bitsPerGroup[g]!;
     if (!SUPPORTED_BITS.includes(b)) throw new MpeError('MPE_ERR_CODEC_BITS', `group ${g}: ${b}`);
     offsets[g] = off;
-    const rows = Math.min(groupSize, featureCount - g * groupSize);
+    const rows = groupRows(g, featureCount, groupSize, pad);
     if (rows > 0 && b > 0) off = align(off + rows * rowBytes(b, d), GROUP_ALIGN);
   }
   offsets[G] = off;

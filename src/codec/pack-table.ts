@@ -4,7 +4,7 @@
  */
 import { MpeError } from '../errors.js';
 import { packRow } from './bitpack.js';
-import { computeLayout, type GroupedTableSpec, type RowwiseTableSpec, rowBytes, type TableSpec } from './layout.js';
+import { computeLayout, type GroupedTableSpec, groupFirstId, groupRows, type RowwiseTableSpec, rowBytes, type TableSpec } from './layout.js';
 import { qMin, quantizeValue, roundHalfEven, toFloat16Bits, fromFloat16Bits } from './quantize.js';
 
 /**
@@ -35,8 +35,8 @@ function packGrouped(spec: GroupedTableSpec, weights: Float32Array, out: Uint8Ar
   for (let g = 0; g < bitsPerGroup.length; g++) {
     const b = bitsPerGroup[g]!;
     if (b === 0) continue;
-    const first = g * groupSize;
-    const end = Math.min(featureCount, first + groupSize);
+    const first = groupFirstId(g, groupSize, spec.groupPad);
+    const end = first + groupRows(g, featureCount, groupSize, spec.groupPad);
     const rb = rowBytes(b, d);
     const a = alpha[b]!;
     if (b !== 32 && !(a > 0 && Number.isFinite(a))) throw new MpeError('MPE_ERR_CODEC_LAYOUT', `alpha[${b}] must be a positive finite step, got ${a}`);

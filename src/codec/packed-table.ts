@@ -3,8 +3,11 @@
  * Float32Array. This is the service's hot path.
  *
  * Design (choices made once, at construction):
- * - Group of id i is `floor(i / groupSize)`; per-group bits, byte offset and step alpha sit in
- *   typed arrays, so no per-row object exists.
+ * - Group of id i is `floor((i + groupPad) / groupSize)` (codec/layout.ts); per-group bits, byte
+ *   offset and step alpha sit in typed arrays, so no per-row object exists. With a pad, group 0's
+ *   offset is stored shifted back by pad rows (`goff[0] - pad * rowBytes`), so that every group's
+ *   row address is `goff[g] + (id + pad - g * groupSize) * rowBytes` without a branch; without a
+ *   pad the generated code is the same as before the pad existed.
  * - For d <= 64 the decoder is generated at construction (`new Function`, trusted input: only
  *   integers and float32 values derived from the spec are spliced in): one `switch` on the
  *   group's bit width, each case fully unrolled for this d (row bytes loaded once into locals,
@@ -24,7 +27,7 @@
  */
 import { endianness } from 'node:os';
 import { MpeError } from '../errors.js';
-import { computeLayout, type DataLayout, groupCount, rowBytes, rowwiseRowBytes, type TableSpec } from './layout.js';
+import { computeLayout, type DataLayout, groupCount, groupOfId, groupRows, rowBytes, rowwiseRowBytes, type TableSpec } from './layout.js';
 import { float16Table, qMin } from './quantize.js';
 
 type Decoder = (ids: Int32Array, count: number, out: Float32Array, outOffset: number) => void;
@@ -63,7 +66,7 @@ export class PackedTable {
   bitsOf(id: number): number {
     if (!Number.isInteger(id) || id < 0 || id >= this.featureCount) throw idRangeError(id, this.featureCount);
     const s = this.spec;
-    return s.kind === 'rowwise' ? s.bits : s.bitsPerGroup[Math.floor(id / s.groupSize)]!;
+    return s.kind === 'rowwise' ? s.bits : s.bitsPerGroup[groupOfId(id, s.groupSize, s.groupPad)]!;
   }
 
   /**
@@ -104,8 +107,7 @@ export class PackedTable {
     }
     for (let g = 0; g < s.bitsPerGroup.length; g++) {
       const b = s.bitsPerGroup[g]!;
-      const rows = Math.min(s.groupSize, s.featureCount - g * s.groupSize);
-      m.set(b, (m.get(b) ?? 0) + rows);
+      m.set(b, (m.get(b) ?? 0) + groupRows(g, s.featureCount, s.groupSize, s.groupPad));
     }
     return m;
   }
@@ -115,8 +117,13 @@ function idRangeError(id: number, featureCount: number): MpeError {
   return new MpeError('MPE_ERR_CODEC_ID_RANGE', `id ${id}, featureCount ${featureCount}`);
 }
 
-function offsetsArray(layout: DataLayout): Int32Array | Float64Array {
-  return layout.dataBytes < 2 ** 31 ? Int32Array.from(layout.groupOffsets) : layout.groupOffsets;
+/** Group offsets for the decoders; with a pad, group 0's is shifted back by `pad` rows (see the file comment). */
+function offsetsArray(spec: TableSpec, layout: DataLayout): Int32Array | Float64Array {
+  const pad = spec.kind === 'grouped' ? (spec.groupPad ?? 0) : 0;
+  const shift = pad > 0 && spec.kind === 'grouped' ? pad * rowBytes(spec.bitsPerGroup[0]!, spec.d) : 0;
+  const off = layout.dataBytes < 2 ** 31 ? Int32Array.from(layout.groupOffsets) : Float64Array.from(layout.groupOffsets);
+  off[0] = off[0]! - shift;
+  return off;
 }
 
 function float32Reader(data: Uint8Array): { f32: Float32Array | null; dv: DataView } {
@@ -155,10 +162,12 @@ function generateDecoder(spec: TableSpec, data: Uint8Array, layout: DataLayout, 
   // 6 interleaved reps, load avg ~4.7): 0.40-0.66 ms with the pass vs 0.81-1.19 ms without; alone
   // in a hot loop both 0.18 ms.
   let touch: string;
+  // The id shifted by the group pad (MPE grouping); the plain id when there is none.
+  const x = spec.kind === 'grouped' && (spec.groupPad ?? 0) > 0 ? `(id + ${spec.groupPad})` : 'id';
   if (spec.kind === 'rowwise') {
     touch = `if (id >= 0 && id < ${N}) t += data[id * ${rowwiseRowBytes(spec.bits, d)}];`;
   } else {
-    touch = `if (id >= 0 && id < ${N}) { const g = (id / ${spec.groupSize}) | 0; t += data[goff[g] + (id - g * ${spec.groupSize}) * grb[g]]; }`;
+    touch = `if (id >= 0 && id < ${N}) { const g = (${x} / ${spec.groupSize}) | 0; t += data[goff[g] + (${x} - g * ${spec.groupSize}) * grb[g]]; }`;
   }
   if (spec.kind === 'rowwise') {
     const cb = rowBytes(spec.bits, d);
@@ -176,12 +185,12 @@ function generateDecoder(spec: TableSpec, data: Uint8Array, layout: DataLayout, 
       if (b === 0) {
         for (let j = 0; j < d; j++) cases += `out[o + ${j}] = 0;\n`;
       } else if (b === 32) {
-        cases += `const q = (goff[g] + (id - g * ${gs}) * ${4 * d}) / 4;\n`;
+        cases += `const q = (goff[g] + (${x} - g * ${gs}) * ${4 * d}) / 4;\n`;
         for (let j = 0; j < d; j++) cases += `out[o + ${j}] = ${f32Read(`q + ${j}`)};\n`;
       } else {
         const qn = qMin(b);
         const rb = rowBytes(b, d);
-        const load = `const p = goff[g] + (id - g * ${gs}) * ${rb};\n${loadBytes(rb)}`;
+        const load = `const p = goff[g] + (${x} - g * ${gs}) * ${rb};\n${loadBytes(rb)}`;
         if (useLut) {
           cases += load;
           for (let j = 0; j < d; j++) cases += `out[o + ${j}] = lut${b}[${j << b} + ${codeExpr(j, b)}];\n`;
@@ -195,7 +204,7 @@ function generateDecoder(spec: TableSpec, data: Uint8Array, layout: DataLayout, 
       }
       cases += 'break;\n}\n';
     }
-    body = `const g = (id / ${gs}) | 0;\nswitch (gbits[g]) {\n${cases}}\n`;
+    body = `const g = (${x} / ${gs}) | 0;\nswitch (gbits[g]) {\n${cases}}\n`;
   }
   const src = `"use strict";
 return function decode(ids, count, out, o) {
@@ -228,7 +237,7 @@ ${body}  }
   const grb = Int32Array.from(gbits, (b) => rowBytes(b, d));
   const sink = new Int32Array(1);
   const factory = new Function('data', 'f32', 'dv', 'f16', 'gbits', 'goff', 'galpha', 'rangeError', 'grb', 'sink', ...lutNames, src) as (...args: unknown[]) => Decoder;
-  return factory(data, f32, dv, float16Table(), gbits, offsetsArray(layout), galpha, idRangeError, grb, sink, ...luts);
+  return factory(data, f32, dv, float16Table(), gbits, offsetsArray(spec, layout), galpha, idRangeError, grb, sink, ...luts);
 }
 
 function literal(x: number): string {
@@ -242,10 +251,11 @@ function genericDecoder(spec: TableSpec, data: Uint8Array, layout: DataLayout): 
   const { f32, dv } = float32Reader(data);
   const f16 = float16Table();
   const beta = spec.kind === 'grouped' ? Float64Array.from(spec.beta) : new Float64Array(d);
-  const G = spec.kind === 'grouped' ? groupCount(N, spec.groupSize) : 1;
+  const pad = spec.kind === 'grouped' ? (spec.groupPad ?? 0) : 0;
+  const G = spec.kind === 'grouped' ? groupCount(N, spec.groupSize, pad) : 1;
   const gs = spec.kind === 'grouped' ? spec.groupSize : N;
   const gbits = spec.kind === 'grouped' ? spec.bitsPerGroup : Uint8Array.of(spec.bits);
-  const goff = offsetsArray(layout);
+  const goff = offsetsArray(spec, layout);
   const galpha = new Float64Array(G);
   const gqn = new Int32Array(G);
   const grb = new Int32Array(G);
@@ -261,9 +271,10 @@ function genericDecoder(spec: TableSpec, data: Uint8Array, layout: DataLayout): 
     for (let i = 0; i < count; i++, o += d) {
       const id = ids[i]!;
       if (id < 0 || id >= N) throw idRangeError(id, N);
-      const g = rowwise ? 0 : (id / gs) | 0;
+      const x = id + pad;
+      const g = rowwise ? 0 : (x / gs) | 0;
       const b = gbits[g]!;
-      let p = goff[g]! + (id - g * gs) * grb[g]!;
+      let p = goff[g]! + (x - g * gs) * grb[g]!;
       if (b === 0) {
         out.fill(0, o, o + d);
       } else if (b === 32) {

@@ -107,7 +107,7 @@ async function describe(dir: string, ds: Dataset): Promise<{ avgBits: number; ta
   const tableBytes = b.manifest.files['table.bin'].bytes;
   const vocabBytes = b.manifest.files['vocab.bin'].bytes;
   if (spec.kind === 'rowwise') return { avgBits: (rowwiseRowBytes(spec.bits, spec.d) * 8) / spec.d, tableBytes, vocabBytes, bitsPerGroup: null };
-  return { avgBits: averageBitsPerFeature(spec.bitsPerGroup, ds.featureCount, spec.groupSize), tableBytes, vocabBytes, bitsPerGroup: [...spec.bitsPerGroup] };
+  return { avgBits: averageBitsPerFeature(spec.bitsPerGroup, ds.featureCount, spec.groupSize, spec.groupPad), tableBytes, vocabBytes, bitsPerGroup: [...spec.bitsPerGroup] };
 }
 
 /** Trains every method on `o.dataset` and returns the table's rows (bundles stay in `o.outDir`). */

@@ -10,7 +10,7 @@
  *    the initial table (MPE.md section 3), beta = 0.
  * Pruned (0-bit) rows receive no gradient and are not stepped: they never reach the network.
  */
-import type { GroupedTableSpec } from '../codec/layout.js';
+import { type GroupedTableSpec, groupCount, groupOfId } from '../codec/layout.js';
 import { MpeError } from '../errors.js';
 import { DenseAdam } from '../train/dense-adam.js';
 import type { EmbeddingStage } from '../train/embedding-stage.js';
@@ -25,6 +25,8 @@ export interface FrozenStageInit {
   readonly weights: Float32Array;
   readonly d: number;
   readonly groupSize: number;
+  /** Ids missing from the first group (codec/layout.ts; MPE's grouping); default 0. */
+  readonly groupPad?: number;
   /** Bit width per group (0..8). */
   readonly bitsPerGroup: Uint8Array;
   /** Raw steps (index = bit width, length 9), copied. */
@@ -46,6 +48,7 @@ export class FrozenLsqStage implements EmbeddingStage {
   readonly d: number;
   readonly featureCount: number;
   readonly groupSize: number;
+  readonly groupPad: number;
   readonly bitsPerGroup: Uint8Array;
   readonly table: SparseAdamTable;
   readonly alpha: Float32Array;
@@ -69,11 +72,15 @@ export class FrozenLsqStage implements EmbeddingStage {
     const { d, groupSize, bitsPerGroup } = init;
     const featureCount = init.weights.length / d;
     if (!Number.isInteger(featureCount) || featureCount < 1) throw new MpeError('MPE_ERR_MPE_CONFIG', `weights length ${init.weights.length} is not a multiple of d = ${d}`);
-    if (bitsPerGroup.length !== Math.ceil(featureCount / groupSize)) throw new MpeError('MPE_ERR_MPE_CONFIG', `bitsPerGroup has ${bitsPerGroup.length} groups, expected ${Math.ceil(featureCount / groupSize)}`);
+    const groupPad = init.groupPad ?? 0;
+    if (!Number.isInteger(groupPad) || groupPad < 0 || groupPad >= groupSize) throw new MpeError('MPE_ERR_MPE_CONFIG', `groupPad ${groupPad} must be in [0, groupSize ${groupSize})`);
+    const G = groupCount(featureCount, groupSize, groupPad);
+    if (bitsPerGroup.length !== G) throw new MpeError('MPE_ERR_MPE_CONFIG', `bitsPerGroup has ${bitsPerGroup.length} groups, expected ${G}`);
     for (const b of bitsPerGroup) if (b > LSQ_MAX_BITS) throw new MpeError('MPE_ERR_MPE_CONFIG', `bit width ${b} (use 0..${LSQ_MAX_BITS})`);
     this.d = d;
     this.featureCount = featureCount;
     this.groupSize = groupSize;
+    this.groupPad = groupPad;
     this.bitsPerGroup = bitsPerGroup.slice();
     this.table = new SparseAdamTable(featureCount, d, init.table ?? {});
     this.table.writeWeights(init.weights);
@@ -81,7 +88,7 @@ export class FrozenLsqStage implements EmbeddingStage {
     this.beta = init.beta.slice();
     this.bitsAsGroup = new Int32Array(featureCount);
     for (let i = 0; i < featureCount; i++) {
-      const b = bitsPerGroup[Math.floor(i / groupSize)]!;
+      const b = bitsPerGroup[groupOfId(i, groupSize, groupPad)]!;
       this.bitsAsGroup[i] = b;
     }
     this.step = new Float64Array(LSQ_MAX_BITS + 1);
@@ -156,7 +163,7 @@ export class FrozenLsqStage implements EmbeddingStage {
 
   /** Average stored bits per feature (weights only). */
   averageBits(): number {
-    return averageBitsPerFeature(this.bitsPerGroup, this.featureCount, this.groupSize);
+    return averageBitsPerFeature(this.bitsPerGroup, this.featureCount, this.groupSize, this.groupPad);
   }
 
   snapshot(): unknown {
@@ -174,6 +181,6 @@ export class FrozenLsqStage implements EmbeddingStage {
 
   /** Grouped spec (bitsPerGroup, effective alpha, beta) and the fp32 weights to pack with it. */
   exportTable(): { spec: GroupedTableSpec; weights: Float32Array } {
-    return { spec: groupedSpec(this.d, this.featureCount, this.groupSize, this.bitsPerGroup, this.alpha, this.beta), weights: this.table.readWeights() };
+    return { spec: groupedSpec(this.d, this.featureCount, this.groupSize, this.bitsPerGroup, this.alpha, this.beta, this.groupPad), weights: this.table.readWeights() };
   }
 }

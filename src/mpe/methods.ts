@@ -141,15 +141,32 @@ export const mpeMethod: TrainingMethod = {
     }
     const search = newSearch(ctx, mo);
     const searchEpochs = num(o.extra, 'searchEpochs');
-    const sr = await ctx.fit(search, { name: 'search', ...(searchEpochs !== undefined ? { epochs: searchEpochs } : {}) });
+    const sr = await ctx.fit(search, {
+      name: 'search',
+      ...(searchEpochs !== undefined ? { epochs: searchEpochs } : {}),
+      afterEpoch: (epoch, valid) => {
+        const sel = search.select();
+        ctx.emit({
+          type: 'search-epoch',
+          epoch,
+          validAuc: valid.auc,
+          selectedBits: averageBitsPerFeature(sel, search.featureCount, search.groups.groupSize, search.groups.groupPad),
+          expectedBits: search.expectedBits(),
+          bitsPerGroup: Array.from(sel),
+          logits: search.gamma.slice(),
+          probabilities: search.p.slice(),
+        });
+      },
+    });
     const bits = search.select();
-    const groupSize = search.groups.groupSize;
-    const averageBits = averageBitsPerFeature(bits, search.featureCount, groupSize);
+    const { groupSize, groupPad } = search.groups;
+    const averageBits = averageBitsPerFeature(bits, search.featureCount, groupSize, groupPad);
     ctx.emit({ type: 'log', message: `search: best epoch ${sr.bestEpoch}, selection ${averageBits.toFixed(4)} bits/feature (${(32 / averageBits).toFixed(1)}x weights-only)` });
     const retrain = new FrozenLsqStage({
       weights: search.initialWeights,
       d: o.d,
       groupSize,
+      groupPad,
       bitsPerGroup: bits,
       alpha: search.alpha,
       beta: search.beta,
@@ -164,6 +181,8 @@ export const mpeMethod: TrainingMethod = {
         mpe: {
           groups: search.groups.groups,
           groupSize,
+          groupPad,
+          groupWeights: Array.from(search.groups.weight, (w) => Math.round(w * 1e4) / 1e4),
           candidateBits: [...mo.bits],
           tau: mo.tau,
           lambda: mo.lambda,

@@ -163,12 +163,12 @@ export class MpeSearchStage implements EmbeddingStage {
 
   /** Expected bits per feature under the current probabilities. */
   expectedBits(): number {
-    return expectedBitsPerFeature(this.p, this.bits, this.featureCount, this.groups.groupSize, this.groups.groups);
+    return expectedBitsPerFeature(this.p, this.bits, this.featureCount, this.groups.groupSize, this.groups.groups, this.groups.groupPad);
   }
 
   /** Average bits per feature of the current selection. */
   selectedBits(): number {
-    return averageBitsPerFeature(this.select(), this.featureCount, this.groups.groupSize);
+    return averageBitsPerFeature(this.select(), this.featureCount, this.groups.groupSize, this.groups.groupPad);
   }
 
   snapshot(): unknown {
@@ -188,6 +188,6 @@ export class MpeSearchStage implements EmbeddingStage {
 
   /** The current selection over the current (search) weights; the product is the retraining stage's export. */
   exportTable(): { spec: GroupedTableSpec; weights: Float32Array } {
-    return { spec: groupedSpec(this.d, this.featureCount, this.groups.groupSize, this.select(), this.alpha, this.beta), weights: this.table.readWeights() };
+    return { spec: groupedSpec(this.d, this.featureCount, this.groups.groupSize, this.select(), this.alpha, this.beta, this.groups.groupPad), weights: this.table.readWeights() };
   }
 }

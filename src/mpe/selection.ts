@@ -2,6 +2,7 @@
  * Selecting each group's precision after the search (MPE.md section 5, the "sampling strategy"),
  * and the memory accounting of section 8 (weights only).
  */
+import { groupRows } from '../codec/layout.js';
 import { MpeError } from '../errors.js';
 
 /**
@@ -20,22 +21,21 @@ export function selectBits(p: Float64Array, groups: number, bits: Uint8Array, ou
   }
 }
 
-/** Average stored bits per feature: sum_g |g| * bits_g / n (32 for fp32 groups). */
-export function averageBitsPerFeature(bitsPerGroup: Uint8Array, featureCount: number, groupSize: number): number {
+/** Average stored bits per feature: sum_g |g| * bits_g / n (32 for fp32 groups); groups as codec/layout.ts. */
+export function averageBitsPerFeature(bitsPerGroup: ArrayLike<number>, featureCount: number, groupSize: number, groupPad = 0): number {
   let s = 0;
   for (let g = 0; g < bitsPerGroup.length; g++) {
-    const rows = Math.max(0, Math.min(groupSize, featureCount - g * groupSize));
-    s += rows * bitsPerGroup[g]!;
+    s += groupRows(g, featureCount, groupSize, groupPad) * bitsPerGroup[g]!;
   }
   return featureCount > 0 ? s / featureCount : 0;
 }
 
 /** Expected bits per feature under the search probabilities: sum_g |g| * sum_k p_{g,k} b_k / n (what lambda trades against). */
-export function expectedBitsPerFeature(p: Float64Array, bits: Uint8Array, featureCount: number, groupSize: number, groups: number): number {
+export function expectedBitsPerFeature(p: Float64Array, bits: Uint8Array, featureCount: number, groupSize: number, groups: number, groupPad = 0): number {
   const K = bits.length;
   let s = 0;
   for (let g = 0; g < groups; g++) {
-    const rows = Math.max(0, Math.min(groupSize, featureCount - g * groupSize));
+    const rows = groupRows(g, featureCount, groupSize, groupPad);
     let e = 0;
     for (let k = 0; k < K; k++) e += p[g * K + k]! * bits[k]!;
     s += rows * e;

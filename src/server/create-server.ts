@@ -78,7 +78,7 @@ export async function createServer(config: ServeConfig, deps: ServerDeps): Promi
       },
     });
   const newSampler = (model: ServingModel): FrequencySampler | null =>
-    config.statsSampleRate > 0 ? createFrequencySampler({ rate: config.statsSampleRate, groupSize: driftModelOf(model).groupSize, featureCount: model.table.featureCount, oovIds: model.fields.map((f) => f.oovId) }) : null;
+    config.statsSampleRate > 0 ? createFrequencySampler({ rate: config.statsSampleRate, groupSize: driftModelOf(model).groupSize, groupPad: driftModelOf(model).groupPad ?? 0, featureCount: model.table.featureCount, oovIds: model.fields.map((f) => f.oovId) }) : null;
   const newService = (model: ServingModel, p: ScorePool): EmbeddingService => createEmbeddingService({ model, pool: p, config, sampler: newSampler(model) });
   let pool: ScorePool | null = null;
   let current: EmbeddingService | null = null;

@@ -139,6 +139,7 @@ export function driftModelOf(model: ServingModel): DriftModel {
   return Object.freeze({
     featureCount: spec.featureCount,
     groupSize: grouped ? spec.groupSize : Math.max(1, spec.featureCount),
+    groupPad: grouped ? (spec.groupPad ?? 0) : 0,
     bitsPerGroup: grouped ? spec.bitsPerGroup : Uint8Array.of(spec.bits),
     fields: model.fields.map((f) => ({ name: f.name, oovId: f.oovId })),
   });

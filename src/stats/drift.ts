@@ -13,6 +13,8 @@ import type { LiveCounts } from './sampler.js';
 export interface DriftModel {
   readonly featureCount: number;
   readonly groupSize: number;
+  /** Ids missing from the first group (codec/layout.ts); default 0. */
+  readonly groupPad?: number;
   readonly bitsPerGroup: ArrayLike<number>;
   readonly fields: ReadonlyArray<{ readonly name: string; readonly oovId: number }>;
 }
@@ -84,8 +86,9 @@ export function computeDrift(model: DriftModel, live: LiveCounts): DriftReport {
   let misplacedLookups = 0;
   for (let rank = 0; rank < scored.length; rank++) {
     const s = scored[rank]!;
-    const bits = model.bitsPerGroup[Math.floor(s.id / model.groupSize)]!;
-    const liveRankBits = model.bitsPerGroup[Math.min(G - 1, Math.floor(rank / model.groupSize))]!;
+    const pad = model.groupPad ?? 0;
+    const bits = model.bitsPerGroup[Math.floor((s.id + pad) / model.groupSize)]!;
+    const liveRankBits = model.bitsPerGroup[Math.min(G - 1, Math.floor((rank + pad) / model.groupSize))]!;
     if (bits >= liveRankBits) continue;
     misplacedLookups += s.est;
     misplaced.push({ field: model.fields[s.field]?.name ?? BY_ID_FIELD, id: s.id, share: share(s.est), bits, liveRankBits });

@@ -32,6 +32,8 @@ export interface SamplerOptions {
   readonly topK?: number;
   /** The bundle's shape: features per group and the OOV id of each field. */
   readonly groupSize: number;
+  /** Ids missing from the first group (codec/layout.ts); default 0. */
+  readonly groupPad?: number;
   readonly featureCount: number;
   readonly oovIds: ArrayLike<number>;
   /** Sketch hash seed, identical on every replica (default 1); sampling seed (default random). */
@@ -63,7 +65,7 @@ export interface FrequencySampler {
   snapshot(): LiveCounts;
   /** Adds the local counts to Redis under `version` and clears them; returns the lookups flushed (0 if Redis failed: counts are kept). */
   flush(redis: Redis, keys: KeyLayout, version: string): Promise<number>;
-  readonly options: Readonly<Required<Omit<SamplerOptions, 'oovIds' | 'samplingSeed'>>>;
+  readonly options: Readonly<Required<Omit<SamplerOptions, 'oovIds' | 'samplingSeed' | 'groupPad'>>>;
 }
 
 /** Statistics keys expire this long after the last flush (seconds): a week. */
@@ -99,7 +101,9 @@ export function createFrequencySampler(opts: SamplerOptions): FrequencySampler {
   const sketch = new FieldSketches(F, options.width, options.depth, options.sketchSeed);
   const top = new FieldTopK(F, topK);
   const oov = Int32Array.from([...Array.from(opts.oovIds), -1]);
-  const groupCounts = new Float64Array(Math.ceil(opts.featureCount / opts.groupSize));
+  const groupPad = opts.groupPad ?? 0;
+  check(Number.isInteger(groupPad) && groupPad >= 0 && groupPad < opts.groupSize, `groupPad ${groupPad}`);
+  const groupCounts = new Float64Array(Math.ceil((opts.featureCount + groupPad) / opts.groupSize));
   const fieldTotals = new Float64Array(F);
   const oovCounts = new Float64Array(F);
   const groupSize = opts.groupSize;
@@ -116,7 +120,7 @@ export function createFrequencySampler(opts: SamplerOptions): FrequencySampler {
     total++;
     fieldTotals[field]!++;
     if (id === oov[field]) oovCounts[field]!++;
-    groupCounts[(id / groupSize) | 0]!++;
+    groupCounts[((id + groupPad) / groupSize) | 0]!++;
     top.offer(field, id, sketch.add(field, id, 1));
   }
 

@@ -29,7 +29,27 @@ export type TrainEvent =
   | { readonly type: 'epoch-start'; readonly phase: string; readonly epoch: number; readonly epochs: number; readonly rows: number }
   | { readonly type: 'batch'; readonly phase: string; readonly epoch: number; readonly rowsDone: number; readonly rows: number; readonly loss: number; readonly samplesPerSecond: number }
   | { readonly type: 'epoch-end'; readonly phase: string; readonly epoch: number; readonly trainLoss: number; readonly valid: SplitMetrics; readonly best: boolean; readonly seconds: number; readonly samplesPerSecond: number }
-  | { readonly type: 'log'; readonly message: string };
+  | { readonly type: 'log'; readonly message: string }
+  | SearchEpochEvent;
+
+/**
+ * After each epoch of an MPE search (before the checkpoint decision): the search state, for traces
+ * (`bench/fidelity.ts --trace`) and the run summary. Arrays are copies the receiver may keep.
+ */
+export interface SearchEpochEvent {
+  readonly type: 'search-epoch';
+  readonly epoch: number;
+  readonly validAuc: number;
+  /** Average bits per feature of the selection at this epoch. */
+  readonly selectedBits: number;
+  /** Expected bits per feature under the probabilities. */
+  readonly expectedBits: number;
+  /** Selected bits per group (group 0 = most frequent ids). */
+  readonly bitsPerGroup: readonly number[];
+  /** G x K logits and probabilities, row-major. */
+  readonly logits: Float32Array;
+  readonly probabilities: Float64Array;
+}
 
 export interface PhaseOptions {
   /** Name in events and results ('train', 'search', 'retrain'). */

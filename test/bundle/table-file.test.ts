@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
-import type { TableSpec } from '../../src/codec/layout.js';
+import type { GroupedTableSpec, TableSpec } from '../../src/codec/layout.js';
 import { packTable } from '../../src/codec/pack-table.js';
 import { PackedTable } from '../../src/codec/packed-table.js';
 import { decodeTableHeader, encodeTableHeader, loadTableFromSharedBuffer, tableSections } from '../../src/bundle/table-file.js';
@@ -95,8 +95,18 @@ test('bad headers get their own codes', () => {
   new DataView(version.buffer).setUint32(8, 2, true);
   assert.equal(code(version), 'MPE_ERR_BUNDLE_VERSION');
   const flags = good.slice();
-  new DataView(flags.buffer).setUint32(44, 1, true);
+  new DataView(flags.buffer).setUint32(44, 2, true); // not defined
   assert.equal(code(flags), 'MPE_ERR_BUNDLE_VERSION');
+  const padFlag = good.slice();
+  new DataView(padFlag.buffer).setUint32(44, 1, true); // group pad flag with a pad of 0
+  assert.equal(code(padFlag), 'MPE_ERR_BUNDLE_MISMATCH');
+  const padNoFlag = good.slice();
+  new DataView(padNoFlag.buffer).setUint32(40, 3, true); // a pad without its flag
+  assert.equal(code(padNoFlag), 'MPE_ERR_BUNDLE_MISMATCH');
+  const padTooBig = good.slice();
+  new DataView(padTooBig.buffer).setUint32(40, 10, true); // pad must be < groupSize (10)
+  new DataView(padTooBig.buffer).setUint32(44, 1, true);
+  assert.equal(code(padTooBig), 'MPE_ERR_BUNDLE_MISMATCH');
   assert.equal(code(good.slice(0, good.length - 1)), 'MPE_ERR_BUNDLE_TRUNCATED');
   assert.equal(code(good.slice(0, 40)), 'MPE_ERR_BUNDLE_TRUNCATED');
   const longer = new Uint8Array(good.length + 1);
@@ -131,4 +141,34 @@ test('a worker thread rebuilds the table from the posted SharedArrayBuffer witho
   const expected = new Float32Array(64 * 16);
   new PackedTable(spec, data).dequantize(ids, 64, expected);
   assert.deepEqual(new Float32Array(out), expected);
+});
+
+test('group pad (MPE grouping, partial group first): flag 1 and the pad at offset 40; a table without a pad is byte-identical to before', () => {
+  const { spec, weights } = grouped(11, 23, 4, 5, [8, 4, 0, 32, 2]);
+  // 23 ids, groups of 5 with pad 2: group 0 = ids 0..2 (3 ids), then 3..7, 8..12, 13..17, 18..22.
+  const padded: TableSpec = { ...(spec as GroupedTableSpec), groupPad: 2 };
+  const plain = encodeTableHeader(spec);
+  const pv = new DataView(plain.buffer);
+  assert.equal(pv.getUint32(40, true), 0);
+  assert.equal(pv.getUint32(44, true), 0);
+  const data = packTable(padded, weights);
+  const sab = fileOf(padded, data);
+  const hv = new DataView(sab);
+  assert.equal(hv.getUint32(40, true), 2);
+  assert.equal(hv.getUint32(44, true), 1);
+  const loaded = loadTableFromSharedBuffer(sab);
+  assert.equal(loaded.header.groupPad, 2);
+  assert.equal(loaded.header.spec.kind === 'grouped' && loaded.header.spec.groupPad, 2);
+  // the data section of a padded table: group 0 holds 3 rows of 8 bits (3*4 bytes, padded to 64)
+  assert.deepEqual([...loaded.header.groupOffsets], [0, 64, 128, 128, 256, 320]); // fp32 group: 5 x 16 B -> 128
+  const ids = Int32Array.from({ length: 23 }, (_, i) => i);
+  const a = new Float32Array(23 * 4);
+  const b = new Float32Array(23 * 4);
+  new PackedTable(padded, data).dequantize(ids, 23, a);
+  loaded.table.dequantize(ids, 23, b);
+  assert.deepEqual(b, a);
+  // ids 13..17 are the fp32 group: stored exactly
+  for (let j = 0; j < 4; j++) assert.equal(a[13 * 4 + j], weights[13 * 4 + j]);
+  // ids 8..12 are pruned
+  for (let j = 0; j < 5 * 4; j++) assert.equal(a[8 * 4 + j], 0);
 });

@@ -30,7 +30,7 @@ test('inspect --json: histogram, bytes and ratios equal hand-computed values', a
   assert.equal(r.status, 0, r.stderr);
   const s = JSON.parse(r.stdout);
   assert.equal(s.featureCount, 10);
-  assert.deepEqual(s.table, { kind: 'grouped', groupSize: 4, groupCount: 3 });
+  assert.deepEqual(s.table, { kind: 'grouped', groupSize: 4, groupPad: 0, groupCount: 3 });
   assert.deepEqual(s.bitsHistogram, [
     { bits: 0, groups: 1, features: 2 },
     { bits: 4, groups: 1, features: 4 },

@@ -69,6 +69,42 @@ test('mixed-bits table (0-bit, 1..8, fp32 groups): dequantize equals Math.fround
   }
 });
 
+test('group pad (partial FIRST group, MPE grouping): every decoder is bit-exact and bitsOf follows floor((id + pad) / groupSize)', () => {
+  for (const d of [3, 16, 70]) {
+    const n = 1003;
+    const gs = 50;
+    const pad = 47; // group 0 holds 3 ids
+    const base = groupedSpec(d, n, gs, ALL_BITS, d);
+    const G = Math.ceil((n + pad) / gs);
+    const bitsPerGroup = new Uint8Array(G);
+    for (let g = 0; g < G; g++) bitsPerGroup[g] = ALL_BITS[(g + 3) % ALL_BITS.length]!;
+    const spec: GroupedTableSpec = { ...base, groupPad: pad, bitsPerGroup };
+    assert.throws(() => computeLayout({ ...spec, bitsPerGroup: bitsPerGroup.subarray(0, G - 1) }), { code: 'MPE_ERR_CODEC_LAYOUT' });
+    assert.throws(() => computeLayout({ ...spec, groupPad: gs }), { code: 'MPE_ERR_CODEC_LAYOUT' });
+    const w = randomWeights(n, d, 300 + d);
+    const data = packTable(spec, w);
+    for (const [unrolled, lut] of [[true, true], [true, false], [false, false]]) {
+      const table = new PackedTable(spec, shared(data, 0), { unrolled, lut });
+      const ids = Int32Array.from({ length: n }, (_, i) => n - 1 - i);
+      const out = new Float32Array(n * d);
+      table.dequantize(ids, n, out, 0);
+      for (let i = 0; i < n; i++) {
+        const id = ids[i]!;
+        const b = bitsPerGroup[Math.floor((id + pad) / gs)]!;
+        assert.equal(table.bitsOf(id), b);
+        for (let j = 0; j < d; j++) {
+          const x = w[id * d + j]!;
+          const want = b === 0 ? 0 : b === 32 ? x : Math.fround(spec.alpha[b]! * quantizeValue(x, spec.alpha[b]!, spec.beta[j]!, b) + spec.beta[j]!);
+          assert.ok(Object.is(out[i * d + j], want), `d ${d} unrolled ${unrolled} lut ${lut} id ${id} bits ${b} j ${j}`);
+        }
+      }
+    }
+    let features = 0;
+    for (const v of new PackedTable(spec, data).featuresByBits().values()) features += v;
+    assert.equal(features, n);
+  }
+});
+
 test('stored codes are offset-binary u = q - Qn at each group offset', () => {
   const d = 16;
   const spec = groupedSpec(d, 300, 100, [3, 6, 0], 5);

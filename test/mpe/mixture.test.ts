@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildFrequencyGroups } from '../../src/mpe/groups.js';
 import { createLsqParams, initLsqAlpha, lsqBackward, lsqForward } from '../../src/mpe/lsq.js';
 import {
   bitsRegularizer,
@@ -202,18 +201,3 @@ test('selection: the largest b with p >= 1/(2K), on hand-made probabilities', ()
   assert.ok(Math.abs(expectedBitsPerFeature(new Float64Array(K).fill(1 / K), BITS, 5, 5, 1) - 3) < 1e-12);
 });
 
-test('frequency groups: equal slices from the most frequent id, f_g = sum / min sum', () => {
-  const counts = [100, 50, 40, 10, 5, 5, 2, 2, 0, 0];
-  const fg = buildFrequencyGroups(counts, 4);
-  assert.equal(fg.groupSize, 3);
-  assert.equal(fg.groups, 4);
-  assert.deepEqual([...fg.countSum], [190, 20, 4, 0]);
-  // the zero-count group counts as the smallest positive sum (f = 1)
-  assert.deepEqual([...fg.weight], [190 / 4, 5, 1, 1]);
-  assert.deepEqual([...fg.groupOf], [0, 0, 0, 1, 1, 1, 2, 2, 2, 3]);
-  // more groups than features: one feature per group
-  assert.equal(buildFrequencyGroups([3, 2, 1], 128).groups, 3);
-  assert.throws(() => buildFrequencyGroups([1, 2], 0), { code: 'MPE_ERR_MPE_CONFIG' });
-  assert.throws(() => buildFrequencyGroups([], 4), { code: 'MPE_ERR_MPE_CONFIG' });
-  assert.throws(() => buildFrequencyGroups([1, Number.NaN], 4), { code: 'MPE_ERR_MPE_CONFIG' });
-});

@@ -30,7 +30,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 test('mpe train end to end: frequent groups keep more bits than rare ones, 0-bit groups pruned, bundle reproduces the trainer', async () => {
   const out = join(dir, 'mpe');
   const r = await trainModel({ dataset: ds, out, method: 'mpe', ...SMALL, methodOptions: { groups: 16, lambda: 3e-4 } });
-  const info = r.manifest.training as unknown as { mpe: { bitsPerGroup: number[]; averageBits: number; groupSize: number } };
+  const info = r.manifest.training as unknown as { mpe: { bitsPerGroup: number[]; averageBits: number; groupSize: number; groupPad: number } };
   const bits = info.mpe.bitsPerGroup;
   assert.equal(bits.length, 16);
   const half = bits.length / 2;
@@ -44,7 +44,10 @@ test('mpe train end to end: frequent groups keep more bits than rare ones, 0-bit
   const b = await loadBundle(out, { verify: true });
   assert.equal(b.table.spec.kind, 'grouped');
   if (b.table.spec.kind === 'grouped') assert.deepEqual([...b.table.spec.bitsPerGroup], bits);
-  assert.ok(Math.abs(info.mpe.averageBits - averageBitsPerFeature(Uint8Array.from(bits), ds.featureCount, info.mpe.groupSize)) < 1e-12);
+  assert.ok(Math.abs(info.mpe.averageBits - averageBitsPerFeature(Uint8Array.from(bits), ds.featureCount, info.mpe.groupSize, info.mpe.groupPad)) < 1e-12);
+  // MPE.md section 2: the one partial group is the most frequent (group 0 here), and the bundle stores that grouping
+  assert.equal(info.mpe.groupPad, 16 * info.mpe.groupSize - ds.featureCount);
+  if (b.table.spec.kind === 'grouped') assert.equal(b.table.spec.groupPad ?? 0, info.mpe.groupPad);
   assert.equal(r.testPredictions.probabilities.length, ds.stats.rowsPerSplit[SPLIT_TEST]);
   await assertReproduces(out, r.testPredictions);
   // row-wise quantization starts from fp32 rows only
