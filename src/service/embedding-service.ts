@@ -427,7 +427,7 @@ export function createEmbeddingService(deps: EmbeddingServiceDeps): EmbeddingSer
   }
 
   async function warmUp(): Promise<void> {
-    await pool.score(Int32Array.from(oovIds), 1, Number.POSITIVE_INFINITY);
+    await pool.warm(Int32Array.from(oovIds), 1);
   }
 
   return Object.freeze({ lookup, score, overloaded: () => pool.overloaded(), getModel: () => info, warmUp, stats, live });

@@ -238,3 +238,20 @@ test('raw values resolved by the worker: a bad value fails its own request only 
     await pool.close();
   }
 });
+
+test('the warm-up is never shed for its queue age (a busy start-up must not fail), other requests still are', async () => {
+  const batches: number[] = [];
+  const pool = await ScorePool.create(options({ maxQueueMs: 20, onBatch: (n) => batches.push(n) }));
+  try {
+    const busy = pool.score(randomRows(fx, 3, 400).ids, 3, Number.POSITIVE_INFINITY);
+    const warm = pool.warm(randomRows(fx, 1, 401).ids, 1);
+    const normal = pool.score(randomRows(fx, 2, 402).ids, 2, Number.POSITIVE_INFINITY).then(() => 'ok', code);
+    blockMainThread(40);
+    await busy;
+    assert.equal((await warm).length, 1);
+    assert.equal(await normal, 'MPE_ERR_OVERLOADED');
+    assert.deepEqual(batches, [3, 1]);
+  } finally {
+    await pool.close();
+  }
+});
