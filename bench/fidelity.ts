@@ -31,7 +31,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type Dataset, ingest } from '../src/data/ingest.js';
 import { writeNpz } from '../src/data/npz.js';
-import '../src/mpe/methods.js';
+import { TRAINING_METHODS } from '../src/mpe/methods.js';
 import type { TrainEvent } from '../src/train/loop.js';
 import { trainModel } from '../src/train/trainer.js';
 import { describeMachine, writeBenchmarksDoc, writeResult } from './report.js';
@@ -228,6 +228,7 @@ async function runOurs(ds: Dataset, name: string, lambda: number, seed: number):
     dataset: ds,
     out: join(work, `ours-${tag}`),
     method: 'mpe',
+    methods: TRAINING_METHODS,
     methodOptions: { lambda },
     epochs,
     patience,

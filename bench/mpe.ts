@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ingest } from '../src/data/ingest.js';
 import { synthesize } from '../src/data/synth.js';
-import '../src/mpe/methods.js';
+import { TRAINING_METHODS } from '../src/mpe/methods.js';
 import type { PhaseResult } from '../src/train/loop.js';
 import { trainModel } from '../src/train/trainer.js';
 import { benchCommand, describeMachine, writeBenchmarksDoc, writeResult } from './report.js';
@@ -32,7 +32,7 @@ try {
   const file = join(dir, 'synth.txt');
   synthesize({ rows, out: file, seed: 2022 });
   const ds = await ingest({ path: file, format: 'criteo', seed: 2022 });
-  const common = { dataset: ds, epochs: 1, ...(threads !== undefined ? { intraOpThreads: threads } : {}) };
+  const common = { dataset: ds, methods: TRAINING_METHODS, epochs: 1, ...(threads !== undefined ? { intraOpThreads: threads } : {}) };
   const fp = await trainModel({ ...common, out: join(dir, 'fp32'), method: 'fp32' });
   const mpe = await trainModel({ ...common, out: join(dir, 'mpe'), method: 'mpe' });
   const f = fp.phases[0]!;

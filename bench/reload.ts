@@ -12,11 +12,11 @@ import { join } from 'node:path';
 import { Registry as PromRegistry } from 'prom-client';
 import { loadBundle } from '../src/bundle/load.js';
 import { testConfig } from '../src/config/config.js';
-import { startHotReload } from '../src/registry/hot-reload.js';
-import { silentLog } from '../src/registry/log.js';
-import { createServer } from '../src/server/create-server.js';
+import { startHotReload } from '../src/app/hot-reload.js';
+import { silentLogger } from '../src/util/log.js';
+import { createServer } from '../src/app/create-server.js';
 import { servingModelFromBundle } from '../src/service/model.js';
-import { writeVersion } from '../test/registry/bundles.js';
+import { writeVersion } from '../test/helpers/registry-bundles.js';
 import { describeMachine, writeBenchmarksDoc, writeResult } from './report.js';
 
 const quick = process.argv.includes('--quick');
@@ -35,7 +35,7 @@ try {
   const b = await writeVersion(root, 'v2', 22, SHAPE);
   const prom = new PromRegistry();
   const server = await createServer(testConfig({ workers: 2 }), { model: servingModelFromBundle(await loadBundle(a.dir, { verify: true })), registry: prom });
-  const hot = startHotReload({ server, initial: { version: 'v1', location: a.dir }, metrics: prom, log: silentLog });
+  const hot = startHotReload({ server, initial: { version: 'v1', location: a.dir }, metrics: prom, log: silentLogger });
   const url = `http://127.0.0.1:${server.httpPort}/v1/score`;
   const samples: Array<{ t0: number; t1: number; ok: boolean }> = [];
   let running = true;

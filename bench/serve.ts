@@ -30,7 +30,7 @@ import * as ort from 'onnxruntime-node';
 import { createScorerSession } from '../src/scorer/session.js';
 import { embeddingProto } from '../src/server/proto.js';
 import { createFixture, randomRows, writeFixtureBundle } from '../test/helpers/bundle-fixture.js';
-import { spawnServe } from '../test/helpers/spawn-serve.js';
+import { parseLogs, spawnServe } from '../test/helpers/spawn-serve.js';
 import { describeMachine, writeBenchmarksDoc, writeResult } from './report.js';
 
 const args = process.argv.slice(2);
@@ -232,16 +232,22 @@ interface Server {
   readonly exited: Promise<number | null>;
 }
 
-/** `mpe serve` from another checkout's src/ (its own tsx), for the before/after comparison. */
+/**
+ * `mpe serve` from another checkout's src/ (its own tsx), for the before/after comparison, with
+ * the same --max-queue-ms as spawnServe. Its ready line is either the JSON log line (grpcPort,
+ * httpPort) or, in checkouts before the pino logger, the text line "gRPC host:port, HTTP host:port".
+ */
 function spawnFrom(root: string, serveArgs: readonly string[]): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--host', '127.0.0.1', '--grpc-port', '0', '--http-port', '0', ...serveArgs], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--host', '127.0.0.1', '--grpc-port', '0', '--http-port', '0', '--max-queue-ms', '3600000', ...serveArgs], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   return new Promise((resolve, reject) => {
     child.stderr!.on('data', (b: Buffer) => {
       err += b.toString();
+      const json = parseLogs(err).find((l) => typeof l.grpcPort === 'number' && typeof l.httpPort === 'number');
       const m = /gRPC [^:\s]+:(\d+), HTTP [^:\s]+:(\d+)/.exec(err);
-      if (m) resolve({ label: 'baseline', child, grpc: Number(m[1]), http: Number(m[2]), exited });
+      const ports = json !== undefined ? [json.grpcPort as number, json.httpPort as number] : m !== null ? [Number(m[1]), Number(m[2])] : null;
+      if (ports !== null) resolve({ label: 'baseline', child, grpc: ports[0]!, http: ports[1]!, exited });
     });
     void exited.then((code) => reject(new Error(`baseline mpe serve exited during start-up (${code}): ${err}`)));
   });

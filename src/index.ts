@@ -25,11 +25,11 @@ export { createScorerSession, type ScorerSession, scoreBatch } from './scorer/se
 // training
 export { type Dataset, type IngestOptions, ingest } from './data/ingest.js';
 export { type SynthOptions, synthesize } from './data/synth.js';
-export { exactAuc, logLoss } from './train/metrics.js';
+export { exactAuc, logLoss } from './stats/auc.js';
 export { type TrainOptions, type TrainResult, trainModel } from './train/trainer.js';
-import './mpe/methods.js'; // registers the `mpe` and `uniform` training methods with trainModel
+export { TRAINING_METHODS } from './mpe/methods.js';
 
 // serving and operations
 export { resolveConfig, type ServeConfig } from './config/config.js';
-export { createServer, type RunningServer, type ServerDeps } from './server/create-server.js';
-export { createRegistry, type Registry } from './registry/registry.js';
+export { createServer, type RunningServer, type ServerDeps } from './app/create-server.js';
+export { createModelStore, type ModelStore } from './model-store/store.js';

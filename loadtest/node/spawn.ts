@@ -8,8 +8,9 @@ import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { ensureDemoBundle } from '../../src/cli/demo-bundle.js';
+import { ensureDemoBundle } from '../../src/app/demo-bundle.js';
 import { DEFAULTS } from '../../src/config/config.js';
+import { createLogger } from '../../src/util/log.js';
 import { createFixture, writeFixtureBundle } from '../../test/helpers/bundle-fixture.js';
 import type { Endpoints } from './run.js';
 
@@ -59,7 +60,7 @@ export async function resolveModelDir(arg: string): Promise<string> {
   const log = (line: string): void => {
     process.stderr.write(`${line}\n`);
   };
-  if (arg === 'demo') return ensureDemoBundle(`${REPO}${DEFAULTS.demoDir}`, log);
+  if (arg === 'demo') return ensureDemoBundle(`${REPO}${DEFAULTS.demoDir}`, createLogger());
   if (arg !== 'default-dnn') return arg;
   const dir = `${REPO}.cache/loadtest-default-dnn/bundle`;
   if (!existsSync(`${dir}/manifest.json`)) {

@@ -5,9 +5,9 @@ import type { Command } from 'commander';
 import { DEFAULT_REDIS_URL, registryUrl } from '../config/config.js';
 import { MANIFEST_FILE, parseManifest } from '../bundle/manifest.js';
 import { MpeError } from '../errors.js';
-import { createRegistry } from '../registry/registry.js';
+import { createModelStore } from '../model-store/store.js';
 import { computeDrift } from '../stats/drift.js';
-import { readLiveCounts } from '../stats/sampler.js';
+import { readLiveCounts } from '../model-store/stats-store.js';
 
 const pct = (x: number): string => `${(100 * x).toFixed(2)}%`;
 
@@ -21,7 +21,7 @@ export function register(program: Command): void {
     .option('--prefix <prefix>', 'key prefix', 'mpe')
     .option('--json', 'print JSON')
     .action(async (o: { model: string; version?: string; redis?: string; prefix: string; json?: boolean }) => {
-      const reg = createRegistry({ url: registryUrl(o.redis), model: o.model, prefix: o.prefix });
+      const reg = createModelStore({ url: registryUrl(o.redis), model: o.model, prefix: o.prefix });
       try {
         const rec = o.version ? await reg.get(o.version) : await reg.current();
         if (rec === null) throw new MpeError('MPE_ERR_REGISTRY_NOT_FOUND', `${o.model} ${o.version ?? '(current)'}`);

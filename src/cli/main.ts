@@ -1,37 +1,43 @@
 /**
  * The `mpe` command. Each subcommand lives in its own file (`src/cli/<name>.ts`) exporting
- * `register(program)`; add one line below to add a command.
+ * `register(program)`; add one line to COMMANDS below to add a command.
+ * A command loads only what it runs: `mpe <name>` imports `<name>.ts` alone, and `mpe --help`
+ * imports none (measured in docs/architecture.md: every command imported every subcommand,
+ * echarts and onnxruntime included, before).
  * Errors: `error <CODE>: message` on stderr, exit 1; usage errors exit 2.
  */
 import { Command, CommanderError } from 'commander';
 import { isMpeError } from '../errors.js';
-import { register as registerCompare } from './compare.js';
-import { register as registerInspect } from './inspect.js';
-import { register as registerQuantize } from './quantize.js';
-import { register as registerClient } from './client.js';
-import { register as registerServe } from './serve.js';
-import { register as registerSynth } from './synth.js';
-import { register as registerTrain } from './train.js';
-import { register as registerDrift } from './drift.js';
-import { register as registerPublish } from './publish.js';
-import { register as registerRollback } from './rollback.js';
-import { register as registerStatus } from './status.js';
+
+interface CommandEntry {
+  /** One line for `mpe --help`; the module's own description shows in `mpe <name> --help`. */
+  readonly summary: string;
+  readonly load: () => Promise<{ register(program: Command): void }>;
+}
+
+const COMMANDS: Readonly<Record<string, CommandEntry>> = Object.freeze({
+  inspect: { summary: 'describe a model bundle: bit widths, bytes per section, compression ratios, checksums', load: () => import('./inspect.js') },
+  compare: { summary: 'train several methods on the same data and split, and write a comparison report', load: () => import('./compare.js') },
+  quantize: { summary: 'row-wise int8/int4 quantization of an fp32 bundle', load: () => import('./quantize.js') },
+  serve: { summary: 'serve a bundle over gRPC and HTTP (no --model: build and serve the demo bundle)', load: () => import('./serve.js') },
+  client: { summary: 'tiny gRPC client for a running `mpe serve`', load: () => import('./client.js') },
+  synth: { summary: 'write a synthetic Criteo-like data set with a planted click model', load: () => import('./synth.js') },
+  train: { summary: 'train a CTR model (fp32 embeddings, or a method such as mpe) and write a bundle', load: () => import('./train.js') },
+  publish: { summary: 'publish a bundle as a new version in the Redis registry and announce it to the replicas', load: () => import('./publish.js') },
+  rollback: { summary: 'make an already published version current again', load: () => import('./rollback.js') },
+  status: { summary: 'show the replicas of a model: version, provider, uptime, request rate, flags', load: () => import('./status.js') },
+  drift: { summary: 'report pruned, OOV and misplaced-frequent shares of live traffic against the bundle groups', load: () => import('./drift.js') },
+});
 
 const program = new Command('mpe').description('train, bit-pack and serve Mixed-Precision Embedding tables').exitOverride();
 
-registerInspect(program);
-registerCompare(program);
-registerQuantize(program);
-registerServe(program);
-registerClient(program);
-registerSynth(program);
-registerTrain(program);
-registerPublish(program);
-registerRollback(program);
-registerStatus(program);
-registerDrift(program);
-
 try {
+  // `mpe NAME ...` and `mpe help NAME`: load that command only; otherwise list them all.
+  const argv = process.argv.slice(2);
+  const name = argv[0] === 'help' ? argv[1] : argv[0];
+  const entry = name !== undefined && Object.hasOwn(COMMANDS, name) ? COMMANDS[name]! : null;
+  if (entry !== null) (await entry.load()).register(program);
+  else for (const [n, c] of Object.entries(COMMANDS)) program.command(n).description(c.summary);
   await program.parseAsync(process.argv);
 } catch (e) {
   if (e instanceof CommanderError) {

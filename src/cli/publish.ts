@@ -6,7 +6,7 @@ import { DEFAULT_REDIS_URL, registryUrl } from '../config/config.js';
 import { loadBundle } from '../bundle/load.js';
 import { MANIFEST_FILE, parseManifest } from '../bundle/manifest.js';
 import { MpeError } from '../errors.js';
-import { createRegistry } from '../registry/registry.js';
+import { createModelStore } from '../model-store/store.js';
 
 export function register(program: Command): void {
   program
@@ -29,7 +29,7 @@ export function register(program: Command): void {
       if (o.verify) await loadBundle(location, { verify: true });
       const checksums: Record<string, string> = { [MANIFEST_FILE]: manifest.manifestXxh64 };
       for (const [name, f] of Object.entries(manifest.files)) checksums[name] = f.xxh64;
-      const reg = createRegistry({ url: registryUrl(o.redis), model: o.model ?? manifest.model.name, prefix: o.prefix });
+      const reg = createModelStore({ url: registryUrl(o.redis), model: o.model ?? manifest.model.name, prefix: o.prefix });
       try {
         const rec = await reg.publish({ version: manifest.model.version, location, checksums, createdAt: manifest.model.createdAt, metrics: manifest.metrics });
         process.stdout.write(`published ${rec.model} ${rec.version} (${rec.location}); current version is now ${rec.version}\n`);

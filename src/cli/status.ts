@@ -1,8 +1,8 @@
 /** `mpe status --model NAME`: the fleet of replicas, flagged when silent or on an old version. Exit 3 when any is flagged. */
 import type { Command } from 'commander';
 import { DEFAULT_REDIS_URL, registryUrl } from '../config/config.js';
-import { formatFleet, readFleet } from '../registry/fleet.js';
-import { createRegistry } from '../registry/registry.js';
+import { formatFleet, readFleet } from '../model-store/fleet.js';
+import { createModelStore } from '../model-store/store.js';
 
 export function register(program: Command): void {
   program
@@ -13,7 +13,7 @@ export function register(program: Command): void {
     .option('--prefix <prefix>', 'key prefix', 'mpe')
     .option('--json', 'print JSON')
     .action(async (o: { model: string; redis?: string; prefix: string; json?: boolean }) => {
-      const reg = createRegistry({ url: registryUrl(o.redis), model: o.model, prefix: o.prefix });
+      const reg = createModelStore({ url: registryUrl(o.redis), model: o.model, prefix: o.prefix });
       try {
         const s = await readFleet(reg.redis, reg.keys);
         process.stdout.write(o.json ? `${JSON.stringify(s, null, 2)}\n` : `${formatFleet(s)}\n`);

@@ -9,9 +9,10 @@ import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { MpeError } from '../errors.js';
 import { addDataOptions, type DataFlags, dataSourceOf, listFlag as list } from './data-options.js';
-import '../mpe/methods.js'; // registers the mpe and uniform methods
+import { TRAINING_METHODS } from '../mpe/methods.js';
 import { MPE_TRAIN_FLAGS, mpeMethodOptions } from '../mpe/cli-options.js';
 import type { TrainEvent } from '../train/loop.js';
+import { readStoredLiveCounts } from '../model-store/live-counts.js';
 import { DEFAULT_COUNTS_WEIGHT, readLiveRanking } from '../train/live-counts.js';
 import { trainModel } from '../train/trainer.js';
 
@@ -139,7 +140,7 @@ export function register(program: Command): void {
               ...(f.countsVersion !== undefined ? { version: f.countsVersion } : {}),
               ...(f.countsBundle !== undefined ? { bundleDir: f.countsBundle } : {}),
               ...(f.countsWeight !== undefined ? { weight: f.countsWeight } : {}),
-            });
+            }, readStoredLiveCounts);
       if (ranking) {
         const r = ranking.info;
         process.stderr.write(
@@ -152,6 +153,7 @@ export function register(program: Command): void {
           data: f.data,
           out: f.out,
           method: f.method,
+          methods: TRAINING_METHODS,
           methodOptions: mpeMethodOptions(f as unknown as Record<string, unknown>),
           ...source,
           ...(f.epochs !== undefined ? { epochs: f.epochs } : {}),

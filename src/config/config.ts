@@ -206,9 +206,13 @@ export function resolveConfig(flags: ConfigFlags = {}, env: Readonly<Record<stri
   return Object.freeze(cfg);
 }
 
-/** Test helper: defaults with typed overrides, frozen (ports default to 0 here: tests never bind fixed ports). */
+/**
+ * Test helper: defaults with typed overrides, frozen (ports default to 0 here: tests never bind
+ * fixed ports; no queue-time shedding unless asked: on a loaded CI box a 300 ms wait for a worker
+ * is not overload, and a test must not fail on timing).
+ */
 export function testConfig(overrides: Partial<ServeConfig> = {}): ServeConfig {
-  const flags: ConfigFlags = { grpcPort: 0, httpPort: 0, host: '127.0.0.1', workers: 1 };
+  const flags: ConfigFlags = { grpcPort: 0, httpPort: 0, host: '127.0.0.1', workers: 1, maxQueueMs: 3_600_000 };
   for (const [k, v] of Object.entries(overrides)) flags[k as keyof ServeConfig] = v as string | number | null;
   return resolveConfig(flags, {});
 }

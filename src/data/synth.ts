@@ -12,7 +12,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { MpeError } from '../errors.js';
 import { mix32 } from '../util/hash.js';
 import { type Rng, createRng } from '../util/random.js';
-import { exactAuc } from '../train/metrics.js';
+import { exactAuc } from '../stats/auc.js';
 
 /** Number of integer and categorical fields (Criteo's layout). */
 export const CRITEO_INT_FIELDS = 13;

@@ -3,11 +3,23 @@
  * width, compression ratios) and which model/provider is live. Set once per loaded model.
  */
 import { Gauge, type Registry } from 'prom-client';
-import type { ModelInfo } from '../service/embedding-service.js';
+
+/** What the model gauges show (the service's ModelInfo satisfies it). */
+export interface ModelGaugeInfo {
+  readonly version: string;
+  readonly provider: string;
+  readonly d: number;
+  readonly featureCount: number;
+  readonly fields: { readonly length: number };
+  readonly sectionBytes: readonly { readonly section: string; readonly bytes: number }[];
+  readonly bitsHistogram: readonly { readonly bits: number; readonly features: number; readonly bytes: number }[];
+  readonly compressionRatioWeights: number;
+  readonly compressionRatioAllIn: number;
+}
 
 export interface ModelMetrics {
   /** Replaces every model gauge with `info` (on load and on reload). */
-  set(info: ModelInfo): void;
+  set(info: ModelGaugeInfo): void;
 }
 
 export function createModelMetrics(registry: Registry): ModelMetrics {
@@ -25,7 +37,7 @@ export function createModelMetrics(registry: Registry): ModelMetrics {
   const provider = new Gauge({ name: 'mpe_scorer_provider', help: 'Active onnxruntime execution provider (value 1)', labelNames: ['provider'], registers });
   const featureCount = new Gauge({ name: 'mpe_model_features', help: 'Features (rows) in the served table', registers });
   return {
-    set(info: ModelInfo): void {
+    set(info: ModelGaugeInfo): void {
       for (const g of [sectionBytes, bitsBytes, bitsFeatures, compression, modelInfo, provider]) g.reset();
       for (const s of info.sectionBytes) sectionBytes.set({ section: s.section }, s.bytes);
       for (const b of info.bitsHistogram) {

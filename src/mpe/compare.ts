@@ -22,7 +22,7 @@ import { type Dataset, SPLIT_TEST } from '../data/ingest.js';
 import { MpeError } from '../errors.js';
 import type { TrainEvent } from '../train/loop.js';
 import { type TrainOptions, trainModel } from '../train/trainer.js';
-import './methods.js';
+import { TRAINING_METHODS } from './methods.js';
 import { quantizeBundleRowwise } from './rowwise.js';
 import { scoreBundleOnSplit } from './score-bundle.js';
 import { averageBitsPerFeature } from './selection.js';
@@ -120,7 +120,7 @@ export async function runComparison(o: CompareOptions): Promise<CompareReport> {
   const trainOne = async (name: string, method: string, methodOptions: Readonly<Record<string, unknown>>) => {
     const out = join(o.outDir, name);
     const t0 = performance.now();
-    const r = await trainModel({ ...(o.train ?? {}), dataset: ds, out, method, methodOptions, ...(o.onEvent ? { onEvent: o.onEvent } : {}) });
+    const r = await trainModel({ ...(o.train ?? {}), dataset: ds, out, method, methods: TRAINING_METHODS, methodOptions, ...(o.onEvent ? { onEvent: o.onEvent } : {}) });
     return { r, out, seconds: (performance.now() - t0) / 1000 };
   };
   const row = async (name: string, dir: string, auc: number, ll: number, seconds: number, sps: number | null, lambda: number | null): Promise<CompareRow> => {

@@ -21,7 +21,7 @@
 import { MpeError } from '../errors.js';
 import { SparseAdamTable } from '../train/embedding-table.js';
 import { exportGroupSize } from '../train/fp32-stage.js';
-import { type MethodContext, maxBatchIds, registerTrainingMethod, type TrainingMethod } from '../train/methods.js';
+import { fp32Method, type MethodContext, type MethodsMap, maxBatchIds, type TrainingMethod } from '../train/methods.js';
 import { FrozenLsqStage } from './frozen-stage.js';
 import { initLsqAlpha, LSQ_MAX_BITS } from './lsq.js';
 import { type MpeOptions, parseBitsList, resolveMpeOptions } from './options.js';
@@ -230,14 +230,5 @@ export const uniformMethod: TrainingMethod = {
   },
 };
 
-let registered = false;
-
-/** Registers `mpe` and `uniform` with the trainer (idempotent; importing this module does it too). */
-export function registerMpeMethods(): void {
-  if (registered) return;
-  registered = true;
-  registerTrainingMethod(mpeMethod);
-  registerTrainingMethod(uniformMethod);
-}
-
-registerMpeMethods();
+/** Every training method, by `--method` name: pass as `methods` to trainModel. */
+export const TRAINING_METHODS: MethodsMap = Object.freeze({ fp32: fp32Method, mpe: mpeMethod, uniform: uniformMethod });

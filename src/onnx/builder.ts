@@ -1,6 +1,6 @@
 /**
  * `OnnxGraphBuilder`: describe an ONNX graph (inputs, initializers, nodes, outputs) in code and
- * serialise it to a ModelProto with the hand-written encoder in `proto.ts`.
+ * serialise it to a ModelProto with protobufjs over ONNX's own onnx.proto (`onnx-proto.ts`).
  *
  * Generic on purpose: the scorer export (`scorer/mlp.ts`) builds inference graphs with it and the
  * trainer builds training graphs (forward + hand-written backward) with the same calls.
@@ -28,18 +28,31 @@
  */
 import { MpeError } from '../errors.js';
 import {
-  type AttributeMessage,
+  type AttributeProto,
   AttributeType,
-  encodeGraph,
-  encodeModel,
-  encodeNode,
-  encodeTensor,
-  encodeValueInfo,
-  littleEndianBytes,
-  type ProtoWriter,
-  type TensorMessage,
+  encodeModelProto,
+  int64,
+  type ModelProto,
+  type NodeProto,
+  type TensorProto,
   TensorDataType,
-} from './proto.js';
+  type ValueInfoProto,
+  valueInfo,
+} from './onnx-proto.js';
+
+const textEncoder = new TextEncoder();
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Little-endian bytes of a typed array with `width`-byte elements (a view on little-endian hosts, a swapped copy otherwise). */
+function littleEndianBytes(a: TensorData, width: number): Uint8Array {
+  const view = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  if (HOST_LITTLE_ENDIAN || width === 1) return view;
+  const out = new Uint8Array(view.length);
+  for (let i = 0; i < view.length; i += width) {
+    for (let k = 0; k < width; k++) out[i + k] = view[i + width - 1 - k] as number;
+  }
+  return out;
+}
 
 /** Element types graph inputs and outputs may declare. */
 export type ElemType = 'float32' | 'int64' | 'int32' | 'bool' | 'uint8' | 'float64';
@@ -133,37 +146,37 @@ function tensorDataType(data: TensorData): { code: number; width: number } {
   throw graphError('tensor data must be a Float32Array, Float64Array, Int32Array, BigInt64Array or Uint8Array');
 }
 
-function tensorMessage(what: string, data: TensorData, dims: readonly number[], name?: string): TensorMessage {
+function tensorMessage(what: string, data: TensorData, dims: readonly number[], name?: string): TensorProto {
   checkDims(what, dims, false);
   let count = 1;
   for (let i = 0; i < dims.length; i++) count *= dims[i] as number;
   const { code, width } = tensorDataType(data);
   if (data.length !== count) throw graphError(`${what}: data has ${data.length} elements but dims [${dims.join(', ')}] need ${count}`);
-  const msg: TensorMessage = { dataType: code, dims: dims.slice(), raw: littleEndianBytes(data, width) };
+  const msg: TensorProto = { dims: dims.slice(), data_type: code, raw_data: littleEndianBytes(data, width) };
   if (name !== undefined) msg.name = name;
   return msg;
 }
 
-function attributeMessage(node: string, name: string, a: AttrValue): AttributeMessage {
+function attributeMessage(node: string, name: string, a: AttrValue): AttributeProto {
   const what = `node ${node} attribute ${name}`;
   switch (a?.kind) {
     case 'int':
       if (typeof a.value !== 'bigint' && !Number.isSafeInteger(a.value)) throw graphError(`${what}: INT attribute must be an integer, got ${a.value}`);
-      return { name, type: AttributeType.INT, i: a.value };
+      return { name, type: AttributeType.INT, i: int64(a.value) };
     case 'float':
       if (typeof a.value !== 'number') throw graphError(`${what}: FLOAT attribute must be a number`);
       return { name, type: AttributeType.FLOAT, f: a.value };
     case 'string':
-      return { name, type: AttributeType.STRING, s: String(a.value) };
+      return { name, type: AttributeType.STRING, s: textEncoder.encode(String(a.value)) };
     case 'ints':
       for (const v of a.value) {
         if (typeof v !== 'bigint' && !Number.isSafeInteger(v)) throw graphError(`${what}: INTS attribute must hold integers, got ${v}`);
       }
-      return { name, type: AttributeType.INTS, ints: a.value.slice() };
+      return { name, type: AttributeType.INTS, ints: a.value.map(int64) };
     case 'floats':
       return { name, type: AttributeType.FLOATS, floats: a.value.slice() };
     case 'strings':
-      return { name, type: AttributeType.STRINGS, strings: a.value.slice() };
+      return { name, type: AttributeType.STRINGS, strings: a.value.map((v) => textEncoder.encode(v)) };
     case 'tensor':
       return { name, type: AttributeType.TENSOR, t: tensorMessage(what, a.value, a.dims) };
     default:
@@ -177,7 +190,7 @@ interface NodeRecord {
   outputs: readonly string[];
   name: string;
   domain: string | undefined;
-  attributes: AttributeMessage[];
+  attributes: AttributeProto[];
 }
 
 /** Builds one ONNX graph and serialises it as a model. See the module comment for the rules it enforces. */
@@ -185,12 +198,12 @@ export class OnnxGraphBuilder {
   /** GraphProto.name. */
   readonly name: string;
   private readonly defined = new Set<string>();
-  private readonly inputs: ProtoWriter[] = [];
+  private readonly inputs: ValueInfoProto[] = [];
   private readonly outputs: { name: string; elemType: number; dims: readonly Dim[] | undefined }[] = [];
   private readonly outputNames = new Set<string>();
-  private readonly initializers: TensorMessage[] = [];
+  private readonly initializers: TensorProto[] = [];
   private readonly nodes: NodeRecord[] = [];
-  private readonly valueInfo: ProtoWriter[] = [];
+  private readonly valueInfo: ValueInfoProto[] = [];
 
   constructor(name = 'graph') {
     checkName('graph', name);
@@ -213,7 +226,7 @@ export class OnnxGraphBuilder {
     const code = elemTypeCode(name, elemType);
     if (dims !== undefined) checkDims(`input ${name}`, dims, true);
     this.define('input', name);
-    this.inputs.push(encodeValueInfo(name, code, dims));
+    this.inputs.push(valueInfo(name, code, dims));
     return this;
   }
 
@@ -233,7 +246,7 @@ export class OnnxGraphBuilder {
     checkName('value_info', name);
     const code = elemTypeCode(name, elemType);
     if (dims !== undefined) checkDims(`value_info ${name}`, dims, true);
-    this.valueInfo.push(encodeValueInfo(name, code, dims));
+    this.valueInfo.push(valueInfo(name, code, dims));
     return this;
   }
 
@@ -266,7 +279,7 @@ export class OnnxGraphBuilder {
       checkName(`node ${nodeName} input`, inp);
       if (!this.defined.has(inp)) throw graphError(`node ${nodeName} (${opType}) uses ${JSON.stringify(inp)} before it is defined: add the input, initializer or producing node first`);
     }
-    const attributes: AttributeMessage[] = [];
+    const attributes: AttributeProto[] = [];
     for (const key of Object.keys(attrs)) {
       checkName(`node ${nodeName} attribute`, key);
       attributes.push(attributeMessage(nodeName, key, attrs[key] as AttrValue));
@@ -293,26 +306,30 @@ export class OnnxGraphBuilder {
     for (const o of this.outputs) {
       if (!this.defined.has(o.name)) throw graphError(`output ${JSON.stringify(o.name)} is not produced by any input, initializer or node`);
     }
-    const opsets = [{ domain: '', version: opset }];
+    const opsets: ModelProto['opset_import'] = [{ version: opset }];
     for (const [domain, version] of Object.entries(opts.extraOpsets ?? {})) {
       if (!Number.isSafeInteger(version) || version < 1) throw graphError(`opset version of domain ${domain} must be a positive integer`);
-      opsets.push({ domain, version });
+      opsets.push(domain === '' ? { version } : { domain, version });
     }
-    const graph = encodeGraph({
-      name: this.name,
-      nodes: this.nodes.map((n) => {
-        const msg: Parameters<typeof encodeNode>[0] = { inputs: n.inputs, outputs: n.outputs, name: n.name, opType: n.opType, attributes: n.attributes };
-        if (n.domain !== undefined) msg.domain = n.domain;
-        return encodeNode(msg);
-      }),
-      initializers: this.initializers.map((t) => encodeTensor(t)),
-      inputs: this.inputs,
-      outputs: this.outputs.map((o) => encodeValueInfo(o.name, o.elemType, o.dims)),
-      valueInfo: this.valueInfo,
-    });
-    const model: Parameters<typeof encodeModel>[0] = { irVersion, producerName: opts.producer ?? 'mpe-serve', graph, opsets };
-    if (opts.producerVersion !== undefined) model.producerVersion = opts.producerVersion;
-    return encodeModel(model);
+    const model: ModelProto = {
+      ir_version: irVersion,
+      producer_name: opts.producer ?? 'mpe-serve',
+      graph: {
+        node: this.nodes.map((n) => {
+          const msg: NodeProto = { input: n.inputs.slice(), output: n.outputs.slice(), name: n.name, op_type: n.opType, attribute: n.attributes };
+          if (n.domain !== undefined && n.domain !== '') msg.domain = n.domain;
+          return msg;
+        }),
+        name: this.name,
+        initializer: this.initializers,
+        input: this.inputs,
+        output: this.outputs.map((o) => valueInfo(o.name, o.elemType, o.dims)),
+        value_info: this.valueInfo,
+      },
+      opset_import: opsets,
+    };
+    if (opts.producerVersion !== undefined) model.producer_version = opts.producerVersion;
+    return encodeModelProto(model);
   }
 }
 

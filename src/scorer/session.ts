@@ -15,12 +15,13 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import type { ProviderName } from '../config/config.js';
 import { MpeError } from '../errors.js';
 
-/** What the caller may ask for. */
-export type ProviderRequest = 'auto' | 'cpu' | 'cuda' | 'webgpu';
-/** The provider a session actually runs on. */
-export type ActiveProvider = 'cpu' | 'cuda' | 'webgpu';
+/** What the caller may ask for (the config's `provider`). */
+export type ProviderRequest = ProviderName;
+/** The provider a session actually runs on: the one provider type of the scorer, its pool and the service. */
+export type ActiveProvider = Exclude<ProviderName, 'auto'>;
 
 /** Options of {@link createScorerSession}. */
 export interface ScorerSessionOptions {
@@ -47,7 +48,7 @@ export interface ScorerSession {
 }
 
 /** How to install each optional provider (part of the MPE_ERR_SCORER_PROVIDER message). */
-export const PROVIDER_INSTALL_HINTS: Readonly<Record<'cuda' | 'webgpu', string>> = Object.freeze({
+export const PROVIDER_INSTALL_HINTS: Readonly<Record<Exclude<ActiveProvider, 'cpu'>, string>> = Object.freeze({
   cuda:
     'install the CUDA execution provider on a host with internet access and the CUDA 12 + cuDNN 9 runtime: ' +
     '`npm ci --onnxruntime-node-install=cuda12` (downloads libonnxruntime_providers_cuda.so next to onnxruntime-node); ' +

@@ -4,7 +4,8 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import { endianness } from 'node:os';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from '../util/log.js';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
 import { MpeError } from '../errors.js';
 import type { Method, RequestMetrics } from '../metrics/request-metrics.js';
@@ -28,6 +29,8 @@ export interface HttpServerDeps {
   readonly isReady: () => boolean;
   /** Token-protected admin routes; absent = not registered. */
   readonly admin?: AdminHooks;
+  /** The process logger (fastify's own logs go through it); absent = fastify's logger off. */
+  readonly log?: Logger;
 }
 
 /** Admin routes: `POST /admin/reload` and `GET /admin/status`, both requiring `authorization: Bearer <token>`. */
@@ -88,7 +91,8 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
   const { service, metrics, inFlight } = deps;
   const app = Fastify({
     bodyLimit: deps.maxMessageBytes,
-    logger: false,
+    // The process's pino instance; per-request lines off (the request metrics count every call).
+    ...(deps.log ? { loggerInstance: deps.log as FastifyBaseLogger, disableRequestLogging: true } : { logger: false }),
     // Strict validation: no type coercion, no silent removal of unknown properties.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, allowUnionTypes: true } },
     return503OnClosing: true,

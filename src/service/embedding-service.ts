@@ -8,9 +8,8 @@ import { type FieldSpec, fieldToken } from '../features/token.js';
 import type { ServeConfig } from '../config/config.js';
 import { type RawPart, type RowLabel, resolveRawPart, ValuePacker } from '../vocab/packed-values.js';
 import { type ModelStats, modelStats, type SectionName, type ServingModel } from './model.js';
-import type { ScorePool } from './score-pool.js';
+import type { ScorePool } from '../scorer/score-pool.js';
 import type { DriftModel } from '../stats/drift.js';
-import type { LiveSource } from '../stats/live-stats.js';
 import type { FrequencySampler } from '../stats/sampler.js';
 
 /** A raw value: string, number, or missing (null / absent / ''). */
@@ -90,6 +89,13 @@ export interface ModelInfo {
     readonly maxBatchRows: number;
     readonly queueLimit: number;
   };
+}
+
+/** The served model's statistics (the service's `live`), read by the live-stats loop (app/live-stats.ts). */
+export interface LiveSource {
+  readonly version: string;
+  readonly sampler: FrequencySampler;
+  readonly model: DriftModel;
 }
 
 /** Per-call context. */

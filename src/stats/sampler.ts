@@ -1,22 +1,20 @@
 /**
- * Live feature-frequency sampling on the lookup path, bounded memory, flushed to Redis.
+ * Live feature-frequency sampling on the lookup path, bounded memory. Pure: the Redis half
+ * (flush, merged read) is model-store/stats-store.ts.
  *
  * `observe(field, id)` costs one decrement and a branch when the lookup is not sampled: the gap
  * to the next sampled lookup is drawn from a geometric distribution (a Bernoulli(rate) process),
  * so the random generator runs once per SAMPLED lookup, not per lookup. A sampled lookup updates
  * exact per-group and per-field counters, the field's count-min sketch and its top-k candidates;
- * nothing is allocated. Counts held between flushes are deltas: `flush` sends them in one
- * pipeline (BITFIELD INCRBY for sketch cells, HINCRBY for counters, ZADD GT for candidates) and
- * clears them; a flush that fails puts them back, so an outage loses nothing.
+ * nothing is allocated. Counts held between flushes are deltas: `take` hands them over and clears
+ * them, `restore` puts back what a failed flush could not write, so an outage loses nothing.
  *
  * Field slots: one per bundle field, plus one last slot ({@link SamplerOptions.oovIds}.length)
  * for lookups by id that name no field (`observeId`): ids are global ranks and the vocabulary
  * cannot map an id back to its field, so such an id is attributed to its field only when it is a
  * field's OOV id, and to the extra slot otherwise. Group counts are global either way.
  */
-import type { Redis } from 'ioredis';
 import { MpeError } from '../errors.js';
-import type { KeyLayout } from '../registry/keys.js';
 import { FieldSketches } from './count-min.js';
 import { createRng } from '../util/random.js';
 import { FieldTopK } from './top-k.js';
@@ -63,17 +61,23 @@ export interface FrequencySampler {
   pending(): number;
   /** Local counts since the last flush (copies). */
   snapshot(): LiveCounts;
-  /** Adds the local counts to Redis under `version` and clears them; returns the lookups flushed (0 if Redis failed: counts are kept). */
-  flush(redis: Redis, keys: KeyLayout, version: string): Promise<number>;
+  /** Hands over the local counts and clears them; null when there are none. */
+  take(): SamplerDelta | null;
+  /** Adds back a delta {@link FrequencySampler.take} handed over (a flush that failed). */
+  restore(delta: SamplerDelta): void;
   readonly options: Readonly<Required<Omit<SamplerOptions, 'oovIds' | 'samplingSeed' | 'groupPad'>>>;
 }
 
-/** Statistics keys expire this long after the last flush (seconds): a week. */
-export const STATS_TTL_S = 7 * 86_400;
-/** Candidates kept per field in Redis (ZSET capped after each flush). */
-export const CANDIDATES_PER_FIELD = 256;
-/** Sketch cell increments per BITFIELD command. */
-const BITFIELD_CHUNK = 512;
+/** What a sampler held since the last flush: its counts and its heavy-hitter candidates with their local estimates. */
+export interface SamplerDelta {
+  readonly counts: LiveCounts;
+  /** Candidate slots per field. */
+  readonly topK: number;
+  /** Per field, `topSizes[f]` candidates in slots `f * topK ...`: estimate and id. */
+  readonly topCounts: Float64Array;
+  readonly topIds: Int32Array;
+  readonly topSizes: Int32Array;
+}
 
 function check(ok: boolean, what: string): void {
   if (!ok) throw new MpeError('MPE_ERR_STATS_CONFIG', what);
@@ -174,101 +178,24 @@ export function createFrequencySampler(opts: SamplerOptions): FrequencySampler {
         candidates: candidates(),
       };
     },
-    async flush(redis, keys, version) {
-      if (total === 0) return 0;
-      const snap = this.snapshot();
-      const topCounts = top.counts.slice();
-      const topIds = top.ids.slice();
-      const topSizes = top.sizes.slice();
+    take() {
+      if (total === 0) return null;
+      const delta: SamplerDelta = { counts: this.snapshot(), topK, topCounts: top.counts.slice(), topIds: top.ids.slice(), topSizes: top.sizes.slice() };
       clear();
-      const p = redis.pipeline();
-      const meta = keys.statsMeta(version);
-      // The first flush fixes the geometry; readers check it (see readLiveCounts).
-      p.hsetnx(meta, 'width', String(options.width));
-      p.hsetnx(meta, 'depth', String(options.depth));
-      p.hsetnx(meta, 'seed', String(options.sketchSeed));
-      p.hsetnx(meta, 'fields', String(F));
-      p.hsetnx(meta, 'rate', String(rate));
-      p.hsetnx(meta, 'groupSize', String(groupSize));
-      let ops: string[] = [];
-      const cms = keys.statsCms(version);
-      const cells = snap.sketch.cells;
-      for (let i = 0; i < cells.length; i++) {
-        const c = cells[i]!;
-        if (c === 0) continue;
-        ops.push('INCRBY', 'u32', `#${i}`, String(c));
-        if (ops.length >= 4 * BITFIELD_CHUNK) {
-          p.bitfield(cms, 'OVERFLOW', 'SAT', ...(ops as ['INCRBY', string, string, string]));
-          ops = [];
-        }
-      }
-      if (ops.length > 0) p.bitfield(cms, 'OVERFLOW', 'SAT', ...(ops as ['INCRBY', string, string, string]));
-      const groups = keys.statsGroups(version);
-      for (let g = 0; g < snap.groupCounts.length; g++) if (snap.groupCounts[g]! > 0) p.hincrby(groups, String(g), snap.groupCounts[g]!);
-      const fields = keys.statsFields(version);
+      return delta;
+    },
+    restore(delta) {
+      // Candidates of the failed window are offered again with their estimates.
+      const c = delta.counts;
+      total += c.total;
       for (let f = 0; f < F; f++) {
-        if (snap.fieldTotals[f]! > 0) p.hincrby(fields, `total:${f}`, snap.fieldTotals[f]!);
-        if (snap.oovCounts[f]! > 0) p.hincrby(fields, `oov:${f}`, snap.oovCounts[f]!);
-        const n = topSizes[f]!;
-        if (n === 0) continue;
-        const zkey = keys.statsTop(version, f);
-        const args: string[] = [];
-        for (let s = f * topK; s < f * topK + n; s++) args.push(String(topCounts[s]!), String(topIds[s]!));
-        p.zadd(zkey, 'GT', ...args);
-        p.zremrangebyrank(zkey, 0, -(CANDIDATES_PER_FIELD + 1));
-        p.expire(zkey, STATS_TTL_S);
+        fieldTotals[f]! += c.fieldTotals[f]!;
+        oovCounts[f]! += c.oovCounts[f]!;
       }
-      for (const k of [meta, cms, groups, fields]) p.expire(k, STATS_TTL_S);
-      try {
-        const res = await p.exec();
-        const err = res?.find(([e]) => e !== null);
-        if (err) throw err[0];
-        return snap.total;
-      } catch {
-        // Put the counts back (candidates of the failed window are kept as they were).
-        total += snap.total;
-        for (let f = 0; f < F; f++) {
-          fieldTotals[f]! += snap.fieldTotals[f]!;
-          oovCounts[f]! += snap.oovCounts[f]!;
-        }
-        for (let g = 0; g < groupCounts.length; g++) groupCounts[g]! += snap.groupCounts[g]!;
-        for (let i = 0; i < cells.length; i++) sketch.cells[i]! += cells[i]!;
-        for (let f = 0; f < F; f++) for (let s = f * topK; s < f * topK + topSizes[f]!; s++) top.offer(f, topIds[s]!, topCounts[s]!);
-        return 0;
-      }
+      for (let g = 0; g < groupCounts.length; g++) groupCounts[g]! += c.groupCounts[g]!;
+      const cells = c.sketch.cells;
+      for (let i = 0; i < cells.length; i++) sketch.cells[i]! += cells[i]!;
+      for (let f = 0; f < F; f++) for (let s = f * topK; s < f * topK + delta.topSizes[f]!; s++) top.offer(f, delta.topIds[s]!, delta.topCounts[s]!);
     },
   };
-}
-
-/** Reads the merged statistics of `version` from Redis (all replicas' flushes added up), or null if there are none. */
-export async function readLiveCounts(redis: Redis, keys: KeyLayout, version: string): Promise<LiveCounts | null> {
-  const meta = await redis.hgetall(keys.statsMeta(version));
-  if (meta.width === undefined) return null;
-  const F = Number(meta.fields);
-  const width = Number(meta.width);
-  const depth = Number(meta.depth);
-  const [raw, groups, fields] = await Promise.all([redis.getBuffer(keys.statsCms(version)), redis.hgetall(keys.statsGroups(version)), redis.hgetall(keys.statsFields(version))]);
-  const cells = new Uint32Array(F * depth * width);
-  if (raw !== null) {
-    const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-    const n = Math.min(cells.length, raw.byteLength >>> 2);
-    for (let i = 0; i < n; i++) cells[i] = dv.getUint32(i * 4, false); // BITFIELD u32 cells are big-endian
-  }
-  let groupCount = 0;
-  for (const g of Object.keys(groups)) groupCount = Math.max(groupCount, Number(g) + 1);
-  const groupCounts = new Float64Array(groupCount);
-  for (const [g, c] of Object.entries(groups)) groupCounts[Number(g)] = Number(c);
-  const fieldTotals = new Float64Array(F);
-  const oovCounts = new Float64Array(F);
-  let total = 0;
-  for (let f = 0; f < F; f++) {
-    fieldTotals[f] = Number(fields[`total:${f}`] ?? 0);
-    oovCounts[f] = Number(fields[`oov:${f}`] ?? 0);
-    total += fieldTotals[f]!;
-  }
-  const sketch = new FieldSketches(F, width, depth, Number(meta.seed), cells);
-  const candidates: Array<{ field: number; id: number }> = [];
-  const tops = await Promise.all(Array.from({ length: F }, (_, f) => redis.zrange(keys.statsTop(version, f), '0', '-1')));
-  for (let f = 0; f < F; f++) for (const id of tops[f]!) candidates.push({ field: f, id: Number(id) });
-  return { rate: Number(meta.rate), total, fieldTotals, oovCounts, groupCounts, sketch, candidates };
 }

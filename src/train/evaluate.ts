@@ -9,7 +9,7 @@ import { buildMlpScorer } from '../scorer/mlp.js';
 import { createScorerSession, scoreBatch } from '../scorer/session.js';
 import type { DenseNet } from './dense-net.js';
 import type { EmbeddingStage } from './embedding-stage.js';
-import { exactAuc, logLoss } from './metrics.js';
+import { exactAuc, logLoss } from '../stats/auc.js';
 
 export interface SplitMetrics {
   readonly auc: number;

@@ -1,6 +1,7 @@
 /**
  * `mpe train --counts-from redis://HOST:PORT --model NAME`: rank features by training counts
- * blended with the live lookup counts the replicas sampled (src/stats/sampler.ts) for the bundle
+ * blended with the live lookup counts the replicas sampled (src/stats/sampler.ts; read from Redis
+ * by src/model-store/live-counts.ts) for the bundle
  * version they served, so that features traffic made hot get low ids, hence the frequent groups
  * (more bits under MPE), and rarely looked-up ones drift down.
  *
@@ -21,15 +22,10 @@
  * true sampled count and exceeds it by more than e/width of the field's sampled lookups with
  * probability <= e^-depth (count-min, docs/redis.md). Lookups by id (no field) are not used.
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { loadBundle } from '../bundle/load.js';
-import { MANIFEST_FILE, parseManifest } from '../bundle/manifest.js';
 import type { RankBy, RankKey } from '../data/ingest.js';
 import { MpeError } from '../errors.js';
-import { redisCall } from '../registry/redis-client.js';
-import { createRegistry } from '../registry/registry.js';
-import { type LiveCounts, readLiveCounts } from '../stats/sampler.js';
+import type { LiveCounts } from '../stats/sampler.js';
 import type { Vocabulary } from '../vocab/vocabulary.js';
 
 /** Default of `--counts-weight`. */
@@ -85,7 +81,7 @@ export function blendLiveCounts(live: LiveCounts, bundle: CountsBundle, weight: 
   };
 }
 
-/** Where `mpe train --counts-from` reads its live counts. */
+/** Where `mpe train --counts-from` reads its live counts (see model-store/live-counts.ts). */
 export interface LiveCountsSource {
   /** Redis URL (redis://HOST:PORT). */
   readonly url: string;
@@ -99,6 +95,13 @@ export interface LiveCountsSource {
   readonly bundleDir?: string;
   /** w of the blend, [0, 1] (default 0.5). */
   readonly weight?: number;
+}
+
+/** The live counts of one version and the bundle they were sampled against. */
+export interface StoredLiveCounts {
+  readonly version: string;
+  readonly bundleDir: string;
+  readonly live: LiveCounts;
 }
 
 /** What a blended ranking was built from; recorded in the new manifest's `data.ranking`. */
@@ -116,53 +119,33 @@ export interface LiveRankingInfo extends Record<string, unknown> {
 }
 
 /**
- * Reads the live counts of `src` from Redis and the vocabulary of the bundle they belong to, and
- * returns the ingestion hook plus what it was built from. Everything is read before any training,
- * so a failure writes nothing. Throws MPE_ERR_REGISTRY_UNAVAILABLE (Redis unreachable),
- * MPE_ERR_REGISTRY_NOT_FOUND (no such version, or no statistics for it), MPE_ERR_TRAIN_CONFIG (a
- * counts bundle of another version), MPE_ERR_BUNDLE_* (the bundle does not load).
+ * Reads the live counts of `src` with `read` (model-store/live-counts.ts: Redis) and the
+ * vocabulary of the bundle they belong to, and returns the ingestion hook plus what it was built
+ * from. Everything is read before any training, so a failure writes nothing. Throws
+ * MPE_ERR_TRAIN_CONFIG (a bad weight, a counts bundle of another version), MPE_ERR_BUNDLE_* (the
+ * bundle does not load) and whatever `read` throws (MPE_ERR_REGISTRY_*).
  */
-export async function readLiveRanking(src: LiveCountsSource): Promise<{ rankBy: RankBy; info: LiveRankingInfo }> {
+export async function readLiveRanking(src: LiveCountsSource, read: (src: LiveCountsSource) => Promise<StoredLiveCounts>): Promise<{ rankBy: RankBy; info: LiveRankingInfo }> {
   const weight = checkCountsWeight(src.weight ?? DEFAULT_COUNTS_WEIGHT);
-  const reg = createRegistry({ url: src.url, model: src.model, ...(src.prefix !== undefined ? { prefix: src.prefix } : {}) });
-  try {
-    let version = src.version;
-    let dir = src.bundleDir;
-    if (dir !== undefined && version === undefined) {
-      version = parseManifest(await readFile(join(dir, MANIFEST_FILE), 'utf8').catch((e: unknown) => {
-        throw new MpeError('MPE_ERR_BUNDLE_NOT_FOUND', `--counts-bundle ${dir}`, { cause: e });
-      })).model.version;
-    }
-    if (dir === undefined) {
-      const rec = version !== undefined ? await reg.get(version) : await reg.current();
-      if (rec === null) throw new MpeError('MPE_ERR_REGISTRY_NOT_FOUND', `${src.model} ${version ?? '(current)'}: pass --counts-bundle DIR and --counts-version`);
-      version = rec.version;
-      dir = rec.location;
-    }
-    const v = version!;
-    const live = await redisCall('read live counts', () => readLiveCounts(reg.redis, reg.keys, v));
-    if (live === null || live.total === 0) throw new MpeError('MPE_ERR_REGISTRY_NOT_FOUND', `no live statistics for ${src.model} ${v} (key prefix ${src.prefix ?? 'mpe'})`);
-    const bundle = await loadBundle(dir);
-    if (bundle.manifest.model.version !== v) {
-      throw new MpeError('MPE_ERR_TRAIN_CONFIG', `the counts are of version ${v}, the bundle in ${dir} is version ${bundle.manifest.model.version}`);
-    }
-    const rankBy = blendLiveCounts(live, { fields: bundle.fields, vocab: bundle.vocab }, weight);
-    const { width, depth } = live.sketch;
-    return {
-      rankBy,
-      info: {
-        source: 'live-counts',
-        model: src.model,
-        version: v,
-        bundle: dir,
-        weight,
-        sampledLookups: live.total,
-        sampleRate: live.rate,
-        sketchEpsilon: Math.E / width,
-        sketchDelta: Math.exp(-depth),
-      },
-    };
-  } finally {
-    await reg.close();
+  const { version: v, bundleDir: dir, live } = await read(src);
+  const bundle = await loadBundle(dir);
+  if (bundle.manifest.model.version !== v) {
+    throw new MpeError('MPE_ERR_TRAIN_CONFIG', `the counts are of version ${v}, the bundle in ${dir} is version ${bundle.manifest.model.version}`);
   }
+  const rankBy = blendLiveCounts(live, { fields: bundle.fields, vocab: bundle.vocab }, weight);
+  const { width, depth } = live.sketch;
+  return {
+    rankBy,
+    info: {
+      source: 'live-counts',
+      model: src.model,
+      version: v,
+      bundle: dir,
+      weight,
+      sampledLookups: live.total,
+      sampleRate: live.rate,
+      sketchEpsilon: Math.E / width,
+      sketchDelta: Math.exp(-depth),
+    },
+  };
 }

@@ -1,7 +1,8 @@
 /**
  * Training methods: how the embedding stage(s) are trained around the shared loop and dense net.
- * `fp32` is built in; the MPE area registers `mpe` and `uniform` with
- * {@link registerTrainingMethod} (search + retrain phases through the same `ctx.fit`).
+ * `fp32` is built in; the caller passes the methods it offers to the trainer as a map (no global
+ * registry): `TRAINING_METHODS` in mpe/methods.ts adds `mpe` and `uniform` (search + retrain
+ * phases through the same `ctx.fit`).
  */
 import type { ModelMethod } from '../bundle/manifest.js';
 import type { Dataset } from '../data/ingest.js';
@@ -49,17 +50,16 @@ export interface TrainingMethod {
   run(ctx: MethodContext): Promise<MethodOutcome>;
 }
 
-const methods = new Map<string, TrainingMethod>();
+/** The methods a trainer may run, by name (`--method`). */
+export type MethodsMap = Readonly<Record<string, TrainingMethod>>;
 
-/** Adds (or replaces) a training method. */
-export function registerTrainingMethod(m: TrainingMethod): void {
-  methods.set(m.name, m);
-}
-
-/** Looks a method up; MPE_ERR_TRAIN_CONFIG lists the known ones. */
-export function getTrainingMethod(name: string): TrainingMethod {
-  const m = methods.get(name);
-  if (!m) throw new MpeError('MPE_ERR_TRAIN_CONFIG', `unknown method '${name}': use one of ${[...methods.keys()].join(', ')}`);
+/** Looks `name` up in `methods`; MPE_ERR_TRAIN_CONFIG lists the known ones. */
+export function pickMethod(methods: MethodsMap, name: string): TrainingMethod {
+  const m = Object.hasOwn(methods, name) ? methods[name] : undefined;
+  if (!m) {
+    const hint = Object.hasOwn(methods, 'mpe') ? '' : ' (a caller of trainModel offers mpe and uniform by passing methods: TRAINING_METHODS from mpe/methods.ts)';
+    throw new MpeError('MPE_ERR_TRAIN_CONFIG', `unknown method '${name}': use one of ${Object.keys(methods).join(', ')}${hint}`);
+  }
   return m;
 }
 
@@ -79,4 +79,5 @@ export const fp32Method: TrainingMethod = {
   },
 };
 
-registerTrainingMethod(fp32Method);
+/** The trainer's default methods: the fp32 baseline only. */
+export const FP32_ONLY: MethodsMap = Object.freeze({ fp32: fp32Method });

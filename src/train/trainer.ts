@@ -1,6 +1,6 @@
 /**
- * `trainModel(options)`: ingest -> train with a method (fp32 built in, MPE registered by its
- * area) -> evaluate on test at the best validation epoch -> write a bundle (table, vocabulary,
+ * `trainModel(options)`: ingest -> train with a method (fp32 built in, others from the `methods` map
+ * the caller passes) -> evaluate on test at the best validation epoch -> write a bundle (table, vocabulary,
  * ONNX scorer, manifest with metrics and data statistics). The CLI (`cli/train.ts`), the MPE
  * experiments and the server's demo-bundle builder all call this.
  */
@@ -15,7 +15,7 @@ import { VocabularyBuilder } from '../vocab/vocabulary.js';
 import { DenseNet } from './dense-net.js';
 import { predictRows, type SplitMetrics, splitRows } from './evaluate.js';
 import { emptyTimes, fitPhase, type PhaseResult, type StageTimes, type TrainEvent } from './loop.js';
-import { getTrainingMethod, type MethodContext, type MethodOptions } from './methods.js';
+import { FP32_ONLY, type MethodContext, type MethodOptions, type MethodsMap, pickMethod } from './methods.js';
 
 export interface TrainOptions {
   /** Data file (Criteo text, plain or .gz, or delimited text with a header); or pass `dataset`. */
@@ -29,6 +29,8 @@ export interface TrainOptions {
   readonly out: string;
   /** 'fp32' (default) or a registered method ('mpe', 'uniform'). */
   readonly method?: string;
+  /** The methods `method` is looked up in (default: fp32 only; `TRAINING_METHODS` of mpe/methods.ts adds mpe and uniform). */
+  readonly methods?: MethodsMap;
   readonly modelName?: string;
   readonly modelVersion?: string;
   /** Max epochs (default 8, MPE.md section 7). */
@@ -128,7 +130,7 @@ export function buildVocabularyBytes(ds: Dataset): Uint8Array {
 /** Trains a model and writes its bundle. See {@link TrainOptions} for defaults. */
 export async function trainModel(o: TrainOptions): Promise<TrainResult> {
   const opts = resolveOptions(o);
-  const method = getTrainingMethod(o.method ?? 'fp32');
+  const method = pickMethod(o.methods ?? FP32_ONLY, o.method ?? 'fp32');
   const emit = o.onEvent ?? (() => {});
   let ds = o.dataset;
   let parseSeconds = 0;

@@ -17,7 +17,7 @@ import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { writeBundle } from '../../src/bundle/write.js';
 import { createServeMetrics } from '../../src/metrics/serve-metrics.js';
-import { createModelReloader } from '../../src/registry/reloader.js';
+import { createModelReloader } from '../../src/app/reloader.js';
 import { registerDriftMetrics } from '../../src/stats/drift.js';
 import { makeFixture } from '../bundle/fixture.js';
 import { arr, at, dashboardExprs, imageSpec, overlayConfig, parseDockerfile, promqlRefs, readEnvFile, readYaml, readYamlDocs, repoPath } from './deploy-files.js';

@@ -9,7 +9,7 @@ import { dirname, join, relative } from 'node:path';
 import { test } from 'node:test';
 import { CONFIG_OPTIONS, DEFAULTS, resolveConfig } from '../../src/config/config.js';
 import { ERROR_CATALOGUE } from '../../src/errors.js';
-import { checkName } from '../../src/registry/keys.js';
+import { checkName } from '../../src/model-store/keys.js';
 import {
   arr,
   at,

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Registry } from 'prom-client';
 import { testConfig } from '../../src/config/config.js';
-import { createServer, type RunningServer } from '../../src/server/create-server.js';
+import { createServer, type RunningServer } from '../../src/app/create-server.js';
 import { protoRoot } from '../../src/server/proto.js';
 import { createFixture, fixtureModel, randomRows } from '../helpers/bundle-fixture.js';
 import { grpcClient, type Json } from '../server/clients.js';

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { testConfig } from '../../src/config/config.js';
-import { createServer, type RunningServer } from '../../src/server/create-server.js';
+import { createServer, type RunningServer } from '../../src/app/create-server.js';
 import { runOpenLoop } from '../../loadtest/node/engine.js';
 import { processSample, promValue } from '../../loadtest/node/prom-text.js';
 import { knee, type RunSummary, table } from '../../loadtest/node/report.js';

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { Registry } from 'prom-client';
 import { testConfig } from '../../src/config/config.js';
-import { createServer, type RunningServer } from '../../src/server/create-server.js';
+import { createServer, type RunningServer } from '../../src/app/create-server.js';
 import { createFixture, fixtureModel, randomRows } from '../helpers/bundle-fixture.js';
 import { grpcClient, httpJson } from '../server/clients.js';
 

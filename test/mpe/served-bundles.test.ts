@@ -15,10 +15,10 @@ import { loadBundle } from '../../src/bundle/load.js';
 import { testConfig } from '../../src/config/config.js';
 import { type Dataset, ingest, SPLIT_TEST } from '../../src/data/ingest.js';
 import { synthesize } from '../../src/data/synth.js';
-import '../../src/mpe/methods.js';
+import { TRAINING_METHODS } from '../../src/mpe/methods.js';
 import { quantizeBundleRowwise } from '../../src/mpe/rowwise.js';
 import { scoreBundleOnSplit } from '../../src/mpe/score-bundle.js';
-import { createServer } from '../../src/server/create-server.js';
+import { createServer } from '../../src/app/create-server.js';
 import { servingModelFromBundle } from '../../src/service/model.js';
 import { trainModel } from '../../src/train/trainer.js';
 import { grpcClient, httpJson } from '../server/clients.js';
@@ -108,7 +108,7 @@ async function assertServedMatches(bundleDir: string, ref: Reference, what: stri
 
 test('served mpe bundle (gRPC + HTTP, raw rows) scores the test split as the trainer evaluated it', async () => {
   const out = join(dir, 'mpe');
-  const r = await trainModel({ dataset: ds, out, method: 'mpe', ...SMALL, methodOptions: { groups: 16, lambda: 3e-4 } });
+  const r = await trainModel({ dataset: ds, methods: TRAINING_METHODS, out, method: 'mpe', ...SMALL, methodOptions: { groups: 16, lambda: 3e-4 } });
   assert.equal(r.manifest.model.method, 'mpe');
   assert.equal(r.testPredictions.probabilities.length, ds.stats.rowsPerSplit[SPLIT_TEST]);
   await assertServedMatches(out, r.testPredictions, 'mpe');
@@ -116,7 +116,7 @@ test('served mpe bundle (gRPC + HTTP, raw rows) scores the test split as the tra
 
 test('served uniform 4-bit bundle (gRPC + HTTP, raw rows) scores the test split as the trainer evaluated it', async () => {
   const out = join(dir, 'u4');
-  const r = await trainModel({ dataset: ds, out, method: 'uniform', ...SMALL, epochs: 1, methodOptions: { bits: 4 } });
+  const r = await trainModel({ dataset: ds, methods: TRAINING_METHODS, out, method: 'uniform', ...SMALL, epochs: 1, methodOptions: { bits: 4 } });
   const b = await loadBundle(out);
   assert.equal(b.table.spec.kind, 'grouped');
   if (b.table.spec.kind === 'grouped') assert.ok(b.table.spec.bitsPerGroup.every((x) => x === 4));
@@ -125,7 +125,7 @@ test('served uniform 4-bit bundle (gRPC + HTTP, raw rows) scores the test split 
 
 test('served row-wise int8 bundle (gRPC + HTTP, raw rows) scores the test split as scoreBundleOnSplit does', async () => {
   const fp = join(dir, 'fp32');
-  const r = await trainModel({ dataset: ds, out: fp, method: 'fp32', ...SMALL, epochs: 1 });
+  const r = await trainModel({ dataset: ds, methods: TRAINING_METHODS, out: fp, method: 'fp32', ...SMALL, epochs: 1 });
   const out = join(dir, 'rw8');
   const m = await quantizeBundleRowwise(fp, out, 8);
   assert.equal(m.model.method, 'rowwise-int8');

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { loadBundle } from '../../src/bundle/load.js';
 import { type Dataset, ingest, SPLIT_TEST } from '../../src/data/ingest.js';
 import { synthesize } from '../../src/data/synth.js';
-import '../../src/mpe/methods.js';
+import { TRAINING_METHODS } from '../../src/mpe/methods.js';
 import { quantizeBundleRowwise } from '../../src/mpe/rowwise.js';
 import { scoreBundleOnSplit } from '../../src/mpe/score-bundle.js';
 import { averageBitsPerFeature } from '../../src/mpe/selection.js';
@@ -29,7 +29,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('mpe train end to end: frequent groups keep more bits than rare ones, 0-bit groups pruned, bundle reproduces the trainer', async () => {
   const out = join(dir, 'mpe');
-  const r = await trainModel({ dataset: ds, out, method: 'mpe', ...SMALL, methodOptions: { groups: 16, lambda: 3e-4 } });
+  const r = await trainModel({ dataset: ds, methods: TRAINING_METHODS, out, method: 'mpe', ...SMALL, methodOptions: { groups: 16, lambda: 3e-4 } });
   const info = r.manifest.training as unknown as { mpe: { bitsPerGroup: number[]; averageBits: number; groupSize: number; groupPad: number } };
   const bits = info.mpe.bitsPerGroup;
   assert.equal(bits.length, 16);
@@ -65,7 +65,7 @@ async function assertReproduces(bundleDir: string, p: { rowIndex: Int32Array; pr
 
 test('row-wise int8/int4 from an fp32 bundle: layout, metrics close to fp32 for int8', async () => {
   const fp = join(dir, 'fp32');
-  const r = await trainModel({ dataset: ds, out: fp, method: 'fp32', ...SMALL, epochs: 1 });
+  const r = await trainModel({ dataset: ds, methods: TRAINING_METHODS, out: fp, method: 'fp32', ...SMALL, epochs: 1 });
   for (const bits of [8, 4] as const) {
     const out = join(dir, `rw${bits}`);
     const m = await quantizeBundleRowwise(fp, out, bits);
@@ -81,20 +81,21 @@ test('row-wise int8/int4 from an fp32 bundle: layout, metrics close to fp32 for 
 
 test('uniform train end to end: every group at b bits; bad --bits is MPE_ERR_MPE_CONFIG', async () => {
   const out = join(dir, 'u4');
-  const r = await trainModel({ dataset: ds, out, method: 'uniform', ...SMALL, epochs: 1, methodOptions: { bits: 4 } });
+  const r = await trainModel({ dataset: ds, methods: TRAINING_METHODS, out, method: 'uniform', ...SMALL, epochs: 1, methodOptions: { bits: 4 } });
   const b = await loadBundle(out, { verify: true });
   assert.equal(b.table.spec.kind, 'grouped');
   if (b.table.spec.kind === 'grouped') assert.ok(b.table.spec.bitsPerGroup.every((x) => x === 4));
   assert.ok(r.metrics.test.auc > 0.55);
   await assertReproduces(out, r.testPredictions);
-  await assert.rejects(trainModel({ dataset: ds, out: join(dir, 'bad'), method: 'uniform', ...SMALL, methodOptions: { bits: 9 } }), { code: 'MPE_ERR_MPE_CONFIG' });
-  await assert.rejects(trainModel({ dataset: ds, out: join(dir, 'bad'), method: 'mpe', ...SMALL, methodOptions: { bits: '0,x' } }), { code: 'MPE_ERR_MPE_CONFIG' });
+  await assert.rejects(trainModel({ dataset: ds, methods: TRAINING_METHODS, out: join(dir, 'bad'), method: 'uniform', ...SMALL, methodOptions: { bits: 9 } }), { code: 'MPE_ERR_MPE_CONFIG' });
+  await assert.rejects(trainModel({ dataset: ds, methods: TRAINING_METHODS, out: join(dir, 'bad'), method: 'mpe', ...SMALL, methodOptions: { bits: '0,x' } }), { code: 'MPE_ERR_MPE_CONFIG' });
 });
 
 test('budget mode: the lambda found meets the bit budget on its probes and is reported', async () => {
   const out = join(dir, 'budget');
   const r = await trainModel({
     dataset: ds,
+    methods: TRAINING_METHODS,
     out,
     method: 'mpe',
     ...SMALL,

@@ -10,7 +10,6 @@ import {
   attrTensor,
   OnnxGraphBuilder,
 } from '../../src/onnx/builder.js';
-import { ProtoWriter } from '../../src/onnx/proto.js';
 import { createRng } from '../../src/util/random.js';
 
 const TOL = 1e-5;
@@ -53,22 +52,29 @@ function assertGraphError(fn: () => unknown, pattern?: RegExp): void {
   });
 }
 
-test('protobuf writer: varints, negative int64, fixed32 float and nested lengths', () => {
-  const w = new ProtoWriter();
-  w.int(1, 300); // tag 0x08, varint 300 = ac 02
-  w.int(2, -1); // tag 0x10, 10-byte two's complement
-  w.float(3, 1.5); // tag 0x1d, 00 00 c0 3f
-  const sub = new ProtoWriter();
-  sub.string(1, 'ab'); // 0a 02 61 62
-  w.message(4, sub); // 22 04 ...
-  assert.deepEqual(
-    Array.from(w.finish()),
-    [0x08, 0xac, 0x02, 0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x1d, 0x00, 0x00, 0xc0, 0x3f, 0x22, 0x04, 0x0a, 0x02, 0x61, 0x62],
-  );
-  const big = new ProtoWriter();
-  big.rawVarint(2 ** 40 + 5); // bit 40 = bit 5 of the 6th 7-bit group
-  big.rawVarint64(2n ** 40n + 5n);
-  assert.deepEqual(Array.from(big.finish()), [0x85, 0x80, 0x80, 0x80, 0x80, 0x20, 0x85, 0x80, 0x80, 0x80, 0x80, 0x20]);
+/** True when `needle` occurs in `hay`. */
+function contains(hay: Uint8Array, needle: readonly number[]): boolean {
+  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
+    for (let k = 0; k < needle.length; k++) if (hay[i + k] !== needle[k]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+test('wire format (hand-computed bytes): varint dims, negative int64, fixed32 float, nested lengths', () => {
+  const g = new OnnxGraphBuilder('g');
+  g.addInput('x', 'float32', [300]);
+  g.addNode('Relu', ['x'], ['y'], { a: attrInt(-1), f: attrFloat(1.5) });
+  g.addOutput('y', 'float32', [300]);
+  const bytes = g.toBytes();
+  // NodeProto.attribute (field 5) {name "a", i = -1 (10-byte two's complement), type INT (field 20 = 2)}
+  assert.ok(contains(bytes, [0x2a, 0x11, 0x0a, 0x01, 0x61, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0xa0, 0x01, 0x02]), 'INT attribute -1');
+  // {name "f", f = 1.5 (fixed32 LE 00 00 c0 3f), type FLOAT (1)}
+  assert.ok(contains(bytes, [0x2a, 0x0b, 0x0a, 0x01, 0x66, 0x15, 0x00, 0x00, 0xc0, 0x3f, 0xa0, 0x01, 0x01]), 'FLOAT attribute 1.5');
+  // TensorShapeProto.dim {dim_value = 300 (varint ac 02)}
+  assert.ok(contains(bytes, [0x0a, 0x03, 0x08, 0xac, 0x02]), 'dim 300');
+  // ModelProto starts with ir_version 8, producer_name "mpe-serve".
+  assert.deepEqual(Array.from(bytes.subarray(0, 13)), [0x08, 0x08, 0x12, 0x09, ...Buffer.from('mpe-serve')]);
 });
 
 test('Gemm (transB=1, alpha, beta) matches the TS reference; symbolic batch dim is declared', async () => {

@@ -5,7 +5,7 @@ import { Command } from 'commander';
 import { Registry } from 'prom-client';
 import { register } from '../../src/cli/client.js';
 import { testConfig } from '../../src/config/config.js';
-import { createServer, type RunningServer } from '../../src/server/create-server.js';
+import { createServer, type RunningServer } from '../../src/app/create-server.js';
 import { createFixture, fixtureModel, randomRows } from '../helpers/bundle-fixture.js';
 
 const fx = createFixture({ seed: 5 });

@@ -7,7 +7,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { service as healthService } from 'grpc-health-check';
 import { Registry } from 'prom-client';
 import { testConfig } from '../../src/config/config.js';
-import { createServer, type RunningServer } from '../../src/server/create-server.js';
+import { createServer, type RunningServer } from '../../src/app/create-server.js';
 import { createFixture, fixtureModel } from '../helpers/bundle-fixture.js';
 
 const require = createRequire(import.meta.url);

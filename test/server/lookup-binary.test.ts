@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Registry } from 'prom-client';
 import { testConfig } from '../../src/config/config.js';
-import { createServer, type RunningServer } from '../../src/server/create-server.js';
+import { createServer, type RunningServer } from '../../src/app/create-server.js';
 import { createFixture, type Fixture, fixtureModel } from '../helpers/bundle-fixture.js';
 import { grpcClient, type Rpc } from './clients.js';
 

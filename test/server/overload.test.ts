@@ -14,7 +14,7 @@ import { Registry } from 'prom-client';
 import { testConfig } from '../../src/config/config.js';
 import { GrpcStatus } from '../../src/errors.js';
 import { createScorerSession, scoreBatch } from '../../src/scorer/session.js';
-import { createServer, type RunningServer } from '../../src/server/create-server.js';
+import { createServer, type RunningServer } from '../../src/app/create-server.js';
 import { openReceiveWindow } from '../../src/server/grpc-server.js';
 import { createFixture, type Fixture, fixtureModel, randomRows } from '../helpers/bundle-fixture.js';
 import { grpcClient, httpJson, type Rpc } from './clients.js';

@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import { Registry } from 'prom-client';
 import { testConfig } from '../../src/config/config.js';
 import { ERROR_CATALOGUE, type ErrorCode } from '../../src/errors.js';
-import { createServer, type RunningServer } from '../../src/server/create-server.js';
+import { createServer, type RunningServer } from '../../src/app/create-server.js';
 import { createFixture, type Fixture, fixtureModel, randomRows } from '../helpers/bundle-fixture.js';
 import { grpcClient, httpJson, type Rpc } from './clients.js';
 

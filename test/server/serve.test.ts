@@ -9,7 +9,7 @@ import type * as ort from 'onnxruntime-node';
 import { Registry } from 'prom-client';
 import { testConfig } from '../../src/config/config.js';
 import { createScorerSession, scoreBatch } from '../../src/scorer/session.js';
-import { createServer, type RunningServer } from '../../src/server/create-server.js';
+import { createServer, type RunningServer } from '../../src/app/create-server.js';
 import { createFixture, type Fixture, fixtureModel, randomRows } from '../helpers/bundle-fixture.js';
 import { grpcClient, httpJson, type Json, type Rpc } from './clients.js';
 

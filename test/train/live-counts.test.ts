@@ -16,14 +16,16 @@ import { Command } from 'commander';
 import { loadBundle } from '../../src/bundle/load.js';
 import { register } from '../../src/cli/train.js';
 import { type Dataset, ingest, SPLIT_TRAIN } from '../../src/data/ingest.js';
-import { keyLayout } from '../../src/registry/keys.js';
-import { createRedisClient } from '../../src/registry/redis-client.js';
-import { createRegistry } from '../../src/registry/registry.js';
-import { createFrequencySampler, readLiveCounts } from '../../src/stats/sampler.js';
+import { keyLayout } from '../../src/model-store/keys.js';
+import { createRedisClient } from '../../src/model-store/redis-client.js';
+import { createModelStore } from '../../src/model-store/store.js';
+import { readStoredLiveCounts } from '../../src/model-store/live-counts.js';
+import { flushSampler, readLiveCounts } from '../../src/model-store/stats-store.js';
+import { createFrequencySampler } from '../../src/stats/sampler.js';
 import { blendLiveCounts, readLiveRanking } from '../../src/train/live-counts.js';
 import { trainModel } from '../../src/train/trainer.js';
 import { createRng } from '../../src/util/random.js';
-import { cleanupPrefix, freePort, SHARED_REDIS_URL, uniquePrefix } from '../registry/redis-helpers.js';
+import { cleanupPrefix, freePort, SHARED_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 
 const prefix = uniquePrefix();
 const model = `regroup-${randomBytes(3).toString('hex')}`;
@@ -93,12 +95,12 @@ before(async () => {
   }
   const redis = createRedisClient(SHARED_REDIS_URL, { role: 'cli' });
   try {
-    assert.equal(await sampler.flush(redis, keyLayout(model, prefix), '1'), 3 * HOT_LOOKUPS + 27 * COLD_LOOKUPS);
+    assert.equal(await flushSampler(redis, keyLayout(model, prefix), '1', sampler), 3 * HOT_LOOKUPS + 27 * COLD_LOOKUPS);
   } finally {
     redis.disconnect();
   }
   // v1 is the registry's current version: --counts-from resolves its bundle from the record.
-  const reg = createRegistry({ url: SHARED_REDIS_URL, model, prefix });
+  const reg = createModelStore({ url: SHARED_REDIS_URL, model, prefix });
   try {
     await reg.publish({ version: '1', location: v1, checksums: {}, createdAt: b.manifest.model.createdAt, metrics: {} });
   } finally {
@@ -115,7 +117,7 @@ const csv = { label: 'y', categorical: ['c1', 'c2'], numeric: [], sep: ',' };
 
 test('the blend ranks by (1 - w) * train + w * live rescaled to the train rows; vocabulary, train counts and OOV unchanged', async () => {
   const plain = await ingest({ path: data, format: 'csv', csv });
-  const { rankBy, info } = await readLiveRanking({ url: SHARED_REDIS_URL, model, prefix, bundleDir: v1 });
+  const { rankBy, info } = await readLiveRanking({ url: SHARED_REDIS_URL, model, prefix, bundleDir: v1 }, readStoredLiveCounts);
   assert.equal(info.version, '1');
   assert.equal(info.sampledLookups, 3 * HOT_LOOKUPS + 27 * COLD_LOOKUPS);
   const live = await ingest({ path: data, format: 'csv', csv, rankBy });
@@ -154,8 +156,8 @@ test('the blend ranks by (1 - w) * train + w * live rescaled to the train rows; 
   } finally {
     reg.disconnect();
   }
-  await assert.rejects(readLiveRanking({ url: SHARED_REDIS_URL, model, prefix, bundleDir: v1, version: '2' }), { code: 'MPE_ERR_REGISTRY_NOT_FOUND' });
-  await assert.rejects(readLiveRanking({ url: SHARED_REDIS_URL, model: `${model}-none`, prefix }), { code: 'MPE_ERR_REGISTRY_NOT_FOUND' });
+  await assert.rejects(readLiveRanking({ url: SHARED_REDIS_URL, model, prefix, bundleDir: v1, version: '2' }, readStoredLiveCounts), { code: 'MPE_ERR_REGISTRY_NOT_FOUND' });
+  await assert.rejects(readLiveRanking({ url: SHARED_REDIS_URL, model: `${model}-none`, prefix }, readStoredLiveCounts), { code: 'MPE_ERR_REGISTRY_NOT_FOUND' });
 });
 
 test('mpe train --counts-from redis://... --model NAME: live-hot features get lower ids and more frequent groups; the manifest records the source', async () => {

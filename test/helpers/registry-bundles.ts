@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { writeBundle } from '../../src/bundle/write.js';
 import { mlpForwardReference } from '../../src/scorer/mlp.js';
 import { VocabularyBuilder } from '../../src/vocab/vocabulary.js';
-import { createFixture, type Fixture } from '../helpers/bundle-fixture.js';
+import { createFixture, type Fixture } from './bundle-fixture.js';
 
 export interface VersionFixture {
   readonly version: string;

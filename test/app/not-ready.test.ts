@@ -10,11 +10,11 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
-import { createRegistry } from '../../src/registry/registry.js';
+import { createModelStore } from '../../src/model-store/store.js';
 import { spawnServe } from '../helpers/spawn-serve.js';
 import { grpcClient, httpJson } from '../server/clients.js';
-import { SHAPE, writeVersion } from './bundles.js';
-import { freePort, PrivateRedis, until } from './redis-helpers.js';
+import { SHAPE, writeVersion } from '../helpers/registry-bundles.js';
+import { freePort, PrivateRedis, until } from '../helpers/redis.js';
 
 let root: string;
 before(async () => {
@@ -34,7 +34,7 @@ test('mpe serve --redis (Redis down, nothing published) listens not ready, then 
   const child = await spawnServe(['--redis', redis.url, '--model', 'ctr', '--workers', '1']);
   const rpc = grpcClient(child.grpc);
   try {
-    assert.match(child.stderr(), /waiting for model ctr from the registry/);
+    assert.ok(child.logs().some((l) => l.model === 'ctr' && l.ready === false && l.grpcPort === child.grpc), 'the start-up line says: model ctr, not ready, on these ports');
     assert.equal((await httpJson(child.http, 'GET', '/healthz')).status, 200);
     const ready = await httpJson(child.http, 'GET', '/readyz');
     assert.equal(ready.status, 503);
@@ -50,7 +50,7 @@ test('mpe serve --redis (Redis down, nothing published) listens not ready, then 
 
     // Redis comes up after the server; a version is published; the replica loads, warms, becomes ready.
     await redis.start();
-    const admin = createRegistry({ url: redis.url, model: 'ctr' });
+    const admin = createModelStore({ url: redis.url, model: 'ctr' });
     try {
       await admin.publish({ version: 'v1', location: v1.dir, checksums: { 'table.bin': 'x' }, createdAt: '2026-01-01T00:00:00.000Z', metrics: {} });
     } finally {

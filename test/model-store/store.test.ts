@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { isMpeError } from '../../src/errors.js';
-import { formatFleet, readFleet } from '../../src/registry/fleet.js';
-import { createHeartbeat } from '../../src/registry/heartbeat.js';
-import { keyLayout } from '../../src/registry/keys.js';
-import { createRegistry, type VersionReason, type VersionRecord } from '../../src/registry/registry.js';
-import { cleanupPrefix, freePort, SHARED_REDIS_URL, uniquePrefix, until } from './redis-helpers.js';
+import { formatFleet, readFleet } from '../../src/model-store/fleet.js';
+import { createHeartbeat } from '../../src/model-store/heartbeat.js';
+import { keyLayout } from '../../src/model-store/keys.js';
+import { createModelStore, type VersionReason, type VersionRecord } from '../../src/model-store/store.js';
+import { cleanupPrefix, freePort, SHARED_REDIS_URL, uniquePrefix, until } from '../helpers/redis.js';
 
 const prefix = uniquePrefix();
 after(() => cleanupPrefix(prefix));
@@ -19,7 +19,7 @@ const input = (version: string, sum = 'aaaaaaaaaaaaaaaa') => ({
 });
 
 test('publish, current, list, history, rollback', async () => {
-  const reg = createRegistry({ url: SHARED_REDIS_URL, model: 'ctr', prefix });
+  const reg = createModelStore({ url: SHARED_REDIS_URL, model: 'ctr', prefix });
   try {
     assert.equal(await reg.current(), null);
     const v1 = await reg.publish(input('v1'));
@@ -44,7 +44,7 @@ test('publish, current, list, history, rollback', async () => {
 });
 
 test('bad input gets stable codes: conflict, unknown version, bad names, unreachable Redis', async () => {
-  const reg = createRegistry({ url: SHARED_REDIS_URL, model: 'codes', prefix });
+  const reg = createModelStore({ url: SHARED_REDIS_URL, model: 'codes', prefix });
   try {
     await reg.publish(input('v1'));
     await assert.rejects(reg.publish(input('v1', 'cccccccccccccccc')), (e) => isMpeError(e) && e.code === 'MPE_ERR_REGISTRY_CONFLICT');
@@ -54,8 +54,8 @@ test('bad input gets stable codes: conflict, unknown version, bad names, unreach
   } finally {
     await reg.close();
   }
-  assert.throws(() => createRegistry({ url: SHARED_REDIS_URL, model: 'a:b', prefix }), (e) => isMpeError(e) && e.code === 'MPE_ERR_REGISTRY_NAME');
-  const down = createRegistry({ url: `redis://127.0.0.1:${await freePort()}`, model: 'ctr', prefix });
+  assert.throws(() => createModelStore({ url: SHARED_REDIS_URL, model: 'a:b', prefix }), (e) => isMpeError(e) && e.code === 'MPE_ERR_REGISTRY_NAME');
+  const down = createModelStore({ url: `redis://127.0.0.1:${await freePort()}`, model: 'ctr', prefix });
   try {
     await assert.rejects(down.current(), (e) => isMpeError(e) && e.code === 'MPE_ERR_REGISTRY_UNAVAILABLE');
   } finally {
@@ -64,19 +64,22 @@ test('bad input gets stable codes: conflict, unknown version, bad names, unreach
 });
 
 test('watch delivers the current version at start, then every announcement', async () => {
-  const pub = createRegistry({ url: SHARED_REDIS_URL, model: 'watch', prefix });
-  const sub = createRegistry({ url: SHARED_REDIS_URL, model: 'watch', prefix, role: 'replica', pollMs: 0 });
+  const pub = createModelStore({ url: SHARED_REDIS_URL, model: 'watch', prefix });
+  const sub = createModelStore({ url: SHARED_REDIS_URL, model: 'watch', prefix, role: 'replica', pollMs: 0 });
   const seen: Array<[string, VersionReason]> = [];
   try {
     await pub.publish(input('v1'));
     const stop = sub.watch((r: VersionRecord, why) => seen.push([r.version, why]));
     await until(() => seen.length >= 1, 'catch-up');
     assert.deepEqual(seen[0], ['v1', 'catch-up']);
-    // Subscription is set up asynchronously; publish until the announcement arrives.
+    // The subscription is set up asynchronously: a version published before it is active comes as
+    // a catch-up (on the subscriber's 'ready'), not as an announcement. Publish new versions until
+    // one is announced (under load average 20+ the first publish could beat the SUBSCRIBE).
+    let n = 1;
     await until(async () => {
-      if (!seen.some(([v]) => v === 'v2')) await pub.publish(input('v2'));
-      return seen.some(([v, why]) => v === 'v2' && why === 'publish');
-    }, 'v2 announcement');
+      if (!seen.some(([, why]) => why === 'publish')) await pub.publish(input(`v${++n}`));
+      return seen.some(([v, why]) => v === `v${n}` && why === 'publish');
+    }, 'an announcement');
     await pub.rollback('v1');
     await until(() => seen.some(([v, why]) => v === 'v1' && why === 'rollback'), 'rollback announcement');
     await stop();
@@ -87,7 +90,7 @@ test('watch delivers the current version at start, then every announcement', asy
 });
 
 test('fleet status lists heartbeats and flags old versions and silent replicas', async () => {
-  const reg = createRegistry({ url: SHARED_REDIS_URL, model: 'fleet', prefix });
+  const reg = createModelStore({ url: SHARED_REDIS_URL, model: 'fleet', prefix });
   const keys = keyLayout('fleet', prefix);
   try {
     await reg.publish(input('v2'));

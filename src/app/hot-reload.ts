@@ -11,15 +11,15 @@ import type { Redis } from 'ioredis';
 import type { Registry as PromRegistry } from 'prom-client';
 import { MpeError } from '../errors.js';
 import { loadBundle } from '../bundle/load.js';
-import type { PreparedModel, RunningServer } from '../server/create-server.js';
+import type { PreparedModel, RunningServer } from './create-server.js';
 import type { AdminHooks } from '../server/http-server.js';
 import { servingModelFromBundle } from '../service/model.js';
 import { followRegistry } from './follower.js';
-import { createHeartbeat, type Heartbeat } from './heartbeat.js';
-import type { KeyLayout } from './keys.js';
-import { type LogFn, stderrLog } from './log.js';
-import { backoffDelay } from './redis-client.js';
-import { createRegistry, type Registry, type VersionRecord } from './registry.js';
+import { createHeartbeat, type Heartbeat } from '../model-store/heartbeat.js';
+import type { KeyLayout } from '../model-store/keys.js';
+import { type Logger, silentLogger } from '../util/log.js';
+import { backoffDelay } from '../model-store/redis-client.js';
+import { createModelStore, type ModelStore, type VersionRecord } from '../model-store/store.js';
 import { createModelReloader, type ModelReloader, type ReloadOutcome, type ReloaderStatus } from './reloader.js';
 
 /** The server members hot reload uses. */
@@ -48,7 +48,7 @@ export interface HotReloadOptions {
   readonly registry?: RegistryLink | null;
   /** Reload on SIGHUP (default false; `mpe serve` turns it on). */
   readonly sighup?: boolean;
-  readonly log?: LogFn;
+  readonly log?: Logger;
 }
 
 export interface HotReloadStatus extends ReloaderStatus {
@@ -75,7 +75,7 @@ async function loadAndWarm(server: ReloadableServer, dir: string): Promise<{ han
 
 /** Starts hot reload for `server`. */
 export function startHotReload(opts: HotReloadOptions): HotReload {
-  const log = opts.log ?? stderrLog;
+  const log = opts.log ?? silentLogger;
   const { server } = opts;
   const reloader = createModelReloader<PreparedModel>({
     loadAndWarm: (dir) => loadAndWarm(server, dir),
@@ -87,11 +87,11 @@ export function startHotReload(opts: HotReloadOptions): HotReload {
   });
   const link = opts.registry ?? null;
   const replicaId = link ? (link.replicaId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`) : null;
-  let registry: Registry | null = null;
+  let registry: ModelStore | null = null;
   let stopFollow: (() => Promise<void>) | null = null;
   let heartbeat: Heartbeat | null = null;
   if (link) {
-    registry = createRegistry({
+    registry = createModelStore({
       url: link.url,
       model: link.model,
       ...(link.prefix ? { prefix: link.prefix } : {}),
@@ -131,7 +131,7 @@ export function startHotReload(opts: HotReloadOptions): HotReload {
     return reloader.reload({ location, version: null }, source, { force: true });
   };
   const onHup = (): void => {
-    log('info', 'SIGHUP: reloading the served bundle directory');
+    log.info('SIGHUP: reloading the served bundle directory');
     void reloadDir(undefined, 'sighup');
   };
   if (opts.sighup) process.on('SIGHUP', onHup);
@@ -172,8 +172,8 @@ export function adminHooks(token: string, hot: () => HotReload | null): AdminHoo
  * Registry mode start-up: waits (retrying with backoff while Redis is down or nothing is
  * published) for the current version's record. The replica is not ready meanwhile.
  */
-export async function waitForCurrent(link: RegistryLink, log: LogFn = stderrLog, signal?: AbortSignal): Promise<VersionRecord> {
-  const reg = createRegistry({ url: link.url, model: link.model, ...(link.prefix ? { prefix: link.prefix } : {}), role: 'replica' });
+export async function waitForCurrent(link: RegistryLink, log: Logger = silentLogger, signal?: AbortSignal): Promise<VersionRecord> {
+  const reg = createModelStore({ url: link.url, model: link.model, ...(link.prefix ? { prefix: link.prefix } : {}), role: 'replica' });
   try {
     for (let attempt = 1; ; attempt++) {
       if (signal?.aborted) throw signal.reason;
@@ -181,10 +181,10 @@ export async function waitForCurrent(link: RegistryLink, log: LogFn = stderrLog,
         if (reg.redis.status === 'ready') {
           const rec = await reg.current();
           if (rec !== null) return rec;
-          log('warn', 'registry: no version published yet, waiting', { model: link.model });
+          log.warn({ model: link.model }, 'registry: no version published yet, waiting');
         }
       } catch (e) {
-        log('warn', 'registry: cannot read the current version, retrying', { error: (e as Error).message, attempt });
+        log.warn({ error: (e as Error).message, attempt }, 'registry: cannot read the current version, retrying');
       }
       await new Promise((r) => setTimeout(r, backoffDelay(attempt, link.maxBackoffMs)));
     }

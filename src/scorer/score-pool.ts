@@ -29,9 +29,9 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { MpeError } from '../errors.js';
-import { disableOrtTelemetry } from '../scorer/session.js';
 import { type RawPart, sliceRawPart } from '../vocab/packed-values.js';
 import type { JobPart, ScoreWorkerInit, WorkerMessage } from './score-worker-protocol.js';
+import { type ActiveProvider, disableOrtTelemetry } from './session.js';
 
 export interface ScorePoolOptions {
   readonly workers: number;
@@ -101,7 +101,7 @@ function spawnWorker(init: ScoreWorkerInit): Worker {
 /** A pool of scoring workers. Create with {@link ScorePool.create}. */
 export class ScorePool {
   /** Provider the workers' sessions run on. */
-  readonly provider: 'cpu' | 'cuda' | 'webgpu';
+  readonly provider: ActiveProvider;
   private readonly opts: ScorePoolOptions;
   private readonly slots: Slot[];
   private readonly idle: Slot[];
@@ -118,7 +118,7 @@ export class ScorePool {
   });
   private readonly fieldsPerRow: number;
 
-  private constructor(opts: ScorePoolOptions, slots: Slot[], provider: 'cpu' | 'cuda' | 'webgpu') {
+  private constructor(opts: ScorePoolOptions, slots: Slot[], provider: ActiveProvider) {
     this.opts = opts;
     this.slots = slots;
     this.idle = slots.slice();
@@ -136,7 +136,7 @@ export class ScorePool {
       await Promise.all(started.map((r) => (r.status === 'fulfilled' ? r.value.worker.terminate() : undefined)));
       throw (failed as PromiseRejectedResult).reason;
     }
-    const ok = started as PromiseFulfilledResult<{ worker: Worker; provider: 'cpu' | 'cuda' | 'webgpu' }>[];
+    const ok = started as PromiseFulfilledResult<{ worker: Worker; provider: ActiveProvider }>[];
     const slots = ok.map((r, index): Slot => ({ index, worker: r.value.worker, busy: null, seq: 0, busySince: 0n, busyNs: 0n }));
     return new ScorePool(opts, slots, ok[0]!.value.provider);
   }
@@ -438,7 +438,7 @@ export class ScorePool {
   }
 }
 
-function startWorker(init: ScoreWorkerInit): Promise<{ worker: Worker; provider: 'cpu' | 'cuda' | 'webgpu' }> {
+function startWorker(init: ScoreWorkerInit): Promise<{ worker: Worker; provider: ActiveProvider }> {
   const worker = spawnWorker(init);
   return new Promise((resolve, reject) => {
     const onMessage = (m: WorkerMessage): void => {

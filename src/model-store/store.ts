@@ -1,12 +1,12 @@
 /**
- * The model registry on Redis: versions, the current version, history, and announcements
+ * The model store (the model registry on Redis): versions, the current version, history, and announcements
  * (pub/sub plus the `current` key, so that a replica that starts later or missed a message still
  * converges). Key layout in keys.ts and docs/redis.md.
  */
 import type { Redis, RedisOptions } from 'ioredis';
 import { MpeError } from '../errors.js';
 import { checkName, type KeyLayout, keyLayout } from './keys.js';
-import { type LogFn, silentLog } from './log.js';
+import { type Logger, silentLogger } from '../util/log.js';
 import { backoffDelay, createRedisClient, type RedisRole, redisCall } from './redis-client.js';
 
 /** One published version of a model. */
@@ -41,7 +41,7 @@ export interface HistoryEvent {
   readonly at: string;
 }
 
-export interface RegistryOptions {
+export interface ModelStoreOptions {
   readonly model: string;
   /** Redis URL; ignored when `redis` is given. */
   readonly url?: string;
@@ -54,10 +54,10 @@ export interface RegistryOptions {
   readonly redisOptions?: RedisOptions;
   /** watch(): how often to re-read the current key besides pub/sub and reconnects (milliseconds, 0 = never). */
   readonly pollMs?: number;
-  readonly log?: LogFn;
+  readonly log?: Logger;
 }
 
-export interface Registry {
+export interface ModelStore {
   readonly keys: KeyLayout;
   readonly redis: Redis;
   /** Records `input` as a version (idempotent for identical checksums), makes it current and announces it. Throws MPE_ERR_REGISTRY_CONFLICT. */
@@ -76,7 +76,7 @@ export interface Registry {
    * throws; Redis outages are retried with backoff. Returns a function that stops watching.
    */
   watch(onVersion: (record: VersionRecord, reason: VersionReason) => void): () => Promise<void>;
-  /** Closes the client if the registry created it. */
+  /** Stops every watcher still running and closes the client if the store created it. */
   close(): Promise<void>;
 }
 
@@ -129,10 +129,11 @@ function parseRecord(text: string | null): VersionRecord | null {
 }
 
 /** Creates a registry client for one model. Throws MPE_ERR_REGISTRY_NAME on a bad model name. */
-export function createRegistry(opts: RegistryOptions): Registry {
+export function createModelStore(opts: ModelStoreOptions): ModelStore {
   const keys = keyLayout(opts.model, opts.prefix);
-  const log = opts.log ?? silentLog;
+  const log = opts.log ?? silentLogger;
   const owned = opts.redis === undefined;
+  const watchers = new Set<() => Promise<void>>();
   const redis = opts.redis ?? createRedisClient(opts.url ?? 'redis://127.0.0.1:6379', { role: opts.role ?? 'cli', ...(opts.redisOptions ? { redisOptions: opts.redisOptions } : {}) });
   const pollMs = opts.pollMs ?? 30_000;
 
@@ -207,7 +208,7 @@ export function createRegistry(opts: RegistryOptions): Registry {
         try {
           onVersion(rec, reason);
         } catch (e) {
-          log('error', 'registry watcher callback threw', { error: (e as Error).message });
+          log.error({ error: (e as Error).message }, 'registry watcher callback threw');
         }
       };
       const catchUp = async (): Promise<void> => {
@@ -223,7 +224,7 @@ export function createRegistry(opts: RegistryOptions): Registry {
         } catch (e) {
           if (stopped) return;
           attempts++;
-          log('warn', 'registry: cannot read the current version, retrying', { error: (e as Error).message, attempt: attempts });
+          log.warn({ error: (e as Error).message, attempt: attempts }, 'registry: cannot read the current version, retrying');
           retryTimer = setTimeout(() => void catchUp(), backoffDelay(attempts));
           retryTimer.unref();
         }
@@ -239,7 +240,7 @@ export function createRegistry(opts: RegistryOptions): Registry {
           version = checkName(m.version, 'version');
           reason = m.reason === 'rollback' ? 'rollback' : 'publish';
         } catch {
-          log('warn', 'registry: ignoring a malformed announcement', { message: message.slice(0, 200) });
+          log.warn({ message: message.slice(0, 200) }, 'registry: ignoring a malformed announcement');
           return;
         }
         get(version).then(
@@ -257,15 +258,20 @@ export function createRegistry(opts: RegistryOptions): Registry {
       poll?.unref();
       // Not connected yet: the 'ready' event runs the first catch-up.
       if (redis.status === 'ready') void catchUp();
-      return async () => {
+      const stop = async (): Promise<void> => {
         stopped = true;
+        watchers.delete(stop);
         if (retryTimer) clearTimeout(retryTimer);
         if (poll) clearInterval(poll);
         redis.off('ready', onReady);
         sub.disconnect();
       };
+      watchers.add(stop);
+      return stop;
     },
     async close() {
+      // A watcher left running would keep its subscriber connection (and the process) alive.
+      await Promise.all([...watchers].map((stop) => stop()));
       if (owned) redis.disconnect();
     },
   };

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isMpeError } from '../../src/errors.js';
 import { createScorerSession, scoreBatch } from '../../src/scorer/session.js';
-import { ScorePool, type ScorePoolOptions } from '../../src/service/score-pool.js';
+import { ScorePool, type ScorePoolOptions } from '../../src/scorer/score-pool.js';
 import { createFixture, fixtureModel, randomRows } from '../helpers/bundle-fixture.js';
 import { type RawPart, ValuePacker } from '../../src/vocab/packed-values.js';
 

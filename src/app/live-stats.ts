@@ -7,17 +7,13 @@
  */
 import type { Redis } from 'ioredis';
 import type { Registry as PromRegistry } from 'prom-client';
-import type { KeyLayout } from '../registry/keys.js';
-import { type LogFn, silentLog } from '../registry/log.js';
-import { computeDrift, type DriftModel, type DriftReport, registerDriftMetrics } from './drift.js';
-import { type FrequencySampler, type LiveCounts, readLiveCounts } from './sampler.js';
+import type { KeyLayout } from '../model-store/keys.js';
+import { type Logger, silentLogger } from '../util/log.js';
+import { computeDrift, type DriftReport, registerDriftMetrics } from '../stats/drift.js';
+import { flushSampler, readLiveCounts } from '../model-store/stats-store.js';
+import type { LiveSource } from '../service/embedding-service.js';
+import type { LiveCounts } from '../stats/sampler.js';
 
-/** The served model's statistics (the service's `live`). */
-export interface LiveSource {
-  readonly version: string;
-  readonly sampler: FrequencySampler;
-  readonly model: DriftModel;
-}
 
 export interface LiveStatsOptions {
   /** The currently served model's source, null when none or sampling is off. */
@@ -28,7 +24,7 @@ export interface LiveStatsOptions {
   readonly flushMs: number;
   /** Registry the drift gauges are registered on (the server's injected one). */
   readonly metrics: PromRegistry;
-  readonly log?: LogFn;
+  readonly log?: Logger;
 }
 
 export interface LiveStats {
@@ -42,7 +38,7 @@ export interface LiveStats {
 
 /** Starts the loop and registers the drift gauges on `opts.metrics`. */
 export function startLiveStats(opts: LiveStatsOptions): LiveStats {
-  const log = opts.log ?? silentLog;
+  const log = opts.log ?? silentLogger;
   const link = opts.redis;
   let report: DriftReport | null = null;
   let previous: LiveSource | null = null;
@@ -51,10 +47,10 @@ export function startLiveStats(opts: LiveStatsOptions): LiveStats {
 
   const flush = async (src: LiveSource): Promise<boolean> => {
     if (link === null || src.sampler.pending() === 0) return true;
-    const n = await src.sampler.flush(link.redis, link.keys, src.version);
+    const n = await flushSampler(link.redis, link.keys, src.version, src.sampler);
     const ok = n > 0;
-    if (!ok && !failing) log('warn', 'live statistics: Redis unreachable, counts kept for the next flush', { version: src.version, pending: src.sampler.pending() });
-    else if (ok && failing) log('info', 'live statistics: flushing again', { version: src.version });
+    if (!ok && !failing) log.warn({ version: src.version, pending: src.sampler.pending() }, 'live statistics: Redis unreachable, counts kept for the next flush');
+    else if (ok && failing) log.info({ version: src.version }, 'live statistics: flushing again');
     failing = !ok;
     return ok;
   };

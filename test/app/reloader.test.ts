@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Registry as PromRegistry } from 'prom-client';
 import { MpeError } from '../../src/errors.js';
-import { followRegistry } from '../../src/registry/follower.js';
-import { createRegistry } from '../../src/registry/registry.js';
-import { createModelReloader, type LoadedModel } from '../../src/registry/reloader.js';
-import { PrivateRedis, TcpProxy, until } from './redis-helpers.js';
+import { followRegistry } from '../../src/app/follower.js';
+import { createModelStore } from '../../src/model-store/store.js';
+import { createModelReloader, type LoadedModel } from '../../src/app/reloader.js';
+import { PrivateRedis, TcpProxy, until } from '../helpers/redis.js';
 
 /** A fake model store: location `mem:<version>` loads, `bad:<version>` fails its checksum; load resolves when released. */
 function fakeServer() {
@@ -93,10 +93,10 @@ test('replicas follow the registry through Redis being down at start, killed, an
   const replicas = [0, 1].map(() => {
     const srv = fakeServer();
     const reloader = createModelReloader({ loadAndWarm: srv.loadAndWarm, swap: srv.swap });
-    const registry = createRegistry({ url: proxy.url, model: 'm', role: 'replica', pollMs: 0, redisOptions: { retryStrategy: () => 50 } });
+    const registry = createModelStore({ url: proxy.url, model: 'm', role: 'replica', pollMs: 0, redisOptions: { retryStrategy: () => 50 } });
     return { srv, reloader, registry, stop: followRegistry(registry, reloader) };
   });
-  const admin = createRegistry({ url: redis.url, model: 'm' });
+  const admin = createModelStore({ url: redis.url, model: 'm' });
   try {
     await admin.publish({ version: 'v1', location: 'mem:v1', checksums: { 'table.bin': '0000000000000001' }, createdAt: 'x', metrics: {} });
     assert.deepEqual(replicas.map((x) => x.reloader.hasModel()), [false, false]); // not ready: nothing loaded

@@ -6,6 +6,7 @@ import type { ErrorCode } from '../errors.js';
 import type { ProviderName } from '../config/config.js';
 import type { FieldSpec } from '../features/token.js';
 import type { RawPart } from '../vocab/packed-values.js';
+import type { ActiveProvider } from './session.js';
 
 /** What every worker gets at start-up (`workerData`). The table bytes are shared, never copied. */
 export interface ScoreWorkerInit {
@@ -45,7 +46,7 @@ export interface WireError {
 
 /** Worker -> main. */
 export type WorkerMessage =
-  | { readonly type: 'ready'; readonly provider: 'cpu' | 'cuda' | 'webgpu' }
+  | { readonly type: 'ready'; readonly provider: ActiveProvider }
   | { readonly type: 'init-error'; readonly error: WireError }
   | {
       readonly type: 'done';

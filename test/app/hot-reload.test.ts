@@ -10,15 +10,15 @@ import { after, before, test } from 'node:test';
 import { Registry as PromRegistry } from 'prom-client';
 import { testConfig } from '../../src/config/config.js';
 import { loadBundle } from '../../src/bundle/load.js';
-import { readFleet } from '../../src/registry/fleet.js';
-import { adminHooks, type HotReload, startHotReload, waitForCurrent } from '../../src/registry/hot-reload.js';
-import { createRegistry, type Registry } from '../../src/registry/registry.js';
-import { silentLog } from '../../src/registry/log.js';
-import { createServer, type RunningServer } from '../../src/server/create-server.js';
+import { readFleet } from '../../src/model-store/fleet.js';
+import { adminHooks, type HotReload, startHotReload, waitForCurrent } from '../../src/app/hot-reload.js';
+import { createModelStore, type ModelStore } from '../../src/model-store/store.js';
+import { silentLogger } from '../../src/util/log.js';
+import { createServer, type RunningServer } from '../../src/app/create-server.js';
 import { servingModelFromBundle } from '../../src/service/model.js';
 import { httpJson } from '../server/clients.js';
-import { corrupt, SHAPE, type VersionFixture, writeVersion } from './bundles.js';
-import { PrivateRedis, TcpProxy, until } from './redis-helpers.js';
+import { corrupt, SHAPE, type VersionFixture, writeVersion } from '../helpers/registry-bundles.js';
+import { PrivateRedis, TcpProxy, until } from '../helpers/redis.js';
 
 let root: string;
 const versions = new Map<string, VersionFixture>();
@@ -37,16 +37,16 @@ interface Replica {
 
 async function startReplica(redisUrl: string, id: string, token = 'secret-token'): Promise<Replica> {
   const link = { url: redisUrl, model: 'ctr', replicaId: id, heartbeatMs: 200, pollMs: 0, maxBackoffMs: 200 };
-  const rec = await waitForCurrent(link, silentLog);
+  const rec = await waitForCurrent(link, silentLogger);
   const bundle = await loadBundle(rec.location, { verify: true });
   const prom = new PromRegistry();
   let hot: HotReload | null = null;
   const server = await createServer(testConfig({ workers: 1 }), { model: servingModelFromBundle(bundle), registry: prom, admin: adminHooks(token, () => hot) });
-  hot = startHotReload({ server, initial: { version: rec.version, location: rec.location }, metrics: prom, registry: link, log: silentLog });
+  hot = startHotReload({ server, initial: { version: rec.version, location: rec.location }, metrics: prom, registry: link, log: silentLogger });
   return { server, hot, prom };
 }
 
-const publish = (reg: Registry, v: string) => {
+const publish = (reg: ModelStore, v: string) => {
   const f = versions.get(v)!;
   return reg.publish({ version: v, location: f.dir, checksums: { 'table.bin': `${v}-sum` }, createdAt: '2026-01-01T00:00:00.000Z', metrics: {} });
 };
@@ -59,7 +59,7 @@ test('two replicas under load: publish, refuse a corrupted bundle, survive Redis
   const redis = await PrivateRedis.start();
   const proxy = new TcpProxy(redis.port);
   await proxy.start();
-  let admin = createRegistry({ url: redis.url, model: 'ctr' });
+  let admin = createModelStore({ url: redis.url, model: 'ctr' });
   await publish(admin, 'v1');
   const replicas = [await startReplica(proxy.url, 'r1'), await startReplica(proxy.url, 'r2')];
   const F = SHAPE.fields;
@@ -124,7 +124,7 @@ test('two replicas under load: publish, refuse a corrupted bundle, survive Redis
     // Restart it (empty) and publish v4 while the replicas still cannot reach it; they catch up on reconnect.
     await redis.start();
     await admin.close();
-    admin = createRegistry({ url: redis.url, model: 'ctr' });
+    admin = createModelStore({ url: redis.url, model: 'ctr' });
     await publish(admin, 'v4');
     proxy.unblock();
     await until(() => replicas.every((r) => r.hot.status().version === 'v4'), 'both caught up to v4');
@@ -151,7 +151,7 @@ test('without Redis: SIGHUP and the token-protected admin endpoint reload; a bad
   const prom = new PromRegistry();
   let hot: HotReload | null = null;
   const server = await createServer(testConfig({ workers: 1 }), { model: servingModelFromBundle(await loadBundle(v1.dir, { verify: true })), registry: prom, admin: adminHooks('tok-123', () => hot) });
-  hot = startHotReload({ server, initial: { version: 'v1', location: v1.dir }, metrics: prom, sighup: true, log: silentLog });
+  hot = startHotReload({ server, initial: { version: 'v1', location: v1.dir }, metrics: prom, sighup: true, log: silentLogger });
   try {
     const port = server.httpPort;
     const noAuth = await httpJson(port, 'POST', '/admin/reload', { dir: versions.get('v2')!.dir });

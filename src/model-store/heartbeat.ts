@@ -7,7 +7,7 @@
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import type { KeyLayout } from './keys.js';
-import { type LogFn, silentLog } from './log.js';
+import { type Logger, silentLogger } from '../util/log.js';
 
 /** What the replica reports about itself at each beat. */
 export interface ReplicaState {
@@ -45,7 +45,7 @@ export interface HeartbeatOptions {
   /** Milliseconds between beats (default 5000). */
   readonly intervalMs?: number;
   readonly state: () => ReplicaState | Promise<ReplicaState>;
-  readonly log?: LogFn;
+  readonly log?: Logger;
 }
 
 export interface Heartbeat {
@@ -59,7 +59,7 @@ export interface Heartbeat {
 export function createHeartbeat(opts: HeartbeatOptions): Heartbeat {
   const { redis, keys, replicaId } = opts;
   const intervalMs = opts.intervalMs ?? 5000;
-  const log = opts.log ?? silentLog;
+  const log = opts.log ?? silentLogger;
   const host = hostname();
   const started = Date.now();
   const startedAt = new Date(started).toISOString();
@@ -90,11 +90,11 @@ export function createHeartbeat(opts: HeartbeatOptions): Heartbeat {
     };
     try {
       await redis.pipeline().set(keys.alive(replicaId), '1', 'EX', ttlS).hset(keys.fleet, replicaId, JSON.stringify(rec)).exec();
-      if (failing) log('info', 'heartbeat: Redis reachable again', { replica: replicaId });
+      if (failing) log.info({ replica: replicaId }, 'heartbeat: Redis reachable again');
       failing = false;
       return true;
     } catch (e) {
-      if (!failing) log('warn', 'heartbeat: Redis unreachable, beats skipped until it returns', { replica: replicaId, error: (e as Error).message });
+      if (!failing) log.warn({ replica: replicaId, error: (e as Error).message }, 'heartbeat: Redis unreachable, beats skipped until it returns');
       failing = true;
       return false;
     }

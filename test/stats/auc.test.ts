@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { exactAuc, logLoss } from '../../src/train/metrics.js';
+import { exactAuc, logLoss } from '../../src/stats/auc.js';
 import { createRng } from '../../src/util/random.js';
 
 function bruteAuc(s: ArrayLike<number>, y: ArrayLike<number>): number {

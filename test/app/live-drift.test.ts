@@ -12,15 +12,15 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Registry as PromRegistry } from 'prom-client';
 import { testConfig } from '../../src/config/config.js';
-import { startHotReload } from '../../src/registry/hot-reload.js';
-import { silentLog } from '../../src/registry/log.js';
-import { createRegistry } from '../../src/registry/registry.js';
-import { createServer } from '../../src/server/create-server.js';
+import { startHotReload } from '../../src/app/hot-reload.js';
+import { silentLogger } from '../../src/util/log.js';
+import { createModelStore } from '../../src/model-store/store.js';
+import { createServer } from '../../src/app/create-server.js';
 import { BY_ID_FIELD } from '../../src/stats/drift.js';
-import { startLiveStats } from '../../src/stats/live-stats.js';
+import { startLiveStats } from '../../src/app/live-stats.js';
 import { createFixture, fixtureModel } from '../helpers/bundle-fixture.js';
-import { cleanupPrefix, SHARED_REDIS_URL, uniquePrefix, until } from '../registry/redis-helpers.js';
-import { writeVersion } from '../registry/bundles.js';
+import { cleanupPrefix, SHARED_REDIS_URL, uniquePrefix, until } from '../helpers/redis.js';
+import { writeVersion } from '../helpers/registry-bundles.js';
 import { grpcClient, httpJson } from '../server/clients.js';
 
 const prefix = uniquePrefix();
@@ -92,10 +92,10 @@ async function serveStream(http: number, grpc: number): Promise<void> {
 
 test('registry mode: sampled lookups and scores flush to Redis; drift gauges and `mpe drift` report the stream', async () => {
   const v1 = await writeVersion(root, 'v1', 21);
-  const admin = createRegistry({ url: SHARED_REDIS_URL, model, prefix });
+  const admin = createModelStore({ url: SHARED_REDIS_URL, model, prefix });
   const prom = new PromRegistry();
   const server = await createServer(testConfig({ workers: 1, statsSampleRate: 1 }), { registry: prom });
-  const hot = startHotReload({ server, metrics: prom, registry: { url: SHARED_REDIS_URL, model, prefix, pollMs: 0, heartbeatMs: 60_000 }, log: silentLog });
+  const hot = startHotReload({ server, metrics: prom, registry: { url: SHARED_REDIS_URL, model, prefix, pollMs: 0, heartbeatMs: 60_000 }, log: silentLogger });
   const stats = startLiveStats({ current: () => server.service.live, redis: hot.redis, flushMs: 0, metrics: prom });
   try {
     await admin.publish({ version: 'v1', location: v1.dir, checksums: { 'table.bin': 'x' }, createdAt: '2026-01-01T00:00:00.000Z', metrics: {} });

@@ -7,19 +7,20 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { synthesize } from '../data/synth.js';
-import '../mpe/methods.js'; // registers the mpe training method
+import type { Logger } from '../util/log.js';
+import { TRAINING_METHODS } from '../mpe/methods.js';
 import { trainModel } from '../train/trainer.js';
 
 /** Rows of synthetic data and the tiny network: trains in well under a minute on 2 cores. */
 const DEMO = Object.freeze({ rows: 20_000, seed: 2022, hidden: [64, 32], epochs: 2, batchSize: 1024, d: 8 });
 
 /** Returns the cached demo bundle directory, building it first if needed. */
-export async function ensureDemoBundle(demoDir: string, log: (line: string) => void): Promise<string> {
+export async function ensureDemoBundle(demoDir: string, log: Logger): Promise<string> {
   const root = resolve(demoDir);
   const bundle = join(root, 'bundle');
   if (existsSync(join(bundle, 'manifest.json'))) return bundle;
   const t0 = performance.now();
-  log(`no model configured (MPE_MODEL / --model): building the demo bundle in ${bundle} (once)`);
+  log.info({ dir: bundle }, 'no model configured (MPE_MODEL / --model): building the demo bundle (once)');
   mkdirSync(root, { recursive: true });
   const data = join(root, 'synthetic.tsv');
   synthesize({ rows: DEMO.rows, out: data, seed: DEMO.seed });
@@ -28,6 +29,7 @@ export async function ensureDemoBundle(demoDir: string, log: (line: string) => v
     data,
     out: bundle,
     method: 'mpe',
+    methods: TRAINING_METHODS,
     methodOptions: { groups: 32 },
     modelName: 'demo',
     modelVersion: 'demo-1',
@@ -38,6 +40,6 @@ export async function ensureDemoBundle(demoDir: string, log: (line: string) => v
     seed: DEMO.seed,
   });
   rmSync(data, { force: true });
-  log(`demo bundle ready in ${((performance.now() - t0) / 1000).toFixed(1)} s (test AUC ${r.metrics.test.auc.toFixed(4)})`);
+  log.info({ dir: bundle, seconds: Math.round(performance.now() - t0) / 1000, testAuc: r.metrics.test.auc }, 'demo bundle ready');
   return bundle;
 }

@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { loadTableFromSharedBuffer } from '../bundle/table-file.js';
 import type { PackedTable } from '../codec/packed-table.js';
 import { isMpeError, MpeError } from '../errors.js';
-import { createScorerSession, scoreBatch } from '../scorer/session.js';
+import { createScorerSession, scoreBatch } from './session.js';
 import type { ScoreJob, ScoreWorkerInit, WireError, WorkerMessage } from './score-worker-protocol.js';
 import { vocabularyOfFile } from '../bundle/shared-vocab.js';
 import { resolveRawPart, type TokenLookup } from '../vocab/packed-values.js';

@@ -18,13 +18,13 @@ import { after, before, test } from 'node:test';
 import { Registry as PromRegistry } from 'prom-client';
 import { loadBundle } from '../../src/bundle/load.js';
 import { testConfig } from '../../src/config/config.js';
-import { adminHooks, type HotReload, startHotReload } from '../../src/registry/hot-reload.js';
-import { silentLog } from '../../src/registry/log.js';
-import { createServer, type RunningServer } from '../../src/server/create-server.js';
+import { adminHooks, type HotReload, startHotReload } from '../../src/app/hot-reload.js';
+import { silentLogger } from '../../src/util/log.js';
+import { createServer, type RunningServer } from '../../src/app/create-server.js';
 import { servingModelFromBundle } from '../../src/service/model.js';
-import { startLiveStats } from '../../src/stats/live-stats.js';
+import { startLiveStats } from '../../src/app/live-stats.js';
 import { grpcClient, httpJson } from '../server/clients.js';
-import { writeVersion } from './bundles.js';
+import { writeVersion } from '../helpers/registry-bundles.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -64,7 +64,7 @@ test(`${RELOADS} admin reloads alternating two ~31 MiB bundles leave arrayBuffer
   const admin = adminHooks('tok', () => hot);
   // The bundle is loaded in a helper so that no local of this test keeps the first model alive.
   const { server, modelBytes } = await startServer(prom, admin);
-  hot = startHotReload({ server, initial: { version: 'm1', location: dirs[0]! }, metrics: prom, log: silentLog });
+  hot = startHotReload({ server, initial: { version: 'm1', location: dirs[0]! }, metrics: prom, log: silentLogger });
   const stats = startLiveStats({ current: () => server.service.live, redis: null, flushMs: 0, metrics: prom });
   const one = (await settledArrayBuffers()) - base;
   const ids = [[4, 9, 14, 19], [8, 13, 18, 23]];

@@ -4,10 +4,10 @@
  * already failed to load; announcements (a re-publish) do.
  */
 import type { ModelReloader } from './reloader.js';
-import type { Registry } from './registry.js';
+import type { ModelStore } from '../model-store/store.js';
 
 /** Starts following `registry`; returns a function that stops. */
-export function followRegistry(registry: Registry, reloader: ModelReloader): () => Promise<void> {
+export function followRegistry(registry: ModelStore, reloader: ModelReloader): () => Promise<void> {
   return registry.watch((rec, reason) => {
     void reloader.reload({ location: rec.location, version: rec.version }, reason, { retryFailed: reason !== 'catch-up' });
   });

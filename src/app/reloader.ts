@@ -8,7 +8,7 @@
  */
 import { Counter, Gauge, Histogram, type Registry as PromRegistry } from 'prom-client';
 import { isMpeError, MpeError, toPublicError } from '../errors.js';
-import { type LogFn, silentLog } from './log.js';
+import { type Logger, silentLogger } from '../util/log.js';
 
 /** What to load: a bundle location and, when known, the version the registry says it holds. */
 export interface ReloadTarget {
@@ -60,7 +60,7 @@ export interface ReloaderOptions<H> {
   discard?(handle: H): void | Promise<void>;
   /** Registry for mpe_reload_* metrics (injected, never the global one). */
   readonly metrics?: PromRegistry;
-  readonly log?: LogFn;
+  readonly log?: Logger;
   /** The model already served at start (loaded outside the reloader), if any. */
   readonly initial?: { readonly version: string; readonly location: string };
 }
@@ -87,7 +87,7 @@ interface Job {
 
 /** Creates a reloader; the first successful {@link ModelReloader.reload} makes the service ready. */
 export function createModelReloader<H>(opts: ReloaderOptions<H>): ModelReloader {
-  const log = opts.log ?? silentLog;
+  const log = opts.log ?? silentLogger;
   const reg = opts.metrics ? [opts.metrics] : [];
   const total = new Counter({ name: 'mpe_reload_total', help: 'Model reloads by result (success, failure, unchanged, superseded, skipped)', labelNames: ['result'], registers: reg });
   for (const r of ['success', 'failure']) total.inc({ result: r }, 0);
@@ -153,7 +153,7 @@ export function createModelReloader<H>(opts: ReloaderOptions<H>): ModelReloader 
       counts.failure++;
       lastFailure = o;
       duration.observe({ result: 'failure' }, o.durationMs / 1000);
-      log('error', 'reload refused: the old version keeps serving', { source: job.source, version: target.version, location: target.location, serving: version, code: o.error?.code, error: o.error?.message });
+      log.error({ source: job.source, version: target.version, location: target.location, serving: version, code: o.error?.code, error: o.error?.message }, 'reload refused: the old version keeps serving');
       return o;
     }
     inProgress.set(0);
@@ -165,7 +165,7 @@ export function createModelReloader<H>(opts: ReloaderOptions<H>): ModelReloader 
     counts.success++;
     const o = outcome(job, 'success', version, started, null);
     duration.observe({ result: 'success' }, o.durationMs / 1000);
-    log('info', 'reloaded model', { source: job.source, version, previous, location, durationMs: o.durationMs });
+    log.info({ source: job.source, version, previous, location, durationMs: o.durationMs }, 'reloaded model');
     return o;
   }
 
