@@ -6,8 +6,8 @@
  * run, best epoch, samples/s and the per-epoch history; plus wall time.
  */
 import { compressionRatios } from '../bundle/summary.js';
-import { averageBitsPerFeature } from '../mpe/selection.js';
-import type { TrainResult } from './trainer.js';
+import { averageBitsPerFeature } from './selection.js';
+import type { TrainResult } from '../train/trainer.js';
 
 export interface PhaseSummary {
   readonly name: string;
