@@ -115,6 +115,15 @@ export const ERROR_CATALOGUE = {
   MPE_ERR_REGISTRY_CONFLICT: { http: 409, grpc: G.ALREADY_EXISTS, message: 'this version is already published with different checksums: publish under a new version' },
   MPE_ERR_STATS_CONFIG: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'invalid frequency-statistics option: check --stats-rate, width, depth and top-k' },
 
+  // --- interop (mpe import of a PyTorch export, docs/interop.md) ---
+  MPE_ERR_IMPORT_NOT_FOUND: { http: 404, grpc: G.NOT_FOUND, message: 'export directory or one of its files not found: run tools/torch/export.py first' },
+  MPE_ERR_IMPORT_JSON: { http: 422, grpc: G.FAILED_PRECONDITION, message: 'mpe-export.json is not JSON, of another format or version, or lacks a required field' },
+  MPE_ERR_IMPORT_SAFETENSORS: { http: 422, grpc: G.DATA_LOSS, message: 'table.safetensors is malformed (header length, header JSON, dtype, shape or data offsets)' },
+  MPE_ERR_IMPORT_MISMATCH: { http: 422, grpc: G.FAILED_PRECONDITION, message: 'the export disagrees with itself (JSON, tensors and scorer): re-export the model' },
+  MPE_ERR_IMPORT_VALUE: { http: 422, grpc: G.FAILED_PRECONDITION, message: 'the export holds a value the bundle cannot: a non-finite weight or step, or bits outside 0..8' },
+  MPE_ERR_IMPORT_SCORER: { http: 422, grpc: G.FAILED_PRECONDITION, message: 'scorer.onnx is not a scorer: input "embeddings" float32 [N, F*d] and output "probability" [N, 1], finite on a probe batch' },
+  MPE_ERR_IMPORT_VOCAB: { http: 422, grpc: G.FAILED_PRECONDITION, message: 'the vocabulary file is malformed: lines are field<TAB>value<TAB>index' },
+
   // --- fallback ---
   MPE_ERR_INTERNAL: { http: 500, grpc: G.INTERNAL, message: 'internal error' },
 } as const satisfies Record<string, ErrorSpec>;
