@@ -8,7 +8,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { ingest } from '../data/ingest.js';
-import { bitsBars, bitsSvg, compareMarkdown, runComparison } from '../mpe/compare.js';
+import { bitsBars, bitsSvg, compareMarkdown, parseMethods, runComparison } from '../mpe/compare.js';
+import { validateMpeMethodOptions } from '../mpe/methods.js';
 import { addTrainingOptions, resolveTraining, type TrainingFlags } from './train-options.js';
 
 interface CompareFlags extends TrainingFlags {
@@ -29,6 +30,7 @@ export function register(program: Command): void {
     .option('--json', 'print the report as JSON')
     .action(async (o: CompareFlags) => {
       const { source, train, methodOptions } = resolveTraining(o);
+      if (parseMethods(o.methods).some((m) => m.method.kind === 'mpe')) validateMpeMethodOptions(methodOptions); // before ingesting
       const log = (m: string) => process.stderr.write(`${m}\n`);
       const ds = await ingest({
         ...(source.files ? { files: source.files } : { path: source.data! }),

@@ -51,6 +51,8 @@ export interface TrainingFlags {
   targetRatio?: number;
   searchEpochs?: number;
   probeEpochs?: number;
+  budgetProbes?: number;
+  budgetCost?: string;
 }
 
 type Kind = 'string' | 'int' | 'number' | 'intList' | 'boolean';
@@ -98,10 +100,12 @@ export const TRAINING_FLAGS: readonly FlagSpec[] = Object.freeze([
   { flag: '--target-ratio <r>', key: 'targetRatio', kind: 'number', help: 'mpe budget mode: find lambda for at least r x weights-only compression' },
   { flag: '--search-epochs <n>', key: 'searchEpochs', kind: 'int', help: 'mpe: max epochs of the search phase (default: --epochs)' },
   { flag: '--probe-epochs <n>', key: 'probeEpochs', kind: 'int', help: 'mpe budget mode: epochs of each lambda probe (default 1)' },
+  { flag: '--budget-probes <n>', key: 'budgetProbes', kind: 'int', help: 'mpe budget mode: lambda probes of the bisection (default 7)' },
+  { flag: '--budget-cost <c>', key: 'budgetCost', kind: 'string', help: 'mpe budget mode: how to rank the precision cuts that hold the budget: distortion (default) | probability' },
 ] satisfies FlagSpec[]);
 
 /** The MPE method's keys (they become `TrainOptions.methodOptions`). */
-const MPE_KEYS = ['groups', 'bits', 'tau', 'lambda', 'targetBits', 'targetRatio', 'searchEpochs', 'probeEpochs'] as const;
+const MPE_KEYS = ['groups', 'bits', 'tau', 'lambda', 'targetBits', 'targetRatio', 'searchEpochs', 'probeEpochs', 'budgetProbes', 'budgetCost'] as const;
 const MPE_KEY_SET: ReadonlySet<string> = new Set(MPE_KEYS);
 
 function describePreset(name: string): string {

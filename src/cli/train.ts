@@ -8,7 +8,7 @@
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { MpeError } from '../errors.js';
-import { TRAINING_METHODS } from '../mpe/methods.js';
+import { type BudgetReport, budgetLine, TRAINING_METHODS } from '../mpe/methods.js';
 import type { TrainEvent } from '../train/loop.js';
 import { readStoredLiveCounts } from '../model-store/live-counts.js';
 import { DEFAULT_COUNTS_WEIGHT, readLiveRanking } from '../train/live-counts.js';
@@ -134,8 +134,15 @@ export function register(program: Command): void {
         onEvent: reporter.onEvent,
       });
       const wallSeconds = (performance.now() - t0) / 1000;
+      const budget = (r.manifest.training as { mpe?: { budget?: BudgetReport | null } }).mpe?.budget ?? null;
+      if (budget) process.stderr.write(`${budgetLine(budget, r.metrics.test.auc)}\n`);
       if (f.json) {
-        const summary = { ...runSummary(r, wallSeconds), preset: resolved.preset, ...(ranking ? { ranking: ranking.info } : {}) };
+        const summary = {
+          ...runSummary(r, wallSeconds),
+          preset: resolved.preset,
+          ...(ranking ? { ranking: ranking.info } : {}),
+          ...(budget ? { budget: { ...budget, testAuc: r.metrics.test.auc } } : {}),
+        };
         process.stdout.write(`${JSON.stringify(summary)}\n`);
       } else {
         const t = r.times;

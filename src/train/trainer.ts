@@ -137,6 +137,7 @@ export function buildVocabularyBytes(ds: Dataset): Uint8Array {
 export async function trainModel(o: TrainOptions): Promise<TrainResult> {
   const opts = resolveOptions(o);
   const method = pickMethod(o.methods ?? FP32_ONLY, o.method ?? 'fp32');
+  method.validate?.(opts.extra);
   const emit = o.onEvent ?? (() => {});
   let ds = o.dataset;
   let parseSeconds = 0;
