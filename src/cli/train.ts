@@ -12,7 +12,7 @@ import { type BudgetReport, budgetLine, TRAINING_METHODS } from '../mpe/methods.
 import type { TrainEvent } from '../train/loop.js';
 import { readStoredLiveCounts } from '../model-store/live-counts.js';
 import { DEFAULT_COUNTS_WEIGHT, readLiveRanking } from '../train/live-counts.js';
-import { runSummary } from '../mpe/run-summary.js';
+import { runSummary } from '../train/run-summary.js';
 import { trainModel } from '../train/trainer.js';
 import { addTrainingOptions, numberFlag, resolveTraining, type TrainingFlags } from './train-options.js';
 

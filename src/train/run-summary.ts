@@ -6,8 +6,8 @@
  * run, best epoch, samples/s and the per-epoch history; plus wall time.
  */
 import { compressionRatios } from '../bundle/summary.js';
-import { averageBitsPerFeature } from './selection.js';
-import type { TrainResult } from '../train/trainer.js';
+import { groupRows } from '../codec/layout.js';
+import type { TrainResult } from './trainer.js';
 
 export interface PhaseSummary {
   readonly name: string;
@@ -23,7 +23,9 @@ export interface PhaseSummary {
 export function runSummary(r: TrainResult, wallSeconds: number): Record<string, unknown> {
   const m = r.manifest;
   const t = m.table;
-  const averageBits = t.kind === 'rowwise' ? Number.NaN : averageBitsPerFeature(t.bitsPerGroup, m.featureCount, t.groupSize, t.groupPad ?? 0);
+  let bitSum = 0;
+  for (let g = 0; g < t.bitsPerGroup.length; g++) bitSum += groupRows(g, m.featureCount, t.groupSize, t.groupPad ?? 0) * t.bitsPerGroup[g]!;
+  const averageBits = t.kind === 'rowwise' ? Number.NaN : bitSum / Math.max(m.featureCount, 1);
   const ratios = compressionRatios(m.d, m.featureCount, averageBits, m.files['table.bin'].bytes, m.files['vocab.bin'].bytes);
   const phases: PhaseSummary[] = r.phases.map((p) => ({
     name: p.name,
