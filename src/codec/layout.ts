@@ -5,8 +5,8 @@
  * Ids are frequency ranks: id 0 is the most frequent feature of the training split. The
  * "grouped" layout cuts the ids into slices of `groupSize`, so the group of id i is
  * `floor((i + groupPad) / groupSize)` and no per-feature index is stored. `groupPad` (default 0)
- * shortens the FIRST group to `groupSize - groupPad` ids: MPE's grouping (shared/docs/MPE.md
- * section 2) puts its one partial group at the most frequent end; tables without a pad (fp32,
+ * shortens the FIRST group to `groupSize - groupPad` ids: MPE's grouping (docs/mpe.md
+ * "Groups") puts its one partial group at the most frequent end; tables without a pad (fp32,
  * uniform, bundles written before the pad existed) have their partial group last.
  */
 import { MpeError } from '../errors.js';

@@ -1,5 +1,5 @@
 /**
- * Streaming ingestion and preprocessing (MPE.md section 1).
+ * Streaming ingestion and preprocessing (docs/training.md "Ingestion and preprocessing").
  *
  * One pass over the text: every value becomes its token (`features/token.ts`), each field keeps
  * a map token -> local index and the count of each token on the TRAIN split, and the matrix of

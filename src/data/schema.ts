@@ -45,8 +45,8 @@ export interface DelimitedOptions {
 
 /**
  * Schema of delimited text from its header's column names and the named columns. Numeric columns are
- * bucketed with `criteo-log2` (v > 2 -> floor(ln(v)^2)), the one numeric bucketing MPE.md
- * defines. Throws MPE_ERR_DATA_SCHEMA when a named column is absent or named twice.
+ * bucketed with `criteo-log2` (v > 2 -> floor(ln(v)^2)), the one numeric bucketing the paper
+ * uses (docs/training.md "Ingestion and preprocessing"). Throws MPE_ERR_DATA_SCHEMA when a named column is absent or named twice.
  */
 export function delimitedSchema(header: readonly string[], o: DelimitedOptions): DataSchema {
   const names = header.map((s) => s.trim());

@@ -3,7 +3,7 @@
  * service both call this, so training-time and serving-time feature mapping cannot drift.
  */
 
-/** Field transforms. `criteo-log2`: integer v > 2 becomes floor(ln(v)^2), other values stay as they are (MPE.md section 1). */
+/** Field transforms. `criteo-log2`: integer v > 2 becomes floor(ln(v)^2), other values stay as they are (docs/training.md "Ingestion and preprocessing"). */
 export type FieldTransform = 'none' | 'criteo-log2';
 
 export interface FieldSpec {

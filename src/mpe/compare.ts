@@ -4,7 +4,7 @@
  * trainer's evaluation otherwise — the e2e tests check those agree within 1e-5), average bits per
  * weight, weights-only ratio (32 / bits), all-in ratio, bundle bytes and training time.
  *
- * All-in ratio (MPE.md section 8): (fp32 rows 4*d*n + vocab.bin bytes) / (table.bin bytes, i.e.
+ * All-in ratio (docs/mpe.md "Accounting in the comparison"): (fp32 rows 4*d*n + vocab.bin bytes) / (table.bin bytes, i.e.
  * packed codes + header + per-group bits/alpha/beta/offsets, + vocab.bin bytes): every byte the
  * service holds to turn a request's raw feature values into embeddings. The ONNX scorer is the
  * same for every method and is counted in "bundle bytes" only.
@@ -54,7 +54,7 @@ export interface CompareRow {
   readonly method: string;
   readonly testAuc: number;
   readonly testLogLoss: number;
-  /** Stored bits per weight (MPE.md's "average bits per feature"). */
+  /** Stored bits per weight (the paper's "average bits per feature"). */
   readonly avgBits: number;
   readonly weightsRatio: number;
   readonly allInRatio: number;

@@ -1,13 +1,13 @@
 /**
  * Fixed-precision LSQ+ embedding stage: every group has one bit width, e(x) = Q_{bits_g}(w_x)
  * (0 bits: the zero vector), trained with plain BCE and the straight-through gradients of
- * MPE.md section 3 (weights, alpha_b, beta; LSQ+ scale g_b with numel(W) = featureCount * d).
+ * docs/mpe.md "Quantizer" (weights, alpha_b, beta; LSQ+ scale g_b with numel(W) = featureCount * d).
  *
  * Two uses:
- *  - MPE retraining (MPE.md section 6): weights rewound to the start of the search, alpha and beta
+ *  - MPE retraining (docs/mpe.md "Retraining"): weights rewound to the start of the search, alpha and beta
  *    from the best search checkpoint, bits from the selection, fresh Adam state;
  *  - the uniform baseline (`--method uniform --bits b`): every group at b, alpha initialised from
- *    the initial table (MPE.md section 3), beta = 0.
+ *    the initial table (docs/mpe.md "Quantizer"), beta = 0.
  * Pruned features: with `prunedToOov` (the default of `mpe train`), a feature whose group has
  * 0 bits is looked up as its field's OOV feature, exactly as serving resolves it (a pruned
  * feature is not in the bundle's vocabulary, so its raw value is an unseen value there). The OOV

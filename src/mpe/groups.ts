@@ -1,11 +1,11 @@
 /**
- * Frequency groups (shared/docs/MPE.md section 2), exactly as the authors' code forms them:
+ * Frequency groups (docs/mpe.md "Groups"), exactly as the authors' code forms them:
  * group size s = ceil(n / G); the features, sorted by ASCENDING train count, are cut into
  * consecutive slices of s, so the one partial slice holds the MOST frequent features (never the
  * rarest); when s * (G - 1) >= n would leave slices empty, ceil(n / s) groups are formed.
  *
  * Our ids are frequency ranks (id 0 = most frequent), i.e. the same order reversed, so the slices
- * are cut from the rare end of the ids: group g (g = 0 most frequent, MPE.md's G-1) holds the
+ * are cut from the rare end of the ids: group g (g = 0 most frequent, the authors' G-1) holds the
  * ids floor((id + pad) / s) = g, with pad = groups * s - n. Group 0 is the partial one
  * (s - pad ids); every other group has exactly s. The same `(groupSize, groupPad)` pair is what
  * the packed table stores (codec/layout.ts), so serving needs no per-feature index.

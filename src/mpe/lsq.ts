@@ -1,5 +1,5 @@
 /**
- * The LSQ+ quantizer of MPE (../shared/docs/MPE.md section 3): uniform, signed, one step alpha_b
+ * The LSQ+ quantizer of MPE (docs/mpe.md "Quantizer"): uniform, signed, one step alpha_b
  * per bit width shared by the whole table and one offset vector beta (length d) shared by every
  * feature and every bit width, so a stored row costs exactly b*d bits.
  *
@@ -11,7 +11,7 @@
  * exactly as `codec/quantize.ts` does, so that what the trainer evaluates is bit-for-bit what the
  * packed table dequantizes to.
  *
- * Gradients are the straight-through estimator of MPE.md section 3 with the LSQ+ gradient scale
+ * Gradients are the straight-through estimator of docs/mpe.md "Quantizer" with the LSQ+ gradient scale
  * g_b = 1 / sqrt(2^(b-1)) / sqrt(numel(W)), numel(W) = featureCount * d.
  *
  * Every function here works on typed arrays supplied by the caller and allocates nothing.
@@ -22,7 +22,7 @@ import { MpeError } from '../errors.js';
 /** Largest bit width the quantizer (and the codec's grouped layout) supports. */
 export const LSQ_MAX_BITS = 8;
 
-/** Added to |alpha| in the forward pass so that the step never reaches 0 (MPE.md section 3). */
+/** Added to |alpha| in the forward pass so that the step never reaches 0 (docs/mpe.md "Quantizer"). */
 export const ALPHA_EPS = 1e-10;
 
 /** The step the forward pass (and the packed table) uses for a raw, trainable alpha: fround(|alpha| + 1e-10). */
@@ -42,7 +42,7 @@ function checkBits(bits: number): void {
 }
 
 /**
- * Initial steps (MPE.md section 3): alpha_b = 2 * mean(|W|) / sqrt(2^(b-1)) for b = 1..maxBits,
+ * Initial steps (docs/mpe.md "Quantizer"): alpha_b = 2 * mean(|W|) / sqrt(2^(b-1)) for b = 1..maxBits,
  * written into `alpha` (length >= maxBits + 1, index = bit width; index 0 and widths above
  * maxBits are left untouched). `weights` is the whole table (featureCount * d values).
  */

@@ -2,7 +2,7 @@
  * The `mpe` and `uniform` training methods, registered with the trainer's method registry
  * (`train/methods.ts`); both run through the trainer's loop (`ctx.fit`), dense net and evaluation.
  *
- * mpe (MPE.md sections 4-6):
+ * mpe (docs/mpe.md "Search", "Selection", "Retraining"):
  *  1. search: MpeSearchStage trained jointly with the dense net (validation-AUC checkpoint,
  *     early stopping); the loop restores the best checkpoint (table, alpha, beta, logits, net);
  *  2. selection: bits_g = largest b with p_{g,b} >= 1/(2K) at that checkpoint;
@@ -13,7 +13,7 @@
  * short searches (`probeEpochs` epochs each, default 1) that start from the same dense net and
  * table; the smallest probed lambda whose selection meets the budget is used for the full search.
  *
- * uniform: one FrozenLsqStage phase with every group at `bits` (LSQ+ QAT, MPE.md section 9).
+ * uniform: one FrozenLsqStage phase with every group at `bits` (LSQ+ QAT, docs/mpe.md "Beyond the paper").
  *
  * Method options come through `ctx.options.extra` (the CLI's flags): groups, bits (list or
  * "0,1,2"), tau, lambda, targetBits, targetRatio, probeEpochs, searchEpochs, budgetProbes.
@@ -44,7 +44,7 @@ function num(extra: Readonly<Record<string, unknown>>, key: string): number | un
   return n;
 }
 
-/** MPE options from the method's `extra` bag (CLI flags), defaults from MPE.md. */
+/** MPE options from the method's `extra` bag (CLI flags), defaults as in docs/mpe.md "Defaults". */
 export function mpeOptionsFrom(extra: Readonly<Record<string, unknown>>, lr: number): Readonly<MpeOptions> {
   const o: { -readonly [K in keyof MpeOptions]?: MpeOptions[K] } = { lr };
   const groups = num(extra, 'groups');
@@ -186,7 +186,7 @@ export const mpeMethod: TrainingMethod = {
       table: { lr: o.lr, initStd: o.initStd, seed: o.seed },
       ...(prunedTo === 'oov' ? { prunedToOov: Int32Array.from(ctx.dataset.fields, (f) => f.oovId) } : {}),
     });
-    ctx.net.optimizer.reset(); // fresh optimiser state for the dense net too (MPE.md section 6)
+    ctx.net.optimizer.reset(); // fresh optimiser state for the dense net too (docs/mpe.md "Retraining")
     await ctx.fit(retrain, { name: 'retrain' });
     return {
       stage: retrain,

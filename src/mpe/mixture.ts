@@ -1,5 +1,5 @@
 /**
- * The search-time embedding of MPE.md section 4 and its gradients, fused over the candidate bit
+ * The search-time embedding of docs/mpe.md "Search" and its gradients, fused over the candidate bit
  * widths so that each weight is read once per pass:
  *
  *     p_g = softmax(gamma_g / tau)                   (K candidates per group, b = 0 included)

@@ -1,19 +1,19 @@
 /**
- * MPE options with the authors' defaults (MPE.md sections 4 and 7), validated once and frozen.
+ * MPE options with the authors' defaults (docs/mpe.md "Search" and "Defaults"), validated once and frozen.
  */
 import { MpeError } from '../errors.js';
 import { LSQ_MAX_BITS } from './lsq.js';
 
 export interface MpeOptions {
-  /** Number of frequency groups G (MPE.md: 128). */
+  /** Number of frequency groups G (the authors' default: 128). */
   readonly groups: number;
-  /** Candidate bit widths (MPE.md: 0..6; 0 = pruned). Distinct integers in 0..8. */
+  /** Candidate bit widths (the authors' default: 0..6; 0 = pruned). Distinct integers in 0..8. */
   readonly bits: readonly number[];
-  /** Softmax temperature tau (MPE.md: 3e-3). */
+  /** Softmax temperature tau (the authors' default: 3e-3). */
   readonly tau: number;
-  /** Weight of the expected-bits regulariser (MPE.md: 3e-4 for Criteo). */
+  /** Weight of the expected-bits regulariser (the authors' default: 3e-4 for Criteo). */
   readonly lambda: number;
-  /** Adam learning rate of the logits, alpha and beta (MPE.md: 1e-3, as everything else). */
+  /** Adam learning rate of the logits, alpha and beta (the authors' default: 1e-3, as everything else). */
   readonly lr: number;
 }
 

@@ -1,5 +1,5 @@
 /**
- * The precision-search embedding stage (MPE.md section 4). Per batch:
+ * The precision-search embedding stage (docs/mpe.md "Search"). Per batch:
  *  - forward: each distinct feature x of group g gets e(x) = sum_{b>0} p_{g,b} Q_b(w_x), with
  *    p_g = softmax(gamma_g / tau);
  *  - backward: dL/de through the mixture to the fp32 rows (straight-through), to alpha_b and beta
@@ -11,7 +11,7 @@
  *    is stepped by the trainer on the same batch: the optimisation is joint.
  *
  * The table's values at construction (the start of the search) are kept in `initialWeights` for
- * the retraining stage's rewind (MPE.md section 6).
+ * the retraining stage's rewind (docs/mpe.md "Retraining").
  */
 import type { GroupedTableSpec } from '../codec/layout.js';
 import { MpeError } from '../errors.js';
@@ -47,7 +47,7 @@ export class MpeSearchStage implements EmbeddingStage {
   readonly d: number;
   readonly featureCount: number;
   readonly table: SparseAdamTable;
-  /** The table at the start of the search (MPE.md section 6 rewinds to it). */
+  /** The table at the start of the search (docs/mpe.md "Retraining" rewinds to it). */
   readonly initialWeights: Float32Array;
   readonly groups: FrequencyGroups;
   /** Candidate bit widths, K entries. */
@@ -154,7 +154,7 @@ export class MpeSearchStage implements EmbeddingStage {
     return this.lastReg;
   }
 
-  /** bits_g by the selection rule of MPE.md section 5, from the current probabilities. */
+  /** bits_g by the selection rule of docs/mpe.md "Selection", from the current probabilities. */
   select(): Uint8Array {
     const out = new Uint8Array(this.groups.groups);
     selectBits(this.p, this.groups.groups, this.bits, out);

@@ -1,5 +1,5 @@
 /**
- * Selecting each group's precision after the search (MPE.md section 5, the "sampling strategy"),
+ * Selecting each group's precision after the search (docs/mpe.md "Selection", the "sampling strategy"),
  * and the memory accounting of section 8 (weights only).
  */
 import { groupRows } from '../codec/layout.js';

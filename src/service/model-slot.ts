@@ -60,7 +60,8 @@ export interface ModelSlot {
   prepare(model: ServingModel): Promise<PreparedModel>;
   /**
    * Serves `prepared` from the next request on. Requests already admitted finish on the previous
-   * model (they hold its service and pool); its pool stops once they have.
+   * model (they hold its service and pool); its pool stops once they have. After {@link close},
+   * stops `prepared` instead.
    */
   swap(prepared: PreparedModel): void;
   /** Stops a prepared model that will not be served. */
@@ -92,6 +93,7 @@ export function createModelSlot(opts: ModelSlotOptions): ModelSlot {
     config.statsSampleRate > 0 ? createFrequencySampler({ rate: config.statsSampleRate, groupSize: driftModelOf(model).groupSize, groupPad: driftModelOf(model).groupPad ?? 0, featureCount: model.table.featureCount, oovIds: model.fields.map((f) => f.oovId) }) : null;
   let pool: ScorePool | null = null;
   let current: EmbeddingService = NOT_READY;
+  let closed = false;
   const service: EmbeddingService = Object.freeze({
     lookup: (req, ctx) => current.lookup(req, ctx),
     score: (req, ctx) => current.score(req, ctx),
@@ -123,6 +125,11 @@ export function createModelSlot(opts: ModelSlotOptions): ModelSlot {
       }
     },
     swap(prepared) {
+      // A reload that finishes after close() (shutdown mid-reload): its pool would outlive the server.
+      if (closed) {
+        void prepared.pool.close();
+        return;
+      }
       const old = pool;
       pool = prepared.pool;
       current = prepared.service;
@@ -132,6 +139,7 @@ export function createModelSlot(opts: ModelSlotOptions): ModelSlot {
     },
     discard: (prepared) => prepared.pool.close(),
     async close() {
+      closed = true;
       await pool?.close();
     },
   };

@@ -18,7 +18,7 @@ export interface SparseAdamOptions {
   readonly beta1?: number;
   readonly beta2?: number;
   readonly eps?: number;
-  /** Standard deviation of the normal(0, initStd) initialisation (default 0.003, MPE.md section 7). */
+  /** Standard deviation of the normal(0, initStd) initialisation (default 0.003, docs/mpe.md "Defaults"). */
   readonly initStd?: number;
   /** Seed of the initialisation (default 2022). */
   readonly seed?: number;

@@ -6,7 +6,7 @@ import type { GroupedTableSpec } from '../codec/layout.js';
 import type { EmbeddingStage } from './embedding-stage.js';
 import { RowGradientAccumulator, type SparseAdamOptions, SparseAdamTable, type SparseAdamSnapshot } from './embedding-table.js';
 
-/** Groups of an exported table (MPE.md's G = 128), so fp32 and MPE bundles share one group layout. */
+/** Groups of an exported table (the authors' G = 128, docs/mpe.md "Defaults"), so fp32 and MPE bundles share one group layout. */
 export const EXPORT_GROUPS = 128;
 
 /** Group size that cuts `featureCount` ids into at most {@link EXPORT_GROUPS} equal slices. */

@@ -33,7 +33,7 @@ export interface TrainOptions {
   readonly methods?: MethodsMap;
   readonly modelName?: string;
   readonly modelVersion?: string;
-  /** Max epochs (default 8, MPE.md section 7). */
+  /** Max epochs (default 8, docs/mpe.md "Defaults"). */
   readonly epochs?: number;
   /** Early-stopping patience in epochs (default 3). */
   readonly patience?: number;

@@ -1,12 +1,16 @@
 /**
- * Readers for the deployment files (test/deploy/*.test.ts): YAML manifests, env files, the
- * Dockerfile, .dockerignore, and the metric/label references inside PromQL expressions.
- * Small and strict: anything they do not understand throws, so a manifest change that they
- * cannot read fails the tests instead of being skipped.
+ * Readers for the deployment files (test/deploy/*.test.ts), each on a maintained parser: YAML
+ * manifests (yaml), the Dockerfile (dockerfile-ast), .dockerignore (@balena/dockerignore, moby's
+ * matcher) and the metric/label references inside PromQL expressions (Prometheus' lezer grammar).
+ * Strict: anything they do not understand throws, so a manifest change that they cannot read
+ * fails the tests instead of being skipped.
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import dockerignoreModule from '@balena/dockerignore';
+import { parser as promqlParser } from '@prometheus-io/lezer-promql';
+import { Arg, DockerfileParser, Env, From, JSONInstruction, ModifiableInstruction } from 'dockerfile-ast';
 import { parseAllDocuments } from 'yaml';
 
 /** Repository root. */
@@ -80,7 +84,12 @@ export function arr(value: unknown, ...path: (string | number)[]): Record<string
 
 export interface Instruction {
   readonly op: string;
+  /** Arguments without the flags (continuations joined), as dockerfile-ast reads them. */
   readonly args: string;
+  /** The arguments, one word each (quotes and escapes resolved). */
+  readonly argv: string[];
+  /** `--name=value` flags (COPY --from, HEALTHCHECK --interval...). */
+  readonly flags: Record<string, string>;
 }
 
 export interface Stage {
@@ -94,26 +103,16 @@ export interface Dockerfile {
   /** ARGs declared before the first FROM, with their defaults. */
   readonly globalArgs: Record<string, string>;
   readonly stages: Stage[];
+  /** The ENV instructions' KEY=VALUE pairs, by instruction (dockerfile-ast's reading). */
+  readonly envOf: Map<Instruction, Record<string, string>>;
 }
 
-/** Splits a Dockerfile into stages and instructions (continuations joined, comments dropped). */
+/** Reads a Dockerfile with dockerfile-ast into stages and instructions (`buildArgs` override ARG defaults). */
 export function parseDockerfile(text: string, buildArgs: Record<string, string> = {}): Dockerfile {
-  const logical: string[] = [];
-  let cur = '';
-  for (const raw of text.split('\n')) {
-    const line = raw.trimEnd();
-    if (cur === '' && (line.trim() === '' || line.trim().startsWith('#'))) continue;
-    if (cur !== '' && line.trim().startsWith('#')) continue; // comment inside a continuation
-    if (line.endsWith('\\')) {
-      cur += `${line.slice(0, -1)} `;
-      continue;
-    }
-    logical.push((cur + line).trim());
-    cur = '';
-  }
-  if (cur !== '') throw new Error('Dockerfile ends inside a line continuation');
+  const ast = DockerfileParser.parse(text);
   const globalArgs: Record<string, string> = {};
   const stages: Stage[] = [];
+  const envOf = new Map<Instruction, Record<string, string>>();
   const subst = (s: string): string =>
     s.replace(/\$\{(\w+)\}|\$(\w+)/g, (_m, a: string | undefined, b: string | undefined) => {
       const k = (a ?? b)!;
@@ -121,34 +120,28 @@ export function parseDockerfile(text: string, buildArgs: Record<string, string> 
       if (v === undefined) throw new Error(`Dockerfile: unknown ARG ${k}`);
       return v;
     });
-  for (const line of logical) {
-    const m = /^(\w+)\s+(.*)$/s.exec(line);
-    if (m === null) throw new Error(`Dockerfile: cannot read ${line}`);
-    const op = m[1]!.toUpperCase();
-    const args = m[2]!;
-    if (op === 'FROM') {
-      const f = /^(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?$/i.exec(args);
-      if (f === null) throw new Error(`Dockerfile: FROM ${args}`);
-      stages.push({ name: f[2] ?? null, from: subst(f[1]!), instructions: [] });
-    } else if (stages.length === 0) {
-      if (op !== 'ARG') throw new Error(`Dockerfile: ${op} before FROM`);
-      const [k, v] = args.split('=', 2) as [string, string | undefined];
-      globalArgs[k.trim()] = buildArgs[k.trim()] ?? v ?? '';
-    } else {
-      stages[stages.length - 1]!.instructions.push({ op, args });
+  for (const ins of ast.getInstructions()) {
+    const op = ins.getKeyword().toUpperCase();
+    if (ins instanceof From) {
+      const image = ins.getImage();
+      if (image === null) throw new Error(`Dockerfile: FROM ${ins.getArgumentsContent()}`);
+      stages.push({ name: ins.getBuildStage(), from: subst(image), instructions: [] });
+      continue;
     }
+    if (stages.length === 0) {
+      if (!(ins instanceof Arg)) throw new Error(`Dockerfile: ${op} before FROM`);
+      const prop = ins.getProperty();
+      if (prop === null) throw new Error('Dockerfile: ARG without a name');
+      globalArgs[prop.getName()] = buildArgs[prop.getName()] ?? prop.getValue() ?? '';
+      continue;
+    }
+    const flags: Record<string, string> = {};
+    if (ins instanceof JSONInstruction || ins instanceof ModifiableInstruction) for (const f of ins.getFlags()) flags[f.getName()] = f.getValue() ?? '';
+    const rec: Instruction = { op, args: ins.getArgumentsContent() ?? '', argv: ins.getArguments().map((a) => a.getValue()), flags };
+    if (ins instanceof Env) envOf.set(rec, Object.fromEntries(ins.getProperties().map((p) => [p.getName(), p.getValue() ?? ''])));
+    stages[stages.length - 1]!.instructions.push(rec);
   }
-  return { globalArgs, stages };
-}
-
-/** `ENV A=1 B=2` (the `ENV A 1` legacy form is rejected: the Dockerfile does not use it). */
-export function parseEnvInstruction(args: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const m of args.matchAll(/(\w+)=("[^"]*"|\S*)/g)) {
-    out[m[1]!] = m[2]!.startsWith('"') ? m[2]!.slice(1, -1) : m[2]!;
-  }
-  if (Object.keys(out).length === 0) throw new Error(`ENV without KEY=VALUE: ${args}`);
-  return out;
+  return { globalArgs, stages, envOf };
 }
 
 /** What the final image of a Dockerfile holds: env (through its base stages), user, ports, commands, copies. */
@@ -187,28 +180,18 @@ export function imageSpec(df: Dockerfile): ImageSpec {
   let healthcheck: ImageSpec['healthcheck'] = null;
   const copies: { from: string | null; sources: string[]; dest: string }[] = [];
   for (const stage of chain) {
-    for (const { op, args } of stage.instructions) {
-      if (op === 'ENV') Object.assign(env, parseEnvInstruction(args));
+    for (const ins of stage.instructions) {
+      const { op, args, argv } = ins;
+      if (op === 'ENV') Object.assign(env, df.envOf.get(ins));
       else if (op === 'USER') user = args.trim();
       else if (op === 'WORKDIR') workdir = args.trim();
-      else if (op === 'EXPOSE') for (const p of args.trim().split(/\s+/)) expose.push(Number.parseInt(p, 10));
+      else if (op === 'EXPOSE') for (const p of argv) expose.push(Number.parseInt(p, 10));
       else if (op === 'CMD') cmd = execForm(args.trim(), 'CMD');
       else if (op === 'HEALTHCHECK') {
-        const m = /^((?:--[\w-]+=\S+\s+)*)CMD\s+(\[.*\])$/s.exec(args.trim());
-        if (m === null) throw new Error(`HEALTHCHECK must be --options CMD [exec form]: ${args}`);
-        const options: Record<string, string> = {};
-        for (const o of m[1]!.matchAll(/--([\w-]+)=(\S+)/g)) options[o[1]!] = o[2]!;
-        healthcheck = { options, cmd: execForm(m[2]!, 'HEALTHCHECK CMD') };
-      } else if (op === 'COPY') {
-        const words = args.trim().split(/\s+/);
-        let from: string | null = null;
-        const rest: string[] = [];
-        for (const w of words) {
-          if (w.startsWith('--from=')) from = w.slice('--from='.length);
-          else if (!w.startsWith('--')) rest.push(w);
-        }
-        copies.push({ from, sources: rest.slice(0, -1), dest: rest[rest.length - 1]! });
-      }
+        const m = /^CMD\s+(\[.*\])$/s.exec(args.trim());
+        if (m === null) throw new Error(`HEALTHCHECK must be [--options] CMD [exec form]: ${args}`);
+        healthcheck = { options: { ...ins.flags }, cmd: execForm(m[1]!, 'HEALTHCHECK CMD') };
+      } else if (op === 'COPY') copies.push({ from: ins.flags.from ?? null, sources: argv.slice(0, -1), dest: argv[argv.length - 1]! });
     }
   }
   return { env, user, workdir, expose, cmd, healthcheck, copies };
@@ -216,49 +199,15 @@ export function imageSpec(df: Dockerfile): ImageSpec {
 
 // ------------------------------------------------------------------------------- .dockerignore
 
-/**
- * .dockerignore semantics (moby patternmatcher): patterns are matched against the path and each
- * of its parent folders, `*` within one path segment, `**` across segments, the last matching
- * pattern wins, `!` re-includes.
- */
+/** .dockerignore semantics (moby's patternmatcher), through @balena/dockerignore: true = excluded from the build context. */
 export function dockerignoreMatcher(text: string): (path: string) => boolean {
-  const rules: { neg: boolean; re: RegExp }[] = [];
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    const neg = line.startsWith('!');
-    const pat = (neg ? line.slice(1) : line).replace(/^\/+|\/+$/g, '');
-    let re = '';
-    for (let i = 0; i < pat.length; i++) {
-      const c = pat[i]!;
-      if (c === '*' && pat[i + 1] === '*') {
-        re += '.*';
-        i++;
-        if (pat[i + 1] === '/') i++;
-      } else if (c === '*') re += '[^/]*';
-      else if (c === '?') re += '[^/]';
-      else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-    }
-    rules.push({ neg, re: new RegExp(`^${re}$`) });
-  }
-  return (path: string): boolean => {
-    const parts = path.split('/');
-    let excluded = false;
-    for (const { neg, re } of rules) {
-      for (let n = 1; n <= parts.length; n++) {
-        if (re.test(parts.slice(0, n).join('/'))) {
-          excluded = !neg;
-          break;
-        }
-      }
-    }
-    return excluded;
-  };
+  // CommonJS `module.exports = factory`, typed as an ES default export.
+  const dockerignore = dockerignoreModule as unknown as typeof dockerignoreModule.default;
+  const ig = dockerignore({ ignorecase: false }).add(text);
+  return (path: string): boolean => ig.ignores(path);
 }
 
 // ------------------------------------------------------------------------------------- PromQL
-
-const PROMQL_KEYWORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan']);
 
 /** Metric names, label names and MPE_ERR_ codes that a PromQL expression refers to. */
 export interface PromqlRefs {
@@ -267,26 +216,25 @@ export interface PromqlRefs {
   readonly errorCodes: string[];
 }
 
+/**
+ * Reads `expr` with Prometheus' own lezer grammar (@prometheus-io/lezer-promql); throws on a
+ * syntax error. Grafana range variables (`[$__rate_interval]`) are read as `[5m]`.
+ */
 export function promqlRefs(expr: string): PromqlRefs {
-  const errorCodes = [...expr.matchAll(/MPE_ERR_[A-Z0-9_]+/g)].map((m) => m[0]);
-  let e = expr.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/g, '""');
-  const labels: string[] = [];
-  e = e.replace(/\{([^}]*)\}/g, (_m, inner: string) => {
-    for (const l of inner.matchAll(/([a-zA-Z_]\w*)\s*(?:=~|!~|!=|=)/g)) labels.push(l[1]!);
-    return ' ';
-  });
-  e = e.replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)/g, (_m, _k: string, inner: string) => {
-    for (const l of inner.split(',')) if (l.trim() !== '') labels.push(l.trim());
-    return ' ';
-  });
-  e = e.replace(/\[[^\]]*\]/g, ' ').replace(/\$\w+/g, ' ');
-  const metrics: string[] = [];
-  for (const m of e.matchAll(/(?<![\w.])([a-zA-Z_:][\w:]*)(\s*\()?/g)) {
-    if (m[2] !== undefined) continue; // a function call
-    if (PROMQL_KEYWORDS.has(m[1]!.toLowerCase())) continue;
-    metrics.push(m[1]!);
-  }
-  return { metrics: [...new Set(metrics)], labels: [...new Set(labels)], errorCodes: [...new Set(errorCodes)] };
+  const text = expr.replace(/\[\$\w+\]/g, '[5m]');
+  const tree = promqlParser.parse(text);
+  const metrics = new Set<string>();
+  const labels = new Set<string>();
+  const errorCodes = new Set<string>();
+  const c = tree.cursor();
+  do {
+    const value = text.slice(c.from, c.to);
+    if (c.type.isError) throw new Error(`PromQL syntax error at ${c.from} in: ${expr}`);
+    if (c.name === 'Identifier' && c.node.parent?.name === 'VectorSelector') metrics.add(value);
+    else if (c.name === 'LabelName') labels.add(value);
+    else if (c.name === 'StringLiteral') for (const m of value.matchAll(/MPE_ERR_[A-Z0-9_]+/g)) errorCodes.add(m[0]);
+  } while (c.next());
+  return { metrics: [...metrics], labels: [...labels], errorCodes: [...errorCodes] };
 }
 
 /** Every PromQL `expr` in a Grafana dashboard (panels, nested rows) and its template variables' queries. */

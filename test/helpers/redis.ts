@@ -143,8 +143,11 @@ export class TcpProxy {
   }
 }
 
-/** Polls `cond` every 20 ms until true (fails after `limitMs`, default 20 s: a hang guard, not a timing assertion). */
-export async function until(cond: () => boolean | Promise<boolean>, what: string, limitMs = 20_000): Promise<void> {
+/**
+ * Polls `cond` every 20 ms until true (fails after `limitMs`, default 60 s: a hang guard, not a
+ * timing assertion; 20 s tripped under load average 29 while two replicas reloaded).
+ */
+export async function until(cond: () => boolean | Promise<boolean>, what: string, limitMs = 60_000): Promise<void> {
   const end = Date.now() + limitMs;
   while (!(await cond())) {
     if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);

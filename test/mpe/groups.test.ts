@@ -5,7 +5,7 @@ import { buildFrequencyGroups } from '../../src/mpe/groups.js';
 import { averageBitsPerFeature } from '../../src/mpe/selection.js';
 import { createRng } from '../../src/util/random.js';
 
-test('frequency groups (MPE.md section 2): the partial group is the MOST frequent one; zero counts sit in the rarest', () => {
+test('frequency groups (docs/mpe.md "Groups"): the partial group is the MOST frequent one; zero counts sit in the rarest', () => {
   // ids are frequency ranks (id 0 most frequent); 11 features, G = 4: s = ceil(11/4) = 3, 4 groups, pad 1.
   const counts = [50, 40, 30, 20, 10, 9, 8, 5, 3, 0, 0];
   const fg = buildFrequencyGroups(counts, 4);

@@ -45,7 +45,7 @@ test('mpe train end to end: frequent groups keep more bits than rare ones, 0-bit
   assert.equal(b.table.spec.kind, 'grouped');
   if (b.table.spec.kind === 'grouped') assert.deepEqual([...b.table.spec.bitsPerGroup], bits);
   assert.ok(Math.abs(info.mpe.averageBits - averageBitsPerFeature(Uint8Array.from(bits), ds.featureCount, info.mpe.groupSize, info.mpe.groupPad)) < 1e-12);
-  // MPE.md section 2: the one partial group is the most frequent (group 0 here), and the bundle stores that grouping
+  // docs/mpe.md "Groups": the one partial group is the most frequent (group 0 here), and the bundle stores that grouping
   assert.equal(info.mpe.groupPad, 16 * info.mpe.groupSize - ds.featureCount);
   if (b.table.spec.kind === 'grouped') assert.equal(b.table.spec.groupPad ?? 0, info.mpe.groupPad);
   assert.equal(r.testPredictions.probabilities.length, ds.stats.rowsPerSplit[SPLIT_TEST]);

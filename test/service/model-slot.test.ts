@@ -70,3 +70,14 @@ test('prepare scores in every worker without serving; swap serves from the next 
   await slot.close();
   await p2.pool.stopped;
 });
+
+test('a model prepared before close() and swapped after it is stopped, not served (shutdown during a reload)', async () => {
+  const slot = createModelSlot({ config: testConfig(), metrics: createServeMetrics(new Registry()) });
+  const fx = createFixture({ seed: 5 });
+  slot.swap(await slot.prepare(fixtureModel(fx, 'v1')));
+  const late = await slot.prepare(fixtureModel(fx, 'v2'));
+  await slot.close();
+  slot.swap(late);
+  assert.equal(slot.service.getModel().version, 'v1', 'the closed slot did not take the late model');
+  await late.pool.stopped;
+});
