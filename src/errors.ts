@@ -84,8 +84,10 @@ export const ERROR_CATALOGUE = {
 
   // --- mpe (precision search, selection, retraining, budget mode, compare) ---
   MPE_ERR_MPE_CONFIG: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'invalid MPE option: check --groups, --bits, --tau, --lambda, --target-bits/--target-ratio' },
-  MPE_ERR_MPE_BUDGET: { http: 422, grpc: G.FAILED_PRECONDITION, message: 'no lambda in the searched range meets the bit budget: widen the range or relax --target-bits' },
+  MPE_ERR_MPE_BUDGET: { http: 422, grpc: G.FAILED_PRECONDITION, message: 'the budget cannot be met: even every group at its smallest candidate width is over it; relax the target or add 0 to --bits' },
   MPE_ERR_MPE_METHOD: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'unknown method: use fp32, uniform<b> (e.g. uniform4), mpe, rowwise-int8 or rowwise-int4' },
+  MPE_ERR_MPE_TARGET_RANGE: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'budget target out of range: --target-bits must be in 0..32 and not below the smallest --bits width, --target-ratio at least 1' },
+  MPE_ERR_MPE_TARGET_CONFLICT: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'conflicting budget flags: give one of --target-bits, --target-ratio or --lambda (budget mode chooses lambda itself)' },
 
   // --- config ---
   MPE_ERR_CONFIG_INVALID: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'invalid configuration' },
@@ -112,6 +114,15 @@ export const ERROR_CATALOGUE = {
   MPE_ERR_REGISTRY_NAME: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'invalid model name or version: use 1-128 characters from A-Z a-z 0-9 . _ -' },
   MPE_ERR_REGISTRY_CONFLICT: { http: 409, grpc: G.ALREADY_EXISTS, message: 'this version is already published with different checksums: publish under a new version' },
   MPE_ERR_STATS_CONFIG: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'invalid frequency-statistics option: check --stats-rate, width, depth and top-k' },
+
+  // --- interop (mpe import of a PyTorch export, docs/interop.md) ---
+  MPE_ERR_IMPORT_NOT_FOUND: { http: 404, grpc: G.NOT_FOUND, message: 'export directory or one of its files not found: run tools/torch/export.py first' },
+  MPE_ERR_IMPORT_JSON: { http: 422, grpc: G.FAILED_PRECONDITION, message: 'mpe-export.json is not JSON, of another format or version, or lacks a required field' },
+  MPE_ERR_IMPORT_SAFETENSORS: { http: 422, grpc: G.DATA_LOSS, message: 'table.safetensors is malformed (header length, header JSON, dtype, shape or data offsets)' },
+  MPE_ERR_IMPORT_MISMATCH: { http: 422, grpc: G.FAILED_PRECONDITION, message: 'the export disagrees with itself (JSON, tensors and scorer): re-export the model' },
+  MPE_ERR_IMPORT_VALUE: { http: 422, grpc: G.FAILED_PRECONDITION, message: 'the export holds a value the bundle cannot: a non-finite weight or step, or bits outside 0..8' },
+  MPE_ERR_IMPORT_SCORER: { http: 422, grpc: G.FAILED_PRECONDITION, message: 'scorer.onnx is not a scorer: input "embeddings" float32 [N, F*d] and output "probability" [N, 1], finite on a probe batch' },
+  MPE_ERR_IMPORT_VOCAB: { http: 422, grpc: G.FAILED_PRECONDITION, message: 'the vocabulary file is malformed: lines are field<TAB>value<TAB>index' },
 
   // --- fallback ---
   MPE_ERR_INTERNAL: { http: 500, grpc: G.INTERNAL, message: 'internal error' },

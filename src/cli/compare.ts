@@ -10,7 +10,8 @@ import type { Command } from 'commander';
 import { ingest } from '../data/ingest.js';
 import { MpeError } from '../errors.js';
 import { addDataOptions, type DataFlags, dataSourceOf, listFlag as list } from './data-options.js';
-import { bitsBars, bitsSvg, compareMarkdown, runComparison } from '../mpe/compare.js';
+import { bitsBars, bitsSvg, compareMarkdown, parseMethods, runComparison } from '../mpe/compare.js';
+import { validateMpeMethodOptions } from '../mpe/methods.js';
 
 interface CompareFlags extends DataFlags {
   data: string;
@@ -30,6 +31,8 @@ interface CompareFlags extends DataFlags {
   lambda?: string;
   targetBits?: string;
   targetRatio?: string;
+  probeEpochs?: string;
+  budgetCost?: string;
   json?: boolean;
 }
 
@@ -63,12 +66,21 @@ export function register(program: Command): void {
     .option('--lambda <l>', 'mpe: regulariser weight (default 3e-4)')
     .option('--target-bits <b>', 'mpe: find lambda for at most b bits per weight')
     .option('--target-ratio <r>', 'mpe: find lambda for at least r x weights-only compression')
+    .option('--probe-epochs <n>', 'mpe budget mode: epochs of each lambda probe (default 1)')
+    .option('--budget-cost <c>', 'mpe budget mode: distortion (default) | probability')
     .option('--json', 'print the report as JSON')
     .action(async (o: CompareFlags) => {
       const seed = n(o.seed, '--seed');
       const minCount = n(o.minCount, '--min-count');
       const source = dataSourceOf(o);
       const log = (m: string) => process.stderr.write(`${m}\n`);
+      const mpe: Record<string, unknown> = {};
+      for (const [k, v] of [['groups', o.groups], ['tau', o.tau], ['lambda', o.lambda], ['targetBits', o.targetBits], ['targetRatio', o.targetRatio], ['probeEpochs', o.probeEpochs]] as const) {
+        if (v !== undefined) mpe[k] = n(v, `--${k}`);
+      }
+      if (o.bits !== undefined) mpe.bits = o.bits;
+      if (o.budgetCost !== undefined) mpe.budgetCost = o.budgetCost;
+      if (parseMethods(o.methods).some((m) => m.method.kind === 'mpe')) validateMpeMethodOptions(mpe); // before ingesting
       const ds = await ingest({ path: o.data, ...source, ...(seed !== undefined ? { seed } : {}), ...(minCount !== undefined ? { minCount } : {}) });
       log(`ingested ${ds.rows} rows, ${ds.featureCount} features`);
       const train: Record<string, unknown> = {};
@@ -81,11 +93,6 @@ export function register(program: Command): void {
       put('d', n(o.d, '--d'));
       put('seed', seed);
       put('intraOpThreads', n(o.threads, '--threads'));
-      const mpe: Record<string, unknown> = {};
-      for (const [k, v] of [['groups', o.groups], ['tau', o.tau], ['lambda', o.lambda], ['targetBits', o.targetBits], ['targetRatio', o.targetRatio]] as const) {
-        if (v !== undefined) mpe[k] = n(v, `--${k}`);
-      }
-      if (o.bits !== undefined) mpe.bits = o.bits;
       mkdirSync(o.out, { recursive: true });
       const rep = await runComparison({
         name: o.name ?? o.data,

@@ -27,6 +27,7 @@ const COMMANDS: Readonly<Record<string, CommandEntry>> = Object.freeze({
   rollback: { summary: 'make an already published version current again', load: () => import('./rollback.js') },
   status: { summary: 'show the replicas of a model: version, provider, uptime, request rate, flags', load: () => import('./status.js') },
   drift: { summary: 'report pruned, OOV and misplaced-frequent shares of live traffic against the bundle groups', load: () => import('./drift.js') },
+  import: { summary: 'build a bundle from a PyTorch export (tools/torch/export.py)', load: () => import('./import.js') },
 });
 
 const program = new Command('mpe').description('train, bit-pack and serve Mixed-Precision Embedding tables').exitOverride();

@@ -9,8 +9,8 @@ import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { MpeError } from '../errors.js';
 import { addDataOptions, type DataFlags, dataSourceOf, listFlag as list } from './data-options.js';
-import { TRAINING_METHODS } from '../mpe/methods.js';
 import { MPE_TRAIN_FLAGS, mpeMethodOptions } from '../mpe/cli-options.js';
+import { type BudgetReport, budgetLine, TRAINING_METHODS } from '../mpe/methods.js';
 import type { TrainEvent } from '../train/loop.js';
 import { readStoredLiveCounts } from '../model-store/live-counts.js';
 import { DEFAULT_COUNTS_WEIGHT, readLiveRanking } from '../train/live-counts.js';
@@ -172,6 +172,7 @@ export function register(program: Command): void {
           ...(ranking ? { ranking } : {}),
           onEvent: reporter.onEvent,
         });
+        const budget = (r.manifest.training as { mpe?: { budget?: BudgetReport | null } }).mpe?.budget ?? null;
         const summary = {
           bundleDir: r.bundleDir,
           method: r.manifest.model.method,
@@ -182,7 +183,9 @@ export function register(program: Command): void {
           featureCount: r.dataset.featureCount,
           skippedLines: r.dataset.stats.skipped,
           ...(ranking ? { ranking: ranking.info } : {}),
+          ...(budget ? { budget: { ...budget, testAuc: r.metrics.test.auc } } : {}),
         };
+        if (budget) process.stderr.write(`${budgetLine(budget, r.metrics.test.auc)}\n`);
         if (f.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
         else {
           const t = r.times;

@@ -13,10 +13,12 @@ export const MPE_TRAIN_FLAGS: readonly (readonly [string, string])[] = Object.fr
   ['--target-ratio <r>', 'mpe budget mode: find lambda for at least r x weights-only compression'],
   ['--search-epochs <n>', 'mpe: max epochs of the search phase (default: --epochs)'],
   ['--probe-epochs <n>', 'mpe budget mode: epochs of each lambda probe (default 1)'],
+  ['--budget-probes <n>', 'mpe budget mode: lambda probes of the bisection (default 7)'],
+  ['--budget-cost <c>', 'mpe budget mode: how to rank the precision cuts that hold the budget: distortion (default) | probability'],
   ['--pruned <to>', 'mpe: a pruned feature is its field\'s OOV row, as served ("oov", default: its key leaves the vocabulary) or the zero vector ("zero": the paper)'],
 ]);
 
-const KEYS = ['groups', 'bits', 'tau', 'lambda', 'targetBits', 'targetRatio', 'searchEpochs', 'probeEpochs', 'pruned'] as const;
+const KEYS = ['groups', 'bits', 'tau', 'lambda', 'targetBits', 'targetRatio', 'searchEpochs', 'probeEpochs', 'budgetProbes', 'budgetCost', 'pruned'] as const;
 
 /** Picks the MPE flags commander parsed (camel-cased) into a method-options object. */
 export function mpeMethodOptions(flags: Readonly<Record<string, unknown>>): Record<string, unknown> {

@@ -22,7 +22,7 @@ import { type Dataset, SPLIT_TEST } from '../data/ingest.js';
 import { MpeError } from '../errors.js';
 import type { TrainEvent } from '../train/loop.js';
 import { type TrainOptions, trainModel } from '../train/trainer.js';
-import { TRAINING_METHODS } from './methods.js';
+import { type BudgetReport, TRAINING_METHODS, validateMpeMethodOptions } from './methods.js';
 import { quantizeBundleRowwise } from './rowwise.js';
 import { scoreBundleOnSplit } from './score-bundle.js';
 import { averageBitsPerFeature } from './selection.js';
@@ -71,6 +71,8 @@ export interface CompareRow {
   readonly bitsPerGroup: number[] | null;
   /** MPE: the lambda used. */
   readonly lambda: number | null;
+  /** MPE budget mode: target, lambda, bits of the search's selection and after enforcement, groups lowered. */
+  readonly budget: BudgetReport | null;
 }
 
 export interface CompareReport {
@@ -113,6 +115,7 @@ async function describe(dir: string, ds: Dataset): Promise<{ avgBits: number; ta
 /** Trains every method on `o.dataset` and returns the table's rows (bundles stay in `o.outDir`). */
 export async function runComparison(o: CompareOptions): Promise<CompareReport> {
   const methods = parseMethods(o.methods);
+  if (methods.some((m) => m.method.kind === 'mpe')) validateMpeMethodOptions(o.mpe ?? {}); // before any training
   const ds = o.dataset;
   const d = o.train?.d ?? 16;
   const results: CompareRow[] = [];
@@ -123,7 +126,7 @@ export async function runComparison(o: CompareOptions): Promise<CompareReport> {
     const r = await trainModel({ ...(o.train ?? {}), dataset: ds, out, method, methods: TRAINING_METHODS, methodOptions, ...(o.onEvent ? { onEvent: o.onEvent } : {}) });
     return { r, out, seconds: (performance.now() - t0) / 1000 };
   };
-  const row = async (name: string, dir: string, auc: number, ll: number, seconds: number, sps: number | null, lambda: number | null): Promise<CompareRow> => {
+  const row = async (name: string, dir: string, auc: number, ll: number, seconds: number, sps: number | null, lambda: number | null, budget: BudgetReport | null = null): Promise<CompareRow> => {
     const info = await describe(dir, ds);
     const vocab = info.vocabBytes;
     return {
@@ -141,6 +144,7 @@ export async function runComparison(o: CompareOptions): Promise<CompareReport> {
       bundleDir: dir,
       bitsPerGroup: info.bitsPerGroup,
       lambda,
+      budget,
     };
   };
   const ensureFp32 = async () => {
@@ -165,8 +169,8 @@ export async function runComparison(o: CompareOptions): Promise<CompareReport> {
     } else {
       const extra = method.kind === 'uniform' ? { bits: method.bits } : (o.mpe ?? {});
       const { r, out, seconds } = await trainOne(name, method.kind, extra);
-      const lambda = method.kind === 'mpe' ? ((r.manifest.training as { mpe?: { lambda?: number } }).mpe?.lambda ?? null) : null;
-      results.push(await row(name, out, r.metrics.test.auc, r.metrics.test.logLoss, seconds, r.samplesPerSecond, lambda));
+      const info = method.kind === 'mpe' ? (r.manifest.training as { mpe?: { lambda?: number; budget?: BudgetReport | null } }).mpe : undefined;
+      results.push(await row(name, out, r.metrics.test.auc, r.metrics.test.logLoss, seconds, r.samplesPerSecond, info?.lambda ?? null, info?.budget ?? null));
     }
   }
   return { dataset: o.name, rows: ds.rows, featureCount: ds.featureCount, d, results };
@@ -187,7 +191,8 @@ export function compareMarkdown(rep: CompareReport): string {
     '|---|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of rep.results) {
-    const lam = r.lambda !== null ? ` (lambda ${r.lambda.toExponential(2)})` : '';
+    const held = r.budget ? `; budget ${r.budget.targetBits}: search ${r.budget.searchBits.toFixed(3)} -> ${r.budget.bits.toFixed(3)} bits, ${r.budget.groupsLowered} groups lowered` : '';
+    const lam = r.lambda !== null ? ` (lambda ${r.lambda.toExponential(2)}${held})` : '';
     lines.push(
       `| ${r.method}${lam} | ${r.testAuc.toFixed(5)} | ${r.testLogLoss.toFixed(5)} | ${r.avgBits.toFixed(3)} | ${r.weightsRatio.toFixed(1)}x | ${r.allInRatio.toFixed(2)}x | ${fmtBytes(r.bundleBytes)} | ${r.trainSeconds.toFixed(1)} s |`,
     );

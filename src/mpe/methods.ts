@@ -12,28 +12,35 @@
  * Budget mode (`targetBits` or `targetRatio`): before the search, bisection on log(lambda) over
  * short searches (`probeEpochs` epochs each, default 1) that start from the same dense net and
  * table; the smallest probed lambda whose selection meets the budget is used for the full search.
+ * The budget is a hard limit: after the search's selection (step 2), a selection over the target
+ * is lowered where it costs least (budget.ts) before step 3, and the report says by how much.
  *
  * uniform: one FrozenLsqStage phase with every group at `bits` (LSQ+ QAT, docs/mpe.md "Beyond the paper").
  *
  * Method options come through `ctx.options.extra` (the CLI's flags): groups, bits (list or
- * "0,1,2"), tau, lambda, targetBits, targetRatio, probeEpochs, searchEpochs, budgetProbes.
+ * "0,1,2"), tau, lambda, targetBits, targetRatio, probeEpochs, searchEpochs, budgetProbes,
+ * budgetCost; all checked by {@link validateMpeMethodOptions} before any training.
  */
 import { MpeError } from '../errors.js';
 import { SparseAdamTable } from '../train/embedding-table.js';
 import { exportGroupSize } from '../train/fp32-stage.js';
 import { fp32Method, type MethodContext, type MethodsMap, maxBatchIds, type TrainingMethod } from '../train/methods.js';
 import { FrozenLsqStage } from './frozen-stage.js';
-import { initLsqAlpha, LSQ_MAX_BITS } from './lsq.js';
-import { type MpeOptions, parseBitsList, resolveMpeOptions } from './options.js';
+import { type BudgetResult, bitsPerWeightSize, distortionCost, enforceBudget, groupSizes, type LoweringCost, probabilityCost, type SelectionSize } from './budget.js';
+import { initLsqAlpha, LSQ_MAX_BITS, lsqStep } from './lsq.js';
+import { MPE_DEFAULTS, type MpeOptions, parseBitsList, resolveMpeOptions } from './options.js';
 import { MpeSearchStage } from './search-stage.js';
 import { averageBitsPerFeature } from './selection.js';
 
 /** One short search of the budget bisection. */
 export interface BudgetProbe {
   readonly lambda: number;
-  /** Average bits per feature of the probe's selection. */
+  /** Average bits per feature of the probe's selection (at its best epoch). */
   readonly bits: number;
   readonly validAuc: number;
+  /** Epochs the probe ran, and its best (selected) epoch. */
+  readonly epochs: number;
+  readonly bestEpoch: number;
 }
 
 function num(extra: Readonly<Record<string, unknown>>, key: string): number | undefined {
@@ -59,20 +66,76 @@ export function mpeOptionsFrom(extra: Readonly<Record<string, unknown>>, lr: num
   return resolveMpeOptions(o);
 }
 
-/** The bit budget (average bits per feature) from targetBits or targetRatio (= 32 / bits), or undefined. */
-export function bitBudget(extra: Readonly<Record<string, unknown>>): number | undefined {
+/** The largest target a weights-only budget may name (fp32). */
+const MAX_TARGET_BITS = 32;
+
+/** How budget mode ranks the steps it takes to hold its budget (docs/mpe.md, "Budget mode"). */
+export type BudgetCostKind = 'distortion' | 'probability';
+
+/** Budget mode's options, validated: the bits-per-weight target and how to reach it. */
+export interface BudgetSettings {
+  /** Average bits per weight the written table must not exceed. */
+  readonly targetBits: number;
+  /** The flag the target came from (for messages and the report). */
+  readonly from: '--target-bits' | '--target-ratio';
+  /** Epochs of each probe; undefined = calibrated (the first probe is a full search, the others as long as its best epoch). */
+  readonly probeEpochs: number | undefined;
+  readonly probes: number;
+  readonly cost: BudgetCostKind;
+}
+
+function positiveInt(extra: Readonly<Record<string, unknown>>, key: string, flag: string, dflt: number): number {
+  const v = num(extra, key);
+  if (v === undefined) return dflt;
+  if (!Number.isInteger(v) || v < 1) throw new MpeError('MPE_ERR_MPE_CONFIG', `${flag} must be a positive integer, got ${v}`);
+  return v;
+}
+
+/**
+ * Budget mode from targetBits or targetRatio (= 32 / bits), validated, or undefined without a
+ * target. Errors (before any training): both targets, or a target with lambda
+ * (MPE_ERR_MPE_TARGET_CONFLICT, naming both flags); bits outside 0..32, a ratio below 1, or a
+ * target below the smallest candidate width, which no selection can reach (MPE_ERR_MPE_TARGET_RANGE).
+ */
+export function budgetSettings(extra: Readonly<Record<string, unknown>>, candidateBits: readonly number[] = MPE_DEFAULTS.bits): BudgetSettings | undefined {
   const tb = num(extra, 'targetBits');
   const tr = num(extra, 'targetRatio');
-  if (tb !== undefined && tr !== undefined) throw new MpeError('MPE_ERR_MPE_CONFIG', 'give --target-bits or --target-ratio, not both');
+  if (tb !== undefined && tr !== undefined) throw new MpeError('MPE_ERR_MPE_TARGET_CONFLICT', 'give --target-bits or --target-ratio, not both');
+  if (tb === undefined && tr === undefined) return undefined;
+  const from = tb !== undefined ? '--target-bits' : '--target-ratio';
+  if (num(extra, 'lambda') !== undefined) throw new MpeError('MPE_ERR_MPE_TARGET_CONFLICT', `${from} and --lambda: budget mode chooses lambda itself, give one of them`);
+  let targetBits: number;
   if (tb !== undefined) {
-    if (!(tb > 0)) throw new MpeError('MPE_ERR_MPE_CONFIG', `--target-bits must be > 0, got ${tb}`);
-    return tb;
+    if (!(tb >= 0 && tb <= MAX_TARGET_BITS)) throw new MpeError('MPE_ERR_MPE_TARGET_RANGE', `--target-bits must be in 0..${MAX_TARGET_BITS}, got ${tb}`);
+    targetBits = tb;
+  } else {
+    if (!(tr! >= 1)) throw new MpeError('MPE_ERR_MPE_TARGET_RANGE', `--target-ratio must be >= 1, got ${tr}`);
+    targetBits = MAX_TARGET_BITS / tr!;
   }
-  if (tr !== undefined) {
-    if (!(tr >= 1)) throw new MpeError('MPE_ERR_MPE_CONFIG', `--target-ratio must be >= 1, got ${tr}`);
-    return 32 / tr;
+  const minBits = Math.min(...candidateBits);
+  if (targetBits < minBits) {
+    throw new MpeError('MPE_ERR_MPE_TARGET_RANGE', `${from} asks for ${targetBits} bits per weight, below the smallest candidate width ${minBits} (--bits): add 0 to --bits to allow pruning`);
   }
-  return undefined;
+  const cost = extra.budgetCost ?? 'distortion';
+  if (cost !== 'distortion' && cost !== 'probability') throw new MpeError('MPE_ERR_MPE_CONFIG', `--budget-cost must be distortion or probability, got ${String(cost)}`);
+  return {
+    targetBits,
+    from,
+    probeEpochs: extra.probeEpochs === undefined ? undefined : positiveInt(extra, 'probeEpochs', '--probe-epochs', 1),
+    probes: positiveInt(extra, 'budgetProbes', '--budget-probes', 7),
+    cost,
+  };
+}
+
+/**
+ * Every MPE option of a run, checked before any data is read or any training starts (the
+ * trainer calls it through {@link TrainingMethod.validate}; `mpe compare` before ingesting).
+ */
+export function validateMpeMethodOptions(extra: Readonly<Record<string, unknown>>): { options: Readonly<MpeOptions>; budget: BudgetSettings | undefined } {
+  const options = mpeOptionsFrom(extra, MPE_DEFAULTS.lr);
+  const budget = budgetSettings(extra, options.bits);
+  positiveInt(extra, 'searchEpochs', '--search-epochs', 1);
+  return { options, budget };
 }
 
 /**
@@ -96,65 +159,140 @@ function newSearch(ctx: MethodContext, mo: Readonly<MpeOptions>): MpeSearchStage
 }
 
 /**
- * Budget mode: bisection on log10(lambda) in [1e-8, 1] over short searches, each from the same
- * starting dense net (restored between probes) and the same initial table. Returns the smallest
- * probed lambda whose selection has at most `target` bits per feature, and every probe.
+ * Shuffle seed of every search of an mpe run (probes and the full search): the seed the trainer
+ * gives its first phase, so that a probe at lambda L is exactly the first epochs of the full
+ * search at L, and budget mode's full search is the run `--lambda L` would do.
  */
-export async function findLambda(ctx: MethodContext, mo: Readonly<MpeOptions>, target: number): Promise<{ lambda: number; probes: BudgetProbe[] }> {
-  const extra = ctx.options.extra;
-  const probeEpochs = num(extra, 'probeEpochs') ?? 1;
-  const steps = num(extra, 'budgetProbes') ?? 7;
+function searchSeed(ctx: MethodContext): number {
+  return ctx.options.seed + 1;
+}
+
+/**
+ * Budget mode's lambda: bisection on log10(lambda) in [1e-8, 1] over probes, each a search from
+ * the same starting dense net (restored between probes), the same initial table and the same
+ * shuffles as the full search. Calibrated length (default; docs/mpe.md "Probes that predict the
+ * full search"): the first probe runs as the full search would (its epochs and early stopping),
+ * and the others stop at its best epoch, where the full search's selection is taken; with
+ * `--probe-epochs n` every probe runs n epochs. Returns the smallest probed lambda whose selection
+ * has at most the target bits per weight (none: the largest probed lambda; the enforcement after
+ * the search then lowers the rest) and every probe.
+ */
+export async function findLambda(
+  ctx: MethodContext,
+  mo: Readonly<MpeOptions>,
+  budget: BudgetSettings,
+  searchEpochs: number,
+): Promise<{ lambda: number; probes: BudgetProbe[]; probeEpochs: number }> {
+  const target = budget.targetBits;
   const start = ctx.net.snapshot();
   const probes: BudgetProbe[] = [];
+  let probeEpochs = budget.probeEpochs;
   const probe = async (logLambda: number): Promise<BudgetProbe> => {
     ctx.net.restore(start);
     const lambda = 10 ** logLambda;
     const s = newSearch(ctx, { ...mo, lambda });
-    const r = await ctx.fit(s, { name: `budget-probe-${probes.length + 1}`, epochs: probeEpochs, patience: probeEpochs });
-    const p: BudgetProbe = { lambda, bits: s.selectedBits(), validAuc: r.bestValid.auc };
+    const name = `budget-probe-${probes.length + 1}`;
+    const r =
+      probeEpochs === undefined
+        ? await ctx.fit(s, { name, epochs: searchEpochs, seed: searchSeed(ctx) }) // the calibration run: a full search
+        : await ctx.fit(s, { name, epochs: probeEpochs, patience: probeEpochs, seed: searchSeed(ctx) });
+    const p: BudgetProbe = { lambda, bits: s.selectedBits(), validAuc: r.bestValid.auc, epochs: r.history.length, bestEpoch: r.bestEpoch };
     probes.push(p);
-    ctx.emit({ type: 'log', message: `budget: lambda ${lambda.toExponential(3)} -> ${p.bits.toFixed(4)} bits/feature (target ${target.toFixed(4)})` });
+    ctx.emit({ type: 'log', message: `budget: lambda ${lambda.toExponential(3)} -> ${p.bits.toFixed(4)} bits/weight at epoch ${r.bestEpoch} (target ${target.toFixed(4)})` });
+    if (probeEpochs === undefined) {
+      probeEpochs = r.bestEpoch;
+      ctx.emit({ type: 'log', message: `budget: the full search's selection is taken at its best epoch (${r.bestEpoch} here): the other probes run ${r.bestEpoch} epoch${r.bestEpoch === 1 ? '' : 's'}` });
+    }
     return p;
   };
   let lo = LOG_LAMBDA_LO;
   let hi = LOG_LAMBDA_HI;
   let best: BudgetProbe | null = null;
-  const top = await probe(hi);
-  if (top.bits <= target) best = top;
-  else {
-    ctx.net.restore(start);
-    throw new MpeError('MPE_ERR_MPE_BUDGET', `lambda ${top.lambda} still selects ${top.bits.toFixed(4)} bits/feature > ${target}`);
-  }
-  for (let i = 1; i < steps; i++) {
+  for (let i = 0; i < budget.probes; i++) {
     const mid = (lo + hi) / 2;
     const p = await probe(mid);
     if (p.bits <= target) {
       hi = mid;
-      if (p.lambda < best.lambda) best = p;
+      if (best === null || p.lambda < best.lambda) best = p;
     } else lo = mid;
   }
   ctx.net.restore(start);
-  return { lambda: best.lambda, probes };
+  if (best === null) {
+    best = probes[probes.length - 1]!;
+    ctx.emit({ type: 'log', message: `budget: no probe met ${target} bits/weight; using the largest probed lambda ${best.lambda.toExponential(3)}, the enforcement after the search lowers the rest` });
+  }
+  return { lambda: best.lambda, probes, probeEpochs: probeEpochs ?? 0 };
 }
 
-/** MPE: search, select, rewind and retrain (see the file comment). */
+/** What budget mode reports (manifest `training.mpe.budget`, `--json`, stderr). */
+export interface BudgetReport {
+  readonly targetBits: number;
+  readonly targetFrom: BudgetSettings['from'];
+  readonly lambda: number;
+  /** Bits per weight of the search's own selection, and of the selection written after enforcement. */
+  readonly searchBits: number;
+  readonly bits: number;
+  readonly groupsLowered: number;
+  readonly stepsLowered: number;
+  readonly cost: BudgetCostKind;
+  /** The steps taken: group, from and to bits. */
+  readonly moves: readonly { group: number; from: number; to: number }[];
+  /** Epochs of the probes after the first, and whether that length came from the first probe's best epoch. */
+  readonly probeEpochs: number;
+  readonly probeCalibrated: boolean;
+  readonly probes: readonly BudgetProbe[];
+}
+
+/** The cost signal budget mode ranks its steps by, read from the search at its selected checkpoint (see budget.ts). */
+export function searchLoweringCost(search: MpeSearchStage, counts: ArrayLike<number>, kind: BudgetCostKind): LoweringCost {
+  const candidates = [...search.bits];
+  if (kind === 'probability') return probabilityCost(search.p, candidates);
+  const step = new Float64Array(LSQ_MAX_BITS + 1);
+  for (let b = 1; b <= LSQ_MAX_BITS; b++) step[b] = lsqStep(search.alpha[b]!);
+  const g = search.groups;
+  return distortionCost({ weights: search.table.readWeights(), d: search.d, counts, groupOf: g.groupOf, groups: g.groups, step, beta: search.beta, candidates });
+}
+
+/**
+ * Holds a budget on the search's selection: lowered where `cost` is least until `size` is at or
+ * under `target` (bits per weight by default; a bytes budget passes its own size and target, and
+ * two budgets hold together when enforced one after the other, since lowering shrinks both).
+ */
+export function enforceSearchBudget(
+  search: MpeSearchStage,
+  bits: Uint8Array,
+  cost: LoweringCost,
+  target: number,
+  size: SelectionSize = bitsPerWeightSize(groupSizes(search.groups.groupOf, search.groups.groups)),
+): BudgetResult {
+  return enforceBudget({ bits, candidates: [...search.bits], target, size, cost });
+}
+
+/** MPE: search, select, hold the budget, rewind and retrain (see the file comment). */
 export const mpeMethod: TrainingMethod = {
   name: 'mpe',
+  validate(extra) {
+    validateMpeMethodOptions(extra);
+  },
   async run(ctx) {
     const o = ctx.options;
-    let mo = mpeOptionsFrom(o.extra, o.lr);
-    const target = bitBudget(o.extra);
+    const checked = validateMpeMethodOptions(o.extra);
+    let mo = resolveMpeOptions({ ...checked.options, lr: o.lr });
+    const budget = checked.budget;
+    const searchEpochs = num(o.extra, 'searchEpochs') ?? o.epochs;
     let probes: BudgetProbe[] = [];
-    if (target !== undefined) {
-      const found = await findLambda(ctx, mo, target);
+    let probeEpochs = 0;
+    if (budget !== undefined) {
+      const found = await findLambda(ctx, mo, budget, searchEpochs);
       mo = resolveMpeOptions({ ...mo, lambda: found.lambda });
       probes = found.probes;
+      probeEpochs = found.probeEpochs;
     }
     const search = newSearch(ctx, mo);
-    const searchEpochs = num(o.extra, 'searchEpochs');
     const sr = await ctx.fit(search, {
       name: 'search',
-      ...(searchEpochs !== undefined ? { epochs: searchEpochs } : {}),
+      epochs: searchEpochs,
+      seed: searchSeed(ctx),
       afterEpoch: (epoch, valid) => {
         const sel = search.select();
         ctx.emit({
@@ -169,10 +307,31 @@ export const mpeMethod: TrainingMethod = {
         });
       },
     });
-    const bits = search.select();
     const { groupSize, groupPad } = search.groups;
+    let bits = search.select();
+    const searchBits = averageBitsPerFeature(bits, search.featureCount, groupSize, groupPad);
+    ctx.emit({ type: 'log', message: `search: best epoch ${sr.bestEpoch}, selection ${searchBits.toFixed(4)} bits/feature (${(32 / searchBits).toFixed(1)}x weights-only)` });
+    let report: BudgetReport | null = null;
+    if (budget !== undefined) {
+      const e = enforceSearchBudget(search, bits, searchLoweringCost(search, ctx.dataset.rankCounts ?? ctx.dataset.trainCounts, budget.cost), budget.targetBits);
+      bits = e.bits;
+      report = {
+        targetBits: budget.targetBits,
+        targetFrom: budget.from,
+        lambda: mo.lambda,
+        searchBits,
+        bits: averageBitsPerFeature(bits, search.featureCount, groupSize, groupPad),
+        groupsLowered: e.groupsLowered,
+        stepsLowered: e.stepsLowered,
+        cost: budget.cost,
+        moves: e.moves.map((m) => ({ group: m.group, from: m.from, to: m.to })),
+        probeEpochs,
+        probeCalibrated: budget.probeEpochs === undefined,
+        probes,
+      };
+      ctx.emit({ type: 'log', message: budgetLine(report) });
+    }
     const averageBits = averageBitsPerFeature(bits, search.featureCount, groupSize, groupPad);
-    ctx.emit({ type: 'log', message: `search: best epoch ${sr.bestEpoch}, selection ${averageBits.toFixed(4)} bits/feature (${(32 / averageBits).toFixed(1)}x weights-only)` });
     const prunedTo = prunedMode(o.extra);
     const retrain = new FrozenLsqStage({
       weights: search.initialWeights,
@@ -187,7 +346,7 @@ export const mpeMethod: TrainingMethod = {
       ...(prunedTo === 'oov' ? { prunedToOov: Int32Array.from(ctx.dataset.fields, (f) => f.oovId) } : {}),
     });
     ctx.net.optimizer.reset(); // fresh optimiser state for the dense net too (docs/mpe.md "Retraining")
-    await ctx.fit(retrain, { name: 'retrain' });
+    await ctx.fit(retrain, { name: 'retrain', seed: searchSeed(ctx) + 1 }); // as without probes: budget mode at lambda L retrains as --lambda L does
     return {
       stage: retrain,
       info: {
@@ -199,12 +358,14 @@ export const mpeMethod: TrainingMethod = {
           candidateBits: [...mo.bits],
           tau: mo.tau,
           lambda: mo.lambda,
-          lambdaFromBudget: target !== undefined,
-          targetBits: target ?? null,
+          lambdaFromBudget: budget !== undefined,
+          targetBits: budget?.targetBits ?? null,
           budgetProbes: probes,
+          budget: report,
           bitsPerGroup: [...bits],
           prunedTo,
           averageBits,
+          searchAverageBits: searchBits,
           expectedBitsAtBest: search.expectedBits(),
           searchBestEpoch: sr.bestEpoch,
           // group probabilities at the selected checkpoint, G x K, rounded for the manifest
@@ -214,6 +375,15 @@ export const mpeMethod: TrainingMethod = {
     };
   },
 };
+
+/** One line for stderr: what budget mode chose and how far it moved the search's selection. */
+export function budgetLine(r: BudgetReport, testAuc?: number): string {
+  return (
+    `budget: target ${r.targetBits.toFixed(4)} bits/weight, lambda ${r.lambda.toExponential(3)}; search selected ${r.searchBits.toFixed(4)}, ` +
+    `written ${r.bits.toFixed(4)} bits/weight (${r.groupsLowered} group${r.groupsLowered === 1 ? '' : 's'} lowered by ${r.stepsLowered} step${r.stepsLowered === 1 ? '' : 's'}, cost ${r.cost})` +
+    (testAuc !== undefined ? `; test AUC ${testAuc.toFixed(5)}` : '')
+  );
+}
 
 /** Uniform LSQ+ at one bit width for every feature (the paper's 6-bit LSQ+ baseline at b = 6). */
 export const uniformMethod: TrainingMethod = {

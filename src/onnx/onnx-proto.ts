@@ -100,5 +100,7 @@ let modelType: protobuf.Type | null = null;
 /** Encodes a ModelProto (the schema is parsed on the first call). */
 export function encodeModelProto(m: ModelProto): Uint8Array {
   modelType ??= protobuf.parse(readFileSync(onnxProtoPath(), 'utf8'), { keepCase: true }).root.lookupType('onnx.ModelProto');
-  return modelType.encode(m as unknown as Record<string, unknown>).finish();
+  // protobufjs hands back a Buffer (possibly a slice of Node's shared pool): return a plain
+  // Uint8Array of its own, as the encoder this replaced did.
+  return new Uint8Array(modelType.encode(m as unknown as Record<string, unknown>).finish());
 }

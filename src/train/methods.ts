@@ -47,6 +47,8 @@ export interface MethodOutcome {
 
 export interface TrainingMethod {
   readonly name: ModelMethod;
+  /** Checks the method's options (`extra`) before any data is read or training starts; throws an MpeError. */
+  validate?(extra: Readonly<Record<string, unknown>>): void;
   run(ctx: MethodContext): Promise<MethodOutcome>;
 }
 

@@ -121,6 +121,7 @@ function resolveOptions(o: TrainOptions): MethodOptions & { hidden: number[]; we
 export async function trainModel(o: TrainOptions): Promise<TrainResult> {
   const opts = resolveOptions(o);
   const method = pickMethod(o.methods ?? FP32_ONLY, o.method ?? 'fp32');
+  method.validate?.(opts.extra);
   const emit = o.onEvent ?? (() => {});
   let ds = o.dataset;
   let parseSeconds = 0;

@@ -91,22 +91,76 @@ test('uniform train end to end: every group at b bits; bad --bits is MPE_ERR_MPE
   await assert.rejects(trainModel({ dataset: ds, methods: TRAINING_METHODS, out: join(dir, 'bad'), method: 'mpe', ...SMALL, methodOptions: { bits: '0,x' } }), { code: 'MPE_ERR_MPE_CONFIG' });
 });
 
-test('budget mode: the lambda found meets the bit budget on its probes and is reported', async () => {
-  const out = join(dir, 'budget');
-  const r = await trainModel({
-    dataset: ds,
-    methods: TRAINING_METHODS,
-    out,
-    method: 'mpe',
-    ...SMALL,
-    epochs: 1,
-    methodOptions: { groups: 16, targetBits: 1.5, budgetProbes: 4, probeEpochs: 1 },
-  });
-  const info = r.manifest.training as unknown as { mpe: { lambda: number; lambdaFromBudget: boolean; budgetProbes: { lambda: number; bits: number }[]; averageBits: number } };
-  assert.equal(info.mpe.lambdaFromBudget, true);
-  assert.equal(info.mpe.budgetProbes.length, 4);
-  const used = info.mpe.budgetProbes.find((p) => p.lambda === info.mpe.lambda);
-  assert.ok(used && used.bits <= 1.5, `probe of the chosen lambda meets the budget: ${JSON.stringify(info.mpe.budgetProbes)}`);
-  // every probe with a smaller lambda missed the budget
-  for (const p of info.mpe.budgetProbes) if (p.lambda < info.mpe.lambda) assert.ok(p.bits > 1.5);
+test('budget mode: bisection probes are the first epochs of the full search, which is the run --lambda L does', async () => {
+  const target = 1.5;
+  const r = await trainModel({ dataset: ds, methods: TRAINING_METHODS, out: join(dir, 'budget'), method: 'mpe', ...SMALL, epochs: 1, methodOptions: { groups: 16, targetBits: target, budgetProbes: 4 } });
+  type Info = { mpe: { lambda: number; lambdaFromBudget: boolean; searchAverageBits: number; budget: { searchBits: number; probeEpochs: number; probeCalibrated: boolean; probes: { lambda: number; bits: number; epochs: number; bestEpoch: number }[] } } };
+  const info = (r.manifest.training as unknown as Info).mpe;
+  const probes = info.budget.probes;
+  assert.equal(info.lambdaFromBudget, true);
+  assert.equal(probes.length, 4);
+  assert.equal(info.budget.probeCalibrated, true);
+  assert.equal(info.budget.probeEpochs, probes[0]!.bestEpoch);
+  // The chosen lambda is the smallest probe meeting the target, or the largest probed one if none did.
+  const meeting = probes.filter((p) => p.bits <= target);
+  const expected = meeting.length > 0 ? Math.min(...meeting.map((p) => p.lambda)) : Math.max(...probes.map((p) => p.lambda));
+  assert.equal(info.lambda, expected);
+  // Same init, same shuffles: with one epoch per phase the probe at the chosen lambda IS the full search.
+  const used = probes.find((p) => p.lambda === info.lambda)!;
+  assert.equal(used.bits, info.budget.searchBits, JSON.stringify(probes));
+  assert.equal(info.searchAverageBits, info.budget.searchBits);
+  // And the full search is what --lambda L runs.
+  const plain = await trainModel({ dataset: ds, methods: TRAINING_METHODS, out: join(dir, 'plain-lambda'), method: 'mpe', ...SMALL, epochs: 1, methodOptions: { groups: 16, lambda: info.lambda } });
+  assert.equal((plain.manifest.training as unknown as Info).mpe.searchAverageBits, info.budget.searchBits);
+});
+
+test('budget mode holds a target the search overshoots: the written table is at or under it, and the report says how far it moved', async () => {
+  // tau = 10 keeps the search's softmax near uniform for the few steps of this run, so every group
+  // keeps p >= 1/(2K) on 6 bits and the search selects 6 bits everywhere, far over the 1.5-bit target.
+  const out = join(dir, 'budget-held');
+  const target = 1.5;
+  const r = await trainModel({ dataset: ds, methods: TRAINING_METHODS, out, method: 'mpe', ...SMALL, epochs: 1, methodOptions: { groups: 16, tau: 10, targetBits: target, budgetProbes: 2 } });
+  const info = r.manifest.training as unknown as {
+    mpe: { averageBits: number; bitsPerGroup: number[]; groupSize: number; lambda: number; budget: { targetBits: number; lambda: number; searchBits: number; bits: number; groupsLowered: number; stepsLowered: number; moves: { group: number; from: number; to: number }[] } };
+  };
+  const b = info.mpe.budget;
+  assert.equal(b.targetBits, target);
+  assert.equal(b.lambda, info.mpe.lambda);
+  assert.ok(b.searchBits > target + 1, `the search overshoots: ${b.searchBits}`);
+  assert.ok(b.bits <= target, `held: ${b.bits} <= ${target}`);
+  assert.equal(b.bits, info.mpe.averageBits);
+  assert.ok(b.groupsLowered > 0 && b.stepsLowered >= b.groupsLowered);
+  assert.equal(b.moves.length, b.stepsLowered);
+  // What the bundle stores is the enforced selection.
+  const bundle = await loadBundle(out, { verify: true });
+  assert.equal(bundle.table.spec.kind, 'grouped');
+  if (bundle.table.spec.kind === 'grouped') {
+    assert.deepEqual([...bundle.table.spec.bitsPerGroup], info.mpe.bitsPerGroup);
+    assert.ok(averageBitsPerFeature(bundle.table.spec.bitsPerGroup, ds.featureCount, bundle.table.spec.groupSize, bundle.table.spec.groupPad ?? 0) <= target);
+  }
+  assert.ok(r.metrics.test.auc > 0.5, `test AUC ${r.metrics.test.auc}`);
+  await assertReproduces(out, r.testPredictions);
+});
+
+test('budget flags are checked before anything is read or trained: range, conflicts, candidates', async () => {
+  const none = join(dir, 'no-such-file.txt'); // a check after ingestion would fail with MPE_ERR_DATA_NOT_FOUND instead
+  const reject = (methodOptions: Record<string, unknown>, code: string, message?: RegExp) =>
+    assert.rejects(trainModel({ data: none, methods: TRAINING_METHODS, out: join(dir, 'never'), method: 'mpe', ...SMALL, methodOptions }), (e: { code?: string; message?: string }) => {
+      assert.equal(e.code, code, e.message);
+      if (message) assert.match(e.message ?? '', message);
+      return true;
+    });
+  await reject({ targetBits: -0.5 }, 'MPE_ERR_MPE_TARGET_RANGE', /--target-bits must be in 0\.\.32, got -0\.5/);
+  await reject({ targetBits: 32.5 }, 'MPE_ERR_MPE_TARGET_RANGE');
+  await reject({ targetRatio: 0.9 }, 'MPE_ERR_MPE_TARGET_RANGE', /--target-ratio must be >= 1/);
+  await reject({ targetBits: 0.5, bits: '1,2,4' }, 'MPE_ERR_MPE_TARGET_RANGE', /below the smallest candidate width 1/);
+  await reject({ targetBits: 2, lambda: 1e-3 }, 'MPE_ERR_MPE_TARGET_CONFLICT', /--target-bits and --lambda/);
+  await reject({ targetRatio: 16, lambda: 1e-3 }, 'MPE_ERR_MPE_TARGET_CONFLICT', /--target-ratio and --lambda/);
+  await reject({ targetBits: 2, targetRatio: 16 }, 'MPE_ERR_MPE_TARGET_CONFLICT');
+  await reject({ targetBits: 2, probeEpochs: 0 }, 'MPE_ERR_MPE_CONFIG', /--probe-epochs/);
+  await reject({ targetBits: 2, budgetCost: 'luck' }, 'MPE_ERR_MPE_CONFIG', /--budget-cost/);
+  // In range, it reaches ingestion (which then fails on the missing file): 0 and 32 are valid targets.
+  await reject({ targetBits: 0 }, 'MPE_ERR_DATA_NOT_FOUND');
+  await reject({ targetBits: 32 }, 'MPE_ERR_DATA_NOT_FOUND');
+  await reject({ targetRatio: 1 }, 'MPE_ERR_DATA_NOT_FOUND');
 });

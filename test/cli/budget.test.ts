@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { synthesize } from '../../src/data/synth.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'mpe-cli-budget-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function mpe(...args: string[]) {
+  return spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { encoding: 'utf8' });
+}
+
+test('mpe train and mpe compare refuse bad budget flags with a stable code before reading the data', () => {
+  const missing = join(dir, 'missing.txt');
+  const t = mpe('train', '--data', missing, '--out', join(dir, 'a'), '--method', 'mpe', '--target-bits', '2', '--lambda', '1e-3');
+  assert.equal(t.status, 1);
+  assert.match(t.stderr, /error MPE_ERR_MPE_TARGET_CONFLICT: .*--target-bits and --lambda/);
+  const r = mpe('train', '--data', missing, '--out', join(dir, 'b'), '--method', 'mpe', '--target-bits', '40');
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /error MPE_ERR_MPE_TARGET_RANGE: .*got 40/);
+  const c = mpe('compare', '--data', missing, '--out', join(dir, 'c'), '--methods', 'fp32,mpe', '--target-ratio', '0.5');
+  assert.equal(c.status, 1);
+  assert.match(c.stderr, /error MPE_ERR_MPE_TARGET_RANGE: .*--target-ratio must be >= 1/);
+  assert.equal(existsSync(join(dir, 'c')), false, 'compare stopped before creating its report directory');
+});
+
+test('mpe train --target-bits reports target, lambda, search and written bits, groups lowered and test AUC (stderr, --json, manifest)', () => {
+  const data = join(dir, 's.txt');
+  synthesize({ rows: 3000, out: data, seed: 3 });
+  const out = join(dir, 'bundle');
+  // --tau 10: the search's softmax stays near uniform and selects 6 bits everywhere, over the target.
+  const t = mpe(
+    'train', '--data', data, '--out', out, '--method', 'mpe', '--target-bits', '1.5', '--tau', '10', '--groups', '8', '--budget-probes', '2',
+    '--hidden', '8', '--d', '4', '--epochs', '1', '--batch-size', '256', '--threads', '1', '--json',
+  );
+  assert.equal(t.status, 0, t.stderr);
+  const j = JSON.parse(t.stdout);
+  const b = j.budget;
+  assert.equal(b.targetBits, 1.5);
+  assert.ok(b.searchBits > 1.5 && b.bits <= 1.5, JSON.stringify(b));
+  assert.ok(b.groupsLowered > 0);
+  assert.equal(b.testAuc, j.metrics.test.auc);
+  assert.match(t.stderr, new RegExp(`budget: target 1\\.5000 bits/weight, lambda ${b.lambda.toExponential(3).replace('+', '\\+')}; search selected ${b.searchBits.toFixed(4)}, written ${b.bits.toFixed(4)} bits/weight \\(${b.groupsLowered} groups? lowered by ${b.stepsLowered} steps?, cost distortion\\); test AUC`));
+  const m = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+  const { testAuc, ...inJson } = b;
+  assert.deepEqual(m.training.mpe.budget, inJson);
+  assert.equal(m.training.mpe.averageBits, b.bits);
+  assert.equal(m.metrics.testAuc, b.testAuc);
+});
