@@ -1,14 +1,26 @@
 /**
- * `npm run bench:serve [-- --seconds S --workers N --intra-op-threads T]`: Score of 100 candidates x 39 fields with the default
- * DNN (1024-512-256, BatchNorm, d = 16) served by `mpe serve` (a child process, 2 workers x 1
- * intra-op thread by default), over gRPC and HTTP:
- * - max throughput: closed loop, 8 requests in flight, interleaved with the raw loops, medians of reps;
- * - p50/p99 latency at 50% and 80% of that rate: open loop (requests sent on a fixed schedule,
- *   latency measured from the SCHEDULED send time, so queueing delay is not hidden);
- * next to a raw onnxruntime `run` loop on the same 100-row batches in the same run (one session,
- * 2 intra-op threads = every core, and one session with 1 thread).
+ * `npm run bench:serve [-- --seconds S --workers N --intra-op-threads T --reps R --baseline DIR]`:
+ * Score of 100 candidates x 39 fields with the default DNN (1024-512-256, BatchNorm, d = 16)
+ * served by `mpe serve` (a child process, 2 workers x 1 intra-op thread by default), over gRPC
+ * and HTTP, in every request form side by side in ONE run:
+ * - ids: feature ids (no vocabulary);
+ * - flat: raw values, every field in every row;
+ * - columns: raw values, one array per field;
+ * - context: the 30 shared fields once (`context`), the 9 others per candidate (`candidates`).
+ * The candidates are the SAME in every form (their first 30 fields hold one value per request,
+ * like a ranking request's user/page fields), so only the wire form differs.
+ *
+ * For each transport x form:
+ * - idle latency: one request at a time (back to back), p50/p99; variants interleaved in rounds;
+ * - max throughput: closed loop, 8 requests in flight, interleaved with the raw loops, medians;
+ * - p50/p99 at 50% of that rate: open loop, latency from the SCHEDULED send time;
+ * - rows per server CPU-second over the throughput phases.
+ * Next to a raw onnxruntime `run` loop on the same 100-row batches (1 and 2 intra-op threads).
+ * `--baseline DIR`: also serve from another checkout (e.g. /work/main) in the same run, for the
+ * forms it knows (ids, flat), interleaved with this checkout's server: before/after in one run.
  * The load generator shares the machine's cores with the server: that cost is part of the figures.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
@@ -18,7 +30,7 @@ import * as ort from 'onnxruntime-node';
 import { createScorerSession } from '../src/scorer/session.js';
 import { embeddingProto } from '../src/server/proto.js';
 import { createFixture, randomRows, writeFixtureBundle } from '../test/helpers/bundle-fixture.js';
-import { spawnServe } from '../test/helpers/spawn-serve.js';
+import { parseLogs, spawnServe } from '../test/helpers/spawn-serve.js';
 import { describeMachine, writeBenchmarksDoc, writeResult } from './report.js';
 
 const args = process.argv.slice(2);
@@ -26,16 +38,31 @@ const arg = (name: string, dflt: number): number => {
   const i = args.indexOf(name);
   return i >= 0 ? Number(args[i + 1]) : dflt;
 };
+const strArg = (name: string): string | null => (args.includes(name) ? args[args.indexOf(name) + 1]! : null);
 const SECONDS = arg('--seconds', 6);
 const WORKERS = arg('--workers', 2);
 const INTRA = arg('--intra-op-threads', 1);
+const REPS = arg('--reps', 5);
+/** Requests per variant per round of the idle-latency phase, and rounds. */
+const IDLE_N = arg('--idle-requests', 20);
+const IDLE_ROUNDS = arg('--idle-rounds', 10);
 const ROWS = 100;
 const FIELDS = 39;
+const SHARED = 30;
 const D = 16;
 const BATCHES = 64;
 const CONCURRENCY = 8;
 /** `--dist DIR`: run the server compiled by `tsc --outDir DIR` (no tsx loader) instead of src/ via tsx. */
-const DIST = args.includes('--dist') ? args[args.indexOf('--dist') + 1]! : null;
+const DIST = strArg('--dist');
+/** `--baseline DIR`: a second checkout whose server is measured in the same run (ids and flat forms). */
+const BASELINE = strArg('--baseline');
+/** `--forms a,b`: a subset of the forms. */
+const FORMS = (strArg('--forms') ?? 'ids,flat,columns,context').split(',') as Form[];
+/** `--transports grpc,http`. */
+const TRANSPORTS = (strArg('--transports') ?? 'grpc,http').split(',') as ('grpc' | 'http')[];
+
+type Form = 'ids' | 'flat' | 'columns' | 'context';
+type Send = (k: number) => Promise<boolean>;
 
 interface Latency {
   readonly rate: number;
@@ -44,15 +71,12 @@ interface Latency {
   readonly errors: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
-  readonly achievedRowsPerSec: number;
 }
 
-function pct(sorted: Float64Array, p: number): number {
+function pct(sorted: Float64Array | number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 }
-
-type Send = (k: number) => Promise<boolean>;
 
 /** Closed loop: `CONCURRENCY` requests always in flight for `seconds`. Returns rows/s. */
 async function maxThroughput(send: Send, seconds: number): Promise<{ rowsPerSec: number; errors: number }> {
@@ -93,35 +117,23 @@ async function openLoop(send: Send, rate: number, seconds: number): Promise<Late
   }
   await Promise.all(pending);
   const sorted = lat.subarray(0, ok).sort();
-  return { rate, sent: n, ok, errors, p50Ms: pct(sorted, 0.5), p99Ms: pct(sorted, 0.99), achievedRowsPerSec: (ok * ROWS) / seconds };
+  return { rate, sent: n, ok, errors, p50Ms: pct(sorted, 0.5), p99Ms: pct(sorted, 0.99) };
 }
 
-/** A raw onnxruntime session over the pre-dequantized batches: `run(seconds)` returns rows/s of a sequential run loop. */
-async function rawRunner(inputs: Float32Array[], threads: number): Promise<{ run(seconds: number): Promise<number>; release(): Promise<void> }> {
-  const { session } = await createScorerSession(fx.scorerBytes, { provider: 'cpu', intraOpThreads: threads });
-  const tensors = inputs.map((x) => new ort.Tensor('float32', x, [ROWS, FIELDS * D]));
-  for (let i = 0; i < 5; i++) await session.run({ embeddings: tensors[i]! });
-  let k = 0;
-  return {
-    async run(seconds) {
-      const end = performance.now() + seconds * 1000;
-      const t0 = performance.now();
-      const c0 = ownCpuSeconds();
-      let runs = 0;
-      while (performance.now() < end) {
-        await session.run({ embeddings: tensors[k++ % tensors.length]! });
-        runs++;
-      }
-      cpu[threads === 1 ? 'raw1' : 'raw2']!.push({ rows: runs * ROWS, cpu: ownCpuSeconds() - c0 });
-      return (runs * ROWS) / ((performance.now() - t0) / 1000);
-    },
-    release: () => session.release(),
-  };
+/** One request at a time, `n` of them: appends each latency (ms) to `out`; returns errors. */
+async function backToBack(send: Send, n: number, k0: number, out: number[]): Promise<number> {
+  let errors = 0;
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    if (await send(k0 + i)) out.push(performance.now() - t);
+    else errors++;
+  }
+  return errors;
 }
 
-/** CPU seconds (user + system, all threads) of a process, from /proc (Linux). */
-function cpuSecondsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** CPU seconds (user + system, all threads) of a process, from /proc (Linux); `tid` = one thread (the main thread's tid is the pid). */
+function cpuSecondsOf(pid: number, tid?: number): number {
+  const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) / CLK_TCK;
 }
@@ -136,60 +148,138 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-
 console.log(`building the bench bundle: ${FIELDS} fields, d=${D}, DNN 1024-512-256 ...`);
 const fx = createFixture({ fields: FIELDS, d: D, featureCount: 200_000, groupSize: 2048, hidden: [1024, 512, 256], seed: 2024 });
+const names = fx.fields.map((f) => f.name);
 const tmp = mkdtempSync(join(tmpdir(), 'mpe-bench-serve-'));
 const dir = join(tmp, 'bundle');
 await writeFixtureBundle(fx, dir, 'bench-1');
-const batches = Array.from({ length: BATCHES }, (_, k) => randomRows(fx, ROWS, 9000 + k).ids);
-const inputs = batches.map((ids) => {
+/** Each batch: 100 candidates whose first SHARED fields hold row 0's values (ids and raw agree). */
+const batches = Array.from({ length: BATCHES }, (_, k) => {
+  const { ids, raw } = randomRows(fx, ROWS, 9000 + k);
+  for (let r = 1; r < ROWS; r++) {
+    for (let f = 0; f < SHARED; f++) {
+      ids[r * FIELDS + f] = ids[f]!;
+      raw[r]![names[f]!] = raw[0]![names[f]!]!;
+    }
+  }
+  return { ids, raw };
+});
+const inputs = batches.map(({ ids }) => {
   const x = new Float32Array(ids.length * D);
   fx.table.dequantize(ids, ids.length, x, 0);
   return x;
 });
 
-const REPS = arg('--reps', 5);
-/** Rows and CPU seconds per phase: raw loops (this process), served (server process + this process as the client). */
-const cpu: Record<string, { rows: number; cpu: number; serverCpu?: number }[]> = { raw1: [], raw2: [], grpc: [], http: [] };
-const rowsPerCpuSecond = (name: string, which: 'cpu' | 'serverCpu' = 'cpu'): number => {
-  let rows = 0;
-  let secs = 0;
-  for (const x of cpu[name]!) {
-    rows += x.rows;
-    secs += which === 'cpu' ? x.cpu : (x.serverCpu ?? 0);
+/** Request bodies of batch `b` in `form`: gRPC objects (encoded once below) and JSON strings. */
+function bodies(b: { ids: Int32Array; raw: Record<string, string | number>[] }, form: Form): { grpc: object; http: string } {
+  const { ids, raw } = b;
+  const str = (v: string | number): string => String(v);
+  switch (form) {
+    case 'ids':
+      return { grpc: { ids: Array.from(ids) }, http: JSON.stringify({ ids: Array.from({ length: ROWS }, (_, r) => Array.from(ids.subarray(r * FIELDS, (r + 1) * FIELDS))) }) };
+    case 'flat':
+      return { grpc: { rows: raw.map((row) => ({ features: names.map((field) => ({ field, value: str(row[field]!) })) })) }, http: JSON.stringify({ rows: raw }) };
+    case 'columns':
+      return {
+        grpc: { columns: names.map((field) => ({ field, values: raw.map((row) => str(row[field]!)) })) },
+        http: JSON.stringify({ columns: Object.fromEntries(names.map((field) => [field, raw.map((row) => row[field]!)])) }),
+      };
+    case 'context': {
+      const ctx = names.slice(0, SHARED);
+      const rest = names.slice(SHARED);
+      return {
+        grpc: { context: ctx.map((field) => ({ field, value: str(raw[0]![field]!) })), candidates: raw.map((row) => ({ features: rest.map((field) => ({ field, value: str(row[field]!) })) })) },
+        http: JSON.stringify({ context: Object.fromEntries(ctx.map((f) => [f, raw[0]![f]!])), candidates: raw.map((row) => Object.fromEntries(rest.map((f) => [f, row[f]!]))) }),
+      };
+    }
   }
-  return rows / secs;
-};
-const server = await spawnServe(['--model', dir, '--workers', String(WORKERS), '--intra-op-threads', String(INTRA)], DIST);
-const raw1Runner = await rawRunner(inputs, 1);
-const raw2Runner = await rawRunner(inputs, 2);
-const results: Record<string, { max: number; maxErrors: number; at50: Latency; at80: Latency }> = {};
-let raw1 = 0;
-let raw2 = 0;
-let rawBest = 0;
-try {
-  const proto = embeddingProto();
-  const client = new proto.client(`127.0.0.1:${server.grpc}`, grpc.credentials.createInsecure());
-  // Requests are encoded ONCE, like the HTTP bodies below (JSON.stringify once): the load generator
-  // shares the 2 cores with the server, and protobufjs encoding 3,900 varints per call cost the
-  // client about 1 ms per request; the server still decodes every request and the client still
-  // decodes every response.
-  const score = proto.service.Score!;
-  const grpcReqs = batches.map((ids) => score.requestSerialize({ ids: Array.from(ids) }));
-  const sendGrpc: Send = (k) =>
-    new Promise((resolve) => {
-      client.makeUnaryRequest(score.path, (b: Buffer) => b, score.responseDeserialize as (b: Buffer) => { probabilities: number[] }, grpcReqs[k % BATCHES]!, (e, v) => resolve(e === null && v!.probabilities.length === ROWS));
+}
+
+/** A raw onnxruntime session over the pre-dequantized batches. */
+async function rawRunner(threads: number): Promise<{ run(seconds: number): Promise<number>; once(k: number): Promise<number>; release(): Promise<void> }> {
+  const { session } = await createScorerSession(fx.scorerBytes, { provider: 'cpu', intraOpThreads: threads });
+  const tensors = inputs.map((x) => new ort.Tensor('float32', x, [ROWS, FIELDS * D]));
+  for (let i = 0; i < 5; i++) await session.run({ embeddings: tensors[i]! });
+  let k = 0;
+  return {
+    async run(seconds) {
+      const end = performance.now() + seconds * 1000;
+      const t0 = performance.now();
+      const c0 = ownCpuSeconds();
+      let runs = 0;
+      while (performance.now() < end) {
+        await session.run({ embeddings: tensors[k++ % tensors.length]! });
+        runs++;
+      }
+      cpu[`raw${threads}`]!.push({ rows: runs * ROWS, cpu: ownCpuSeconds() - c0 });
+      return (runs * ROWS) / ((performance.now() - t0) / 1000);
+    },
+    async once(i) {
+      const t = performance.now();
+      await session.run({ embeddings: tensors[i % tensors.length]! });
+      return performance.now() - t;
+    },
+    release: () => session.release(),
+  };
+}
+
+interface Server {
+  readonly label: string;
+  readonly child: ChildProcess;
+  readonly grpc: number;
+  readonly http: number;
+  readonly exited: Promise<number | null>;
+}
+
+/**
+ * `mpe serve` from another checkout's src/ (its own tsx), for the before/after comparison, with
+ * the same --max-queue-ms as spawnServe. Its ready line is either the JSON log line (grpcPort,
+ * httpPort) or, in checkouts before the pino logger, the text line "gRPC host:port, HTTP host:port".
+ */
+function spawnFrom(root: string, serveArgs: readonly string[]): Promise<Server> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--host', '127.0.0.1', '--grpc-port', '0', '--http-port', '0', '--max-queue-ms', '3600000', ...serveArgs], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  return new Promise((resolve, reject) => {
+    child.stderr!.on('data', (b: Buffer) => {
+      err += b.toString();
+      const json = parseLogs(err).find((l) => typeof l.grpcPort === 'number' && typeof l.httpPort === 'number');
+      const m = /gRPC [^:\s]+:(\d+), HTTP [^:\s]+:(\d+)/.exec(err);
+      const ports = json !== undefined ? [json.grpcPort as number, json.httpPort as number] : m !== null ? [Number(m[1]), Number(m[2])] : null;
+      if (ports !== null) resolve({ label: 'baseline', child, grpc: ports[0]!, http: ports[1]!, exited });
     });
-  const httpBodies = batches.map((ids) => JSON.stringify({ ids: Array.from({ length: ROWS }, (_, r) => Array.from(ids.subarray(r * FIELDS, (r + 1) * FIELDS))) }));
-  // node:http with a keep-alive Agent, not fetch: the load generator shares the server's 2 cores,
-  // and fetch spent 1.2-1.7 ms of client CPU per request vs 0.41 ms for node:http (same run, A/B
-  // by the HTTP-overhead work in 28eba1d's session): like the gRPC client's pre-encoded requests,
-  // the generator should cost as little as it can.
+    void exited.then((code) => reject(new Error(`baseline mpe serve exited during start-up (${code}): ${err}`)));
+  });
+}
+
+interface Variant {
+  readonly name: string;
+  readonly server: Server;
+  readonly send: Send;
+}
+
+/** Senders for `server` over `transport` in `form`: gRPC requests encoded once, HTTP bodies stringified once. */
+function sender(server: Server, transport: 'grpc' | 'http', form: Form, clients: { close(): void }[]): Send {
+  const proto = embeddingProto();
+  const score = proto.service.Score!;
+  if (transport === 'grpc') {
+    const client = new proto.client(`127.0.0.1:${server.grpc}`, grpc.credentials.createInsecure());
+    clients.push(client);
+    const reqs = batches.map((b) => score.requestSerialize(bodies(b, form).grpc));
+    return (k) =>
+      new Promise((resolve) => {
+        client.makeUnaryRequest(score.path, (b: Buffer) => b, score.responseDeserialize as (b: Buffer) => { probabilities: number[] }, reqs[k % BATCHES]!, (e, v) => resolve(e === null && v!.probabilities.length === ROWS));
+      });
+  }
+  // node:http with a keep-alive Agent, not fetch: fetch spent 1.2-1.7 ms of client CPU per request
+  // vs 0.41 ms for node:http on this box; the generator should cost as little as it can.
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-  const sendHttp: Send = (k) =>
+  clients.push({ close: () => agent.destroy() });
+  const texts = batches.map((b) => bodies(b, form).http);
+  return (k) =>
     new Promise((resolve) => {
-      const body = httpBodies[k % BATCHES]!;
+      const body = texts[k % BATCHES]!;
       const req = http.request(
         { host: '127.0.0.1', port: server.http, path: '/v1/score', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
         (res) => {
@@ -209,77 +299,160 @@ try {
       req.on('error', () => resolve(false));
       req.end(body);
     });
-  const transports = [
-    ['grpc', sendGrpc],
-    ['http', sendHttp],
-  ] as const;
-  for (const [, send] of transports) await maxThroughput(send, 1); // warm-up
-  // Throughput: raw and served phases INTERLEAVED, `REPS` times, medians reported: the box is
-  // shared, and interleaving spreads background load evenly over what is compared.
-  const samples: Record<string, number[]> = { raw1: [], raw2: [], grpc: [], http: [] };
-  const errors: Record<string, number> = { grpc: 0, http: 0 };
+}
+
+/** Rows and CPU seconds per phase: raw loops (this process), served (server process, and server + this process as the client). */
+const cpu: Record<string, { rows: number; cpu: number; serverCpu?: number; mainCpu?: number }[]> = { raw1: [], raw2: [] };
+const rowsPerCpuSecond = (name: string, which: 'cpu' | 'serverCpu' | 'mainCpu' = 'cpu'): number => {
+  let rows = 0;
+  let secs = 0;
+  for (const x of cpu[name]!) {
+    rows += x.rows;
+    secs += which === 'cpu' ? x.cpu : (x[which] ?? 0);
+  }
+  return rows / secs;
+};
+/** Server main-thread CPU per request of 100 rows (ms), over the throughput phases. */
+const mainMsPerRequest = (name: string): number => (1000 * ROWS) / rowsPerCpuSecond(name, 'mainCpu');
+
+const serveArgs = ['--model', dir, '--workers', String(WORKERS), '--intra-op-threads', String(INTRA)];
+const mine: Server = { label: 'this', ...(await spawnServe(serveArgs, DIST)) };
+const baseline: Server | null = BASELINE === null ? null : await spawnFrom(BASELINE, serveArgs);
+const raw1Runner = await rawRunner(1);
+const raw2Runner = await rawRunner(2);
+const loads: number[] = [loadavg()[0]!];
+interface VariantResult {
+  idleP50Ms: number;
+  idleP99Ms: number;
+  idleErrors: number;
+  max: number;
+  maxErrors: number;
+  at50: Latency;
+}
+const results: Record<string, VariantResult> = {};
+let raw1 = 0;
+let raw2 = 0;
+let rawBest = 0;
+let rawIdle1 = 0;
+let rawIdle2 = 0;
+const clients: { close(): void }[] = [];
+try {
+  const variants: Variant[] = [];
+  for (const transport of TRANSPORTS) {
+    for (const form of FORMS) {
+      variants.push({ name: `${transport} ${form}`, server: mine, send: sender(mine, transport, form, clients) });
+      if (baseline !== null && (form === 'ids' || form === 'flat')) variants.push({ name: `${transport} ${form} (baseline)`, server: baseline, send: sender(baseline, transport, form, clients) });
+    }
+  }
+  for (const v of variants) {
+    cpu[v.name] = [];
+    await maxThroughput(v.send, 0.5); // warm-up (JIT, connections)
+  }
+  // Idle latency: one request at a time, variants interleaved round by round (and the raw run).
+  const idle: Record<string, number[]> = {};
+  const idleErrors: Record<string, number> = {};
+  const rawLat: Record<string, number[]> = { raw1: [], raw2: [] };
+  for (const v of variants) {
+    idle[v.name] = [];
+    idleErrors[v.name] = 0;
+  }
+  for (let round = 0; round < IDLE_ROUNDS; round++) {
+    for (let i = 0; i < IDLE_N; i++) rawLat.raw1!.push(await raw1Runner.once(round * IDLE_N + i));
+    for (let i = 0; i < IDLE_N; i++) rawLat.raw2!.push(await raw2Runner.once(round * IDLE_N + i));
+    for (const v of variants) idleErrors[v.name]! += await backToBack(v.send, IDLE_N, round * IDLE_N, idle[v.name]!);
+  }
+  loads.push(loadavg()[0]!);
+  rawIdle1 = median(rawLat.raw1!);
+  rawIdle2 = median(rawLat.raw2!);
+  // Throughput: raw and served phases INTERLEAVED, `REPS` times, medians reported.
+  const samples: Record<string, number[]> = { raw1: [], raw2: [] };
+  const errors: Record<string, number> = {};
+  for (const v of variants) {
+    samples[v.name] = [];
+    errors[v.name] = 0;
+  }
   const slice = SECONDS / REPS;
   for (let rep = 0; rep < REPS; rep++) {
     samples.raw1!.push(await raw1Runner.run(slice));
     samples.raw2!.push(await raw2Runner.run(slice));
-    for (const [name, send] of transports) {
-      const s0 = cpuSecondsOf(server.child.pid!);
+    for (const v of variants) {
+      const pid = v.server.child.pid!;
+      const s0 = cpuSecondsOf(pid);
+      const m0 = cpuSecondsOf(pid, pid);
       const c0 = ownCpuSeconds();
       const t0 = performance.now();
-      const m = await maxThroughput(send, slice);
+      const m = await maxThroughput(v.send, slice);
       const rows = (m.rowsPerSec * (performance.now() - t0)) / 1000;
-      const serverCpu = cpuSecondsOf(server.child.pid!) - s0;
-      cpu[name]!.push({ rows, cpu: serverCpu + ownCpuSeconds() - c0, serverCpu });
-      samples[name]!.push(m.rowsPerSec);
-      errors[name]! += m.errors;
+      const serverCpu = cpuSecondsOf(pid) - s0;
+      cpu[v.name]!.push({ rows, cpu: serverCpu + ownCpuSeconds() - c0, serverCpu, mainCpu: cpuSecondsOf(pid, pid) - m0 });
+      samples[v.name]!.push(m.rowsPerSec);
+      errors[v.name]! += m.errors;
     }
   }
+  loads.push(loadavg()[0]!);
   raw1 = median(samples.raw1!);
   raw2 = median(samples.raw2!);
   // The baseline is the BETTER raw loop: on a busy or small machine one thread can beat two.
   rawBest = Math.max(raw1, raw2);
-  console.log(`raw: ${raw2.toFixed(0)} rows/s (2 threads), ${raw1.toFixed(0)} rows/s (1 thread)`);
-  for (const [name, send] of transports) {
-    const max = median(samples[name]!);
-    const rate = max / ROWS;
-    const at50 = await openLoop(send, 0.5 * rate, SECONDS);
-    const at80 = await openLoop(send, 0.8 * rate, SECONDS);
-    results[name] = { max, maxErrors: errors[name]!, at50, at80 };
-    console.log(`${name}: ${rowsPerCpuSecond(name, 'serverCpu').toFixed(0)} rows per server CPU-second, ${rowsPerCpuSecond(name).toFixed(0)} per server+client CPU-second (raw 1 thread: ${rowsPerCpuSecond('raw1').toFixed(0)}, 2 threads: ${rowsPerCpuSecond('raw2').toFixed(0)})`);
-    console.log(`${name}: max ${max.toFixed(0)} rows/s (${(max / rawBest).toFixed(2)}x best raw); 50%: p50 ${at50.p50Ms.toFixed(2)} ms p99 ${at50.p99Ms.toFixed(2)} ms; 80%: p50 ${at80.p50Ms.toFixed(2)} ms p99 ${at80.p99Ms.toFixed(2)} ms`);
+  console.log(`raw: ${raw2.toFixed(0)} rows/s (2 threads), ${raw1.toFixed(0)} rows/s (1 thread); one run of 100 rows p50 ${rawIdle1.toFixed(2)} ms (1 thread), ${rawIdle2.toFixed(2)} ms (2 threads); load ${loadavg()[0]!.toFixed(1)}`);
+  for (const v of variants) {
+    const max = median(samples[v.name]!);
+    const at50 = await openLoop(v.send, (0.5 * max) / ROWS, SECONDS);
+    const lat = idle[v.name]!.slice().sort((a, b) => a - b);
+    results[v.name] = { idleP50Ms: pct(lat, 0.5), idleP99Ms: pct(lat, 0.99), idleErrors: idleErrors[v.name]!, max, maxErrors: errors[v.name]!, at50 };
+    const r = results[v.name]!;
+    console.log(
+      `${v.name}: idle p50 ${r.idleP50Ms.toFixed(2)} ms p99 ${r.idleP99Ms.toFixed(2)} ms; max ${max.toFixed(0)} rows/s (${(max / rawBest).toFixed(2)}x best raw); 50%: p50 ${at50.p50Ms.toFixed(2)} ms p99 ${at50.p99Ms.toFixed(2)} ms; ${rowsPerCpuSecond(v.name, 'serverCpu').toFixed(0)} rows per server CPU-s, main thread ${mainMsPerRequest(v.name).toFixed(2)} ms CPU per request (load ${loadavg()[0]!.toFixed(1)})`,
+    );
   }
-  client.close();
-  agent.destroy();
+  loads.push(loadavg()[0]!);
 } finally {
+  for (const c of clients) c.close();
   await raw1Runner.release();
   await raw2Runner.release();
-  server.child.kill('SIGTERM');
-  await server.exited;
+  for (const s of [mine, baseline]) {
+    if (s === null) continue;
+    s.child.kill('SIGTERM');
+    await s.exited;
+  }
   rmSync(tmp, { recursive: true, force: true });
 }
 
 const f = (x: number, digits = 0): string => x.toFixed(digits);
-let md = `Score requests of ${ROWS} candidates x ${FIELDS} fields (ids form), default DNN 1024-512-256 with BatchNorm, d = ${D}, `;
+const r1cpu = rowsPerCpuSecond('raw1');
+let md = `Score requests of ${ROWS} candidates x ${FIELDS} fields, default DNN 1024-512-256 with BatchNorm, d = ${D}, every value in the vocabulary; the first ${SHARED} fields hold one value per request (user/page fields), the other ${FIELDS - SHARED} differ per candidate. `;
 md += `\`mpe serve\` with ${WORKERS} worker(s) x ${INTRA} intra-op thread(s) on ${availableParallelism()} cores; the load generator runs on the same cores; server run ${DIST ? 'compiled (tsc output)' : 'from src/ via tsx'}. `;
-md += `Max: closed loop, ${CONCURRENCY} in flight; raw and served throughput phases interleaved ${REPS} times (${SECONDS} s each in total), medians. Latency: open loop at 50% / 80% of that rate, ${SECONDS} s each, measured from the scheduled send time.\n\n`;
-md += `Raw onnxruntime \`run\` loop on the same batches (no server, sequential runs): ${f(raw2)} rows/s with 2 intra-op threads, ${f(raw1)} rows/s with 1; the better one (**${f(rawBest)} rows/s**) is the baseline. `;
-md += `Load average at the end of the run: ${loadavg()[0]!.toFixed(1)} (the box is shared; figures move with it).\n\n`;
-md += '| transport | max rows/s | vs best raw | p50 @50% | p99 @50% | p50 @80% | p99 @80% | errors |\n|---|---|---|---|---|---|---|---|\n';
+md += 'Forms (same candidates, different wire shape): **ids** (feature ids), **flat** (raw values, every field in every row), **columns** (raw values, one array per field), ';
+md += `**context** (the ${SHARED} shared fields once in \`context\`, ${FIELDS - SHARED} per candidate). `;
+if (baseline !== null) md += `Rows marked (baseline) are served by another checkout (\`--baseline ${BASELINE}\`) in the same run, interleaved. `;
+md += `Idle: one request at a time, ${IDLE_N * IDLE_ROUNDS} per variant, variants interleaved in ${IDLE_ROUNDS} rounds. Max: closed loop, ${CONCURRENCY} in flight, interleaved with the raw loops ${REPS} times (${SECONDS} s each in total), medians. `;
+md += `p50/p99 @50%: open loop at half that rate for ${SECONDS} s, measured from the scheduled send time. CPU columns: /proc of the server process (all threads) and of its main thread alone, over the throughput phases (robust to the shared box's load, unlike the latencies).\n\n`;
+md += `Raw onnxruntime \`run\` on the same batches (no server): ${f(raw2)} rows/s with 2 intra-op threads, ${f(raw1)} rows/s with 1 (the better, **${f(rawBest)} rows/s**, is the baseline); one run of 100 rows p50 ${f(rawIdle1, 2)} ms (1 thread), ${f(rawIdle2, 2)} ms (2 threads); ${f(r1cpu)} rows per CPU-second (1 thread). `;
+md += `Load average (1 min) at start / after idle / after max / at the end: ${loads.map((x) => x.toFixed(1)).join(' / ')} (the box is shared; figures move with it).\n\n`;
+md += '| transport, form | idle p50 | idle p99 | max rows/s | vs best raw | p50 @50% | p99 @50% | rows per server CPU-s | vs raw 1 thread | server main thread CPU per request | main thread share of server CPU | errors |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n';
 for (const [name, r] of Object.entries(results)) {
-  md += `| ${name} | ${f(r.max)} | ${f(r.max / rawBest, 2)}x | ${f(r.at50.p50Ms, 2)} ms | ${f(r.at50.p99Ms, 2)} ms | ${f(r.at80.p50Ms, 2)} ms | ${f(r.at80.p99Ms, 2)} ms | ${r.maxErrors + r.at50.errors + r.at80.errors} |\n`;
-}
-md += `\nCPU efficiency (robust to the shared box's background load): rows per CPU-second, measured over the same interleaved throughput phases. Raw loop: ${f(rowsPerCpuSecond('raw1'))} (1 thread), ${f(rowsPerCpuSecond('raw2'))} (2 threads).\n\n`;
-md += '| transport | rows per server CPU-s | vs raw 1 thread | rows per (server + client) CPU-s | vs raw 1 thread |\n|---|---|---|---|---|\n';
-for (const name of Object.keys(results)) {
   const sv = rowsPerCpuSecond(name, 'serverCpu');
-  const all = rowsPerCpuSecond(name);
-  const r1 = rowsPerCpuSecond('raw1');
-  md += `| ${name} | ${f(sv)} | ${f(sv / r1, 2)}x | ${f(all)} | ${f(all / r1, 2)}x |\n`;
+  const share = rowsPerCpuSecond(name, 'serverCpu') / rowsPerCpuSecond(name, 'mainCpu');
+  md += `| ${name} | ${f(r.idleP50Ms, 2)} ms | ${f(r.idleP99Ms, 2)} ms | ${f(r.max)} | ${f(r.max / rawBest, 2)}x | ${f(r.at50.p50Ms, 2)} ms | ${f(r.at50.p99Ms, 2)} ms | ${f(sv)} | ${f(sv / r1cpu, 2)}x | ${f(mainMsPerRequest(name), 2)} ms | ${f(100 * share)}% | ${r.idleErrors + r.maxErrors + r.at50.errors} |\n`;
 }
-md += '\nTargets (issue 5): max throughput >= 0.77x raw, p99 < 10 ms at 50% load. In this run: ';
+md += '\nTargets (issue 14): idle p50 <= 4 ms flat, <= 3 ms context; max >= 0.8x raw; p99 @50% < 10 ms; rows per server CPU-s >= 0.8x raw 1 thread. In this run: ';
 md += Object.entries(results)
-  .map(([name, r]) => `${name} throughput ${r.max / rawBest >= 0.77 ? 'met' : 'NOT met'} (${f(r.max / rawBest, 2)}x), p99 @50% ${r.at50.p99Ms < 10 ? 'met' : 'NOT met'} (${f(r.at50.p99Ms, 1)} ms)`)
+  .filter(([name]) => !name.includes('baseline'))
+  .map(([name, r]) => {
+    const idleTarget = name.endsWith('context') ? 3 : 4;
+    const sv = rowsPerCpuSecond(name, 'serverCpu') / r1cpu;
+    const ok = (c: boolean): string => (c ? 'met' : 'NOT met');
+    return `${name}: idle p50 ${ok(r.idleP50Ms <= idleTarget)} (${f(r.idleP50Ms, 2)} ms), max ${ok(r.max / rawBest >= 0.8)} (${f(r.max / rawBest, 2)}x), p99 @50% ${ok(r.at50.p99Ms < 10)} (${f(r.at50.p99Ms, 1)} ms), CPU ${ok(sv >= 0.8)} (${f(sv, 2)}x)`;
+  })
   .join('; ');
 md += '.\n';
-writeResult({ name: 'serve', title: 'Serving: Score over gRPC and HTTP vs raw onnxruntime', command: 'npm run bench:serve', date: new Date().toISOString(), machine: describeMachine(), markdown: md, data: { raw2, raw1, rawBest, loadAverage: loadavg(), cpu, results, workers: WORKERS, intraOpThreads: INTRA } });
+writeResult({
+  name: 'serve',
+  title: 'Serving: Score over gRPC and HTTP in every request form vs raw onnxruntime',
+  command: `npm run bench:serve${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`,
+  date: new Date().toISOString(),
+  machine: describeMachine(),
+  markdown: md,
+  data: { raw2, raw1, rawBest, rawIdle1, rawIdle2, loads, cpu, results, workers: WORKERS, intraOpThreads: INTRA, baseline: BASELINE },
+});
 console.log(`wrote ${writeBenchmarksDoc()}`);

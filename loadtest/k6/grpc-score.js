@@ -1,14 +1,16 @@
 // k6: gRPC Score load test. Payloads are built in setup() from the served model's fields
 // (GetModel), so the script works against any bundle.
-//   k6 run -e GRPC_ADDR=127.0.0.1:50051 -e RATE=200 -e DURATION=60s -e CANDIDATES=100 loadtest/k6/grpc-score.js
+//   k6 run -e GRPC_ADDR=127.0.0.1:50051 -e RATE=200 -e DURATION=60s -e CANDIDATES=100 [-e FORM=context -e SHARED=30] loadtest/k6/grpc-score.js
 // See loadtest/k6/README.md for every variable and what each threshold means.
 import grpc from 'k6/net/grpc';
 import { check } from 'k6';
 import { Rate } from 'k6/metrics';
-import { env, envNum, probabilitiesOk, scenarios, scorePayloads, thresholds } from './lib/common.js';
+import { defaultShared, env, envNum, probabilitiesOk, scenarios, scorePayloads, thresholds } from './lib/common.js';
 import { ensureConnected, fetchModel } from './lib/grpc.js';
 
 const CANDIDATES = envNum('CANDIDATES', 100);
+// Request form (flat | columns | context | context-columns) and shared leading fields (SHARED), see lib/common.js.
+const FORM = env('FORM', 'flat');
 const client = new grpc.Client();
 // Relative to this script: the repository's proto/ folder.
 client.load([env('PROTO_DIR', '../../proto')], 'mpe/v1/embedding_service.proto');
@@ -19,7 +21,7 @@ export const options = { scenarios: scenarios(), thresholds: thresholds('grpc_re
 export function setup() {
   const { model } = fetchModel(client);
   if (CANDIDATES > model.maxRequestRows) throw new Error(`CANDIDATES ${CANDIDATES} exceeds the server's max_request_rows ${model.maxRequestRows}`);
-  return { payloads: scorePayloads(model, CANDIDATES, envNum('POOL', 32), 42, 'grpc') };
+  return { payloads: scorePayloads(model, CANDIDATES, envNum('POOL', 32), 42, 'grpc', FORM, envNum('SHARED', defaultShared(model, FORM))) };
 }
 
 export default function (data) {

@@ -1,14 +1,16 @@
 // k6: REST POST /v1/score load test. Payloads are built in setup() from GET /v1/model, so the
 // script works against any bundle.
-//   k6 run -e HTTP_URL=http://127.0.0.1:8080 -e RATE=200 -e DURATION=60s -e CANDIDATES=100 loadtest/k6/http-score.js
+//   k6 run -e HTTP_URL=http://127.0.0.1:8080 -e RATE=200 -e DURATION=60s -e CANDIDATES=100 [-e FORM=context -e SHARED=30] loadtest/k6/http-score.js
 // See loadtest/k6/README.md for every variable and what each threshold means.
 import http from 'k6/http';
 import { check } from 'k6';
 import { Rate } from 'k6/metrics';
-import { env, envNum, normaliseModel, parseDurationSeconds, probabilitiesOk, scenarios, scorePayloads, thresholds } from './lib/common.js';
+import { defaultShared, env, envNum, normaliseModel, parseDurationSeconds, probabilitiesOk, scenarios, scorePayloads, thresholds } from './lib/common.js';
 
 const BASE = env('HTTP_URL', 'http://127.0.0.1:8080');
 const CANDIDATES = envNum('CANDIDATES', 100);
+// Request form (flat | columns | context | context-columns) and shared leading fields (SHARED), see lib/common.js.
+const FORM = env('FORM', 'flat');
 const errors = new Rate('mpe_errors');
 
 export const options = { scenarios: scenarios(), thresholds: thresholds('http_req_duration', 50) };
@@ -19,7 +21,7 @@ export function setup() {
   const model = normaliseModel(res.json());
   if (CANDIDATES > model.maxRequestRows) throw new Error(`CANDIDATES ${CANDIDATES} exceeds the server's max_request_rows ${model.maxRequestRows}`);
   // Serialised once here, not per iteration: the load generator should spend its CPU sending.
-  const bodies = scorePayloads(model, CANDIDATES, envNum('POOL', 32), 42, 'http').map((p) => JSON.stringify(p));
+  const bodies = scorePayloads(model, CANDIDATES, envNum('POOL', 32), 42, 'http', FORM, envNum('SHARED', defaultShared(model, FORM))).map((p) => JSON.stringify(p));
   return { bodies };
 }
 

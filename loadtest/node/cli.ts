@@ -4,6 +4,7 @@
  *
  *   npm run loadtest -- --target grpc --method score --rate 200 --duration 10
  *   npm run loadtest -- --target http --method score --concurrency 8 --duration 10
+ *   npm run loadtest -- --target grpc --method score --form context --shared 30 --rate 100 --duration 10
  *   npm run loadtest -- --target grpc,http --method score --sweep 100,200,400 --duration 10 --spawn-model DIR
  *
  * Prints the human table on stderr and the JSON on stdout (or --json FILE). A single run exits 1
@@ -34,6 +35,8 @@ const program = addServerOptions(new Command('loadtest'))
   .option('--duration <s>', 'seconds per run', positiveNum, 10)
   .option('--warmup <s>', 'unmeasured seconds at the same load before each run', positiveNum)
   .option('--candidates <n>', 'Score: candidate rows per request', positiveInt, 100)
+  .addOption(new Option('--form <form>', 'Score request form (docs/api.md)').choices(['flat', 'columns', 'context', 'context-columns']).default('flat'))
+  .option('--shared <n>', 'Score: leading fields equal in every row of a request, sent once as the context by the context forms (default: all but the last 9 for the context forms, else 0)', (v: string) => (v === '0' ? 0 : positiveInt(v)))
   .option('--features <n>', 'Lookup: ids per request', positiveInt, 1000)
   .option('--pool <n>', 'distinct request bodies', positiveInt, 32)
   .option('--grpc-channels <n>', 'gRPC: HTTP/2 connections, round-robin (k6 opens one per VU)', positiveInt, 1)
@@ -54,6 +57,8 @@ const o = program.opts<{
   duration: number;
   warmup?: number;
   candidates: number;
+  form: 'flat' | 'columns' | 'context' | 'context-columns';
+  shared?: number;
   features: number;
   pool: number;
   grpcChannels: number;
@@ -97,6 +102,8 @@ try {
         durationS: o.duration,
         size: o.method === 'score' ? o.candidates : o.features,
         pool: o.pool,
+        form: o.form,
+        ...(o.shared !== undefined ? { shared: o.shared } : {}),
         grpcChannels: o.grpcChannels,
         sampleEvery: o.sampleEvery,
         timeoutMs: o.timeoutMs,

@@ -3,7 +3,7 @@
  * so both send the same traffic. A fixed pool of distinct bodies is built once, before the run;
  * request i sends body i % pool (which also lets the checker compare repeated answers).
  */
-import { type LoadModel, lookupPayloads, normaliseModel, scorePayloads } from '../k6/lib/common.js';
+import { defaultShared, type LoadModel, lookupPayloads, normaliseModel, type ScoreForm, scorePayloads } from '../k6/lib/common.js';
 
 export type Method = 'score' | 'lookup';
 
@@ -19,17 +19,19 @@ export interface PayloadPool {
   readonly size: number;
 }
 
-export { normaliseModel, type LoadModel };
+export { normaliseModel, type LoadModel, type ScoreForm };
 
-/** Builds `pool` bodies of `size` candidates (Score) or ids (Lookup) for `transport`. */
-export function buildPayloads(model: LoadModel, method: Method, transport: 'grpc' | 'http', size: number, pool: number, seed = 42): PayloadPool {
+/**
+ * Builds `pool` bodies of `size` candidates (Score) or ids (Lookup) for `transport`; Score bodies in
+ * `form` with the first `shared` fields equal in every row (default: see defaultShared).
+ */
+export function buildPayloads(model: LoadModel, method: Method, transport: 'grpc' | 'http', size: number, pool: number, seed = 42, form: ScoreForm = 'flat', shared = defaultShared(model, form)): PayloadPool {
   if (method === 'lookup') {
     const bodies = lookupPayloads(model, size, pool, seed);
     return { method, bodies: transport === 'http' ? bodies.map((b) => JSON.stringify(b)) : bodies, rows: null, ids: bodies.map((b) => b.ids), size };
   }
   // The HTTP shape is the canonical one (row = {field: value}); the gRPC one is derived from the same draw.
-  const http = scorePayloads(model, size, pool, seed, 'http');
-  const rows = http.map((b) => b.rows);
-  if (transport === 'http') return { method, bodies: http.map((b) => JSON.stringify(b)), rows, ids: null, size };
-  return { method, bodies: scorePayloads(model, size, pool, seed, 'grpc'), rows, ids: null, size };
+  const rows = scorePayloads(model, size, pool, seed, 'http', 'flat', shared).map((b) => b.rows!);
+  const bodies = transport === 'http' ? scorePayloads(model, size, pool, seed, 'http', form, shared).map((b) => JSON.stringify(b)) : scorePayloads(model, size, pool, seed, 'grpc', form, shared);
+  return { method, bodies, rows, ids: null, size };
 }

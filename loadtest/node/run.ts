@@ -5,7 +5,7 @@
  */
 import { type Checker, createChecker } from './check.js';
 import { runClosedLoop, runOpenLoop, type SendFn } from './engine.js';
-import { buildPayloads, type Method, normaliseModel, type PayloadPool } from './payloads.js';
+import { buildPayloads, type Method, normaliseModel, type PayloadPool, type ScoreForm } from './payloads.js';
 import { buildReference, type ReferenceModel, referenceFromModel } from './reference.js';
 import { type RunSummary, summarise } from './report.js';
 import { grpcTransport, httpTransport, type Transport } from './targets.js';
@@ -29,6 +29,10 @@ export interface LoadOptions {
   readonly size: number;
   /** Distinct request bodies (default 32). */
   readonly pool?: number;
+  /** Score request form (default flat; docs/api.md). */
+  readonly form?: ScoreForm;
+  /** Score: leading fields equal in every row of a request (default: all but 9 for the context forms, else 0). */
+  readonly shared?: number;
   /** Deep-check every n-th answer (default 10). */
   readonly sampleEvery?: number;
   /** Per-request deadline, ms (default 5000). */
@@ -62,7 +66,7 @@ export async function prepareLoad(endpoints: Endpoints, opts: LoadOptions): Prom
     const raw = (await transport.getModel()) as { d: number };
     const model = normaliseModel(raw);
     const d = Number(raw.d);
-    const pool = buildPayloads(model, opts.method, opts.target, opts.size, opts.pool ?? 32);
+    const pool = buildPayloads(model, opts.method, opts.target, opts.size, opts.pool ?? 32, 42, opts.form ?? 'flat', opts.shared);
     const reference =
       opts.referenceModel !== undefined
         ? await referenceFromModel(opts.referenceModel, pool)

@@ -5,6 +5,8 @@
  *   mpe client lookup --feature C1=68fd1e64 --feature I1=3
  *   mpe client score --row 'I1=3,C1=68fd1e64,...'   (fields not given are sent as missing values)
  *   mpe client score --ids 0,1,2,...                (fields x rows ids, row-major)
+ *   mpe client score --context 'I1=3,C1=68fd1e64' --row 'C2=a' --row 'C2=b'   (shared fields once, then per candidate)
+ *   mpe client score [--context ...] --column 'C2=a,b' --column 'C3=x,y'     (columnar: per field one list)
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Command } from 'commander';
@@ -69,20 +71,35 @@ export function register(program: Command): void {
     });
   client
     .command('score')
-    .description('Score rows (--row FIELD=VALUE,..., repeatable; missing fields sent empty) or ids (--ids)')
+    .description(
+      'Score rows (--row FIELD=VALUE,..., repeatable; missing fields sent empty), ids (--ids), shared fields once (--context) with the rest per candidate (--row) or per field (--column FIELD=V1,V2,...)',
+    )
     .option('--row <pairs>', 'one candidate as FIELD=VALUE,FIELD=VALUE (repeatable)', collect)
     .option('--ids <list>', 'fields x rows ids, row-major', ids)
-    .action(async (o: { row?: string[]; ids?: number[] }) => {
+    .option('--context <pairs>', 'fields shared by every candidate, sent once: FIELD=VALUE,FIELD=VALUE')
+    .option('--column <FIELD=V1,V2,...>', "one field's values, one per candidate (repeatable; the columnar form)", collect)
+    .action(async (o: { row?: string[]; ids?: number[]; context?: string; column?: string[] }) => {
       if (o.ids) {
         print(await call(addr(), 'Score', { ids: o.ids }));
         return;
       }
+      const split = (spec: string): Map<string, string> => new Map(spec === '' ? [] : spec.split(',').map((p) => [pair(p).field, pair(p).value] as const));
+      const context = o.context === undefined ? [] : [...split(o.context)].map(([field, value]) => ({ field, value }));
+      if (o.column !== undefined) {
+        const columns = o.column.map((spec) => {
+          const { field, value } = pair(spec);
+          return { field, values: value.split(',') };
+        });
+        print(await call(addr(), 'Score', { context, columns }));
+        return;
+      }
       const model = await call(addr(), 'GetModel', {});
-      const names = (model.fields as { name: string }[]).map((f) => f.name);
+      const shared = new Set(context.map((p) => p.field));
+      const names = (model.fields as { name: string }[]).map((f) => f.name).filter((n) => !shared.has(n));
       const rows = (o.row ?? ['']).map((spec) => {
-        const given = new Map(spec === '' ? [] : spec.split(',').map((p) => [pair(p).field, pair(p).value] as const));
+        const given = split(spec);
         return { features: names.map((field) => ({ field, value: given.get(field) ?? '' })) };
       });
-      print(await call(addr(), 'Score', { rows }));
+      print(await call(addr(), 'Score', context.length > 0 ? { context, candidates: rows } : { rows }));
     });
 }

@@ -17,8 +17,16 @@ export interface ServeMetrics {
   readonly pool: PoolMetrics;
 }
 
+/**
+ * Sampling interval of the event-loop lag histogram (nodejs_eventloop_lag_*), ms. prom-client's
+ * default, 10 ms, wakes an idle server's main thread 100 times a second: in a bare process that
+ * timer alone cost 7.3 ms of CPU per second vs 2.6 ms at 100 ms and 0.4 ms without it (20 s each,
+ * side by side, load ~22). At 100 ms a stall still delays the next sample and is recorded.
+ */
+export const EVENT_LOOP_SAMPLE_MS = 100;
+
 export function createServeMetrics(registry: Registry): ServeMetrics {
-  collectDefaultMetrics({ register: registry });
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   // prom-client names three GAUGES with a `_total` suffix, which `promtool check metrics` rejects
   // (only counters may end in _total). The per-type series (nodejs_active_handles{type} ...)
   // carry the same information and stay.

@@ -18,13 +18,20 @@
  *   (protobuf/JSON decoding, vocabulary hashing): a shed request then costs almost nothing.
  * - Deadlines: a request whose deadline has passed (or whose client went away, `cancelled()`)
  *   when its batch is formed is rejected with MPE_ERR_REQ_DEADLINE and never scored.
+ * - Raw values ({@link ScorePool.scoreRaw}) travel packed and are resolved through the vocabulary
+ *   by the worker (vocab.bin is in a SharedArrayBuffer): the main thread only decodes, checks the
+ *   fields and dispatches. A bad value fails its own request only, not the batch it rode in.
+ * - A lone request (nothing else queued) of at least 2 x `splitMinRows` rows is split across the
+ *   idle workers, one slice each, so every core works on it; under load the queue is rarely
+ *   alone and batches form as before.
  */
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { MpeError } from '../errors.js';
-import type { ScoreWorkerInit, WorkerMessage } from './score-worker-protocol.js';
-import type { ActiveProvider } from './session.js';
+import { type RawPart, sliceRawPart } from '../vocab/packed-values.js';
+import type { JobPart, ScoreWorkerInit, WorkerMessage } from './score-worker-protocol.js';
+import { type ActiveProvider, disableOrtTelemetry } from './session.js';
 
 export interface ScorePoolOptions {
   readonly workers: number;
@@ -36,18 +43,33 @@ export interface ScorePoolOptions {
   readonly init: ScoreWorkerInit;
   /** Called once per dispatched micro-batch with its row count (metrics). */
   readonly onBatch?: (rows: number) => void;
+  /**
+   * A request alone in the queue with at least twice this many rows is split across the idle
+   * workers (slices of at least this many rows); 0 = never split. Default 16.
+   */
+  readonly splitMinRows?: number;
+}
+
+/** A scored request: its probabilities, and its ids (resolved by the worker for raw values). */
+export interface Scored {
+  readonly probabilities: Float32Array;
+  readonly ids: Int32Array;
 }
 
 interface Pending {
-  readonly ids: Int32Array;
+  /** Ids (range-checked), or null for raw values. */
+  readonly ids: Int32Array | null;
+  readonly raw: RawPart | null;
   readonly rows: number;
   /** Absolute deadline, ms since the epoch (Infinity = none). */
   readonly deadline: number;
   /** When it entered the queue, ms since the epoch. */
   readonly enqueuedAt: number;
+  /** Never shed for its queue age (a warm-up: a busy start-up must not fail it). */
+  readonly exempt?: boolean;
   /** True once the caller has gone away (its answer would be thrown away); null = cannot tell. */
   readonly cancelled: (() => boolean) | null;
-  readonly resolve: (p: Float32Array) => void;
+  readonly resolve: (r: Scored) => void;
   readonly reject: (e: unknown) => void;
 }
 
@@ -107,6 +129,7 @@ export class ScorePool {
 
   /** Starts `workers` threads and waits until every session is ready. Throws the first worker's start-up error. */
   static async create(opts: ScorePoolOptions): Promise<ScorePool> {
+    disableOrtTelemetry();
     const started = await Promise.allSettled(Array.from({ length: opts.workers }, () => startWorker(opts.init)));
     const failed = started.find((r) => r.status === 'rejected');
     if (failed) {
@@ -163,12 +186,38 @@ export class ScorePool {
    * @throws MpeError MPE_ERR_OVERLOADED (queue full, or waited over maxQueueMs), MPE_ERR_SHUTTING_DOWN, MPE_ERR_REQ_DEADLINE, MPE_ERR_SCORER_RUN
    */
   score(ids: Int32Array, rows: number, deadline: number, cancelled: (() => boolean) | null = null): Promise<Float32Array> {
+    return this.enqueue(ids, null, rows, deadline, cancelled).then((r) => r.probabilities);
+  }
+
+  /**
+   * Scores `rows` rows of ids like {@link ScorePool.score}, but never sheds them for queue length
+   * or age: the readiness warm-up. Under heavy load a start-up's first score waited 661-888 ms
+   * for the event loop (box at load ~19) and was shed by MPE_MAX_QUEUE_MS=300, failing start-up.
+   */
+  warm(ids: Int32Array, rows: number): Promise<Float32Array> {
+    return this.enqueue(ids, null, rows, Number.POSITIVE_INFINITY, null, true).then((r) => r.probabilities);
+  }
+
+  /** Whether the workers resolve raw values themselves ({@link ScorePool.scoreRaw}). */
+  get resolvesRaw(): boolean {
+    return this.opts.init.vocabBuffer !== undefined && this.opts.init.fieldSpecs !== undefined;
+  }
+
+  /**
+   * Scores a request of raw values (fields already checked): the worker resolves them.
+   * @throws MpeError as {@link ScorePool.score}, and MPE_ERR_REQ_NUMERIC naming the row and field of a bad numeric value
+   */
+  scoreRaw(part: RawPart, deadline: number, cancelled: (() => boolean) | null = null): Promise<Scored> {
+    return this.enqueue(null, part, part.rows, deadline, cancelled);
+  }
+
+  private enqueue(ids: Int32Array | null, raw: RawPart | null, rows: number, deadline: number, cancelled: (() => boolean) | null, exempt = false): Promise<Scored> {
     if (this.closing) return Promise.reject(new MpeError('MPE_ERR_SHUTTING_DOWN'));
     const now = Date.now();
-    const shed = this.overloaded(now);
+    const shed = exempt ? null : this.overloaded(now);
     if (shed !== null) return Promise.reject(shed);
-    return new Promise<Float32Array>((resolve, reject) => {
-      this.queue.push({ ids, rows, deadline, enqueuedAt: now, cancelled, resolve, reject });
+    return new Promise<Scored>((resolve, reject) => {
+      this.queue.push({ ids, raw, rows, deadline, enqueuedAt: now, cancelled, resolve, reject, exempt });
       this.queuedRows += rows;
       this.pump(false);
     });
@@ -185,10 +234,10 @@ export class ScorePool {
         (slot) =>
           new Promise<Float32Array>((resolve, reject) => {
             const copy = ids.slice();
-            slot.busy = [{ ids: copy, rows, deadline: Number.POSITIVE_INFINITY, enqueuedAt: Date.now(), cancelled: null, resolve, reject }];
+            slot.busy = [{ ids: copy, raw: null, rows, deadline: Number.POSITIVE_INFINITY, enqueuedAt: Date.now(), cancelled: null, resolve: (r) => resolve(r.probabilities), reject }];
             slot.seq++;
             slot.busySince = process.hrtime.bigint();
-            slot.worker.postMessage({ seq: slot.seq, ids: copy, rows }, [copy.buffer as ArrayBuffer]);
+            slot.worker.postMessage({ seq: slot.seq, rows, parts: [{ rows, ids: copy }] }, [copy.buffer as ArrayBuffer]);
           }),
       ),
     );
@@ -212,6 +261,7 @@ export class ScorePool {
         this.armTimer();
         return;
       }
+      if (this.queue.length === 1 && this.idle.length >= 2) this.split();
       this.dispatch(this.idle.pop()!, budget);
     }
     if (this.queue.length === 0 && this.drainWaiters.length > 0 && this.slots.every((s) => s.busy === null)) {
@@ -228,6 +278,47 @@ export class ScorePool {
     };
     if (this.opts.maxWaitUs < 1000) setImmediate(fire);
     else setTimeout(fire, this.opts.maxWaitUs / 1000);
+  }
+
+  /**
+   * Splits the one queued request into a slice per idle worker (each >= splitMinRows rows); the
+   * request resolves once every slice has, and fails with the first slice that fails.
+   */
+  private split(): void {
+    const min = this.opts.splitMinRows ?? 16;
+    const p = this.queue[0]!;
+    const k = min > 0 ? Math.min(this.idle.length, Math.floor(p.rows / min)) : 0;
+    if (k < 2) return;
+    const F = this.fieldsPerRow;
+    const probabilities = new Float32Array(p.rows);
+    const ids = p.ids ?? new Int32Array(p.rows * F);
+    let left = k;
+    let failed = false;
+    const slices: Pending[] = [];
+    for (let c = 0; c < k; c++) {
+      const r0 = Math.floor((c * p.rows) / k);
+      const r1 = Math.floor(((c + 1) * p.rows) / k);
+      slices.push({
+        ids: p.ids === null ? null : p.ids.slice(r0 * F, r1 * F),
+        raw: p.raw === null ? null : sliceRawPart(p.raw, F, r0, r1),
+        rows: r1 - r0,
+        deadline: p.deadline,
+        enqueuedAt: p.enqueuedAt,
+        exempt: p.exempt,
+        cancelled: p.cancelled,
+        resolve: (r) => {
+          probabilities.set(r.probabilities, r0);
+          if (p.ids === null) ids.set(r.ids, r0 * F);
+          if (--left === 0 && !failed) p.resolve({ probabilities, ids });
+        },
+        reject: (e) => {
+          if (failed) return;
+          failed = true;
+          p.reject(e);
+        },
+      });
+    }
+    this.queue.splice(0, 1, ...slices);
   }
 
   /** @param budget most rows to take (at least one request is taken). */
@@ -248,7 +339,7 @@ export class ScorePool {
         next.reject(new MpeError('MPE_ERR_REQ_DEADLINE', 'deadline passed while queued'));
         continue;
       }
-      if (now - next.enqueuedAt > this.opts.maxQueueMs) {
+      if (next.exempt !== true && now - next.enqueuedAt > this.opts.maxQueueMs) {
         next.reject(new MpeError('MPE_ERR_OVERLOADED', `waited ${now - next.enqueuedAt} ms for a worker (MPE_MAX_QUEUE_MS=${this.opts.maxQueueMs})`));
         continue;
       }
@@ -264,36 +355,40 @@ export class ScorePool {
       return;
     }
     const F = this.fieldsPerRow;
-    let ids: Int32Array;
-    if (batch.length === 1 && batch[0]!.ids.byteOffset === 0 && batch[0]!.ids.length === rows * F) {
-      ids = batch[0]!.ids;
-    } else {
-      ids = new Int32Array(rows * F);
-      let off = 0;
-      for (let i = 0; i < batch.length; i++) {
-        const p = batch[i]!;
-        ids.set(p.ids.subarray(0, p.rows * F), off);
-        off += p.rows * F;
+    const parts: JobPart[] = [];
+    const transfer: ArrayBuffer[] = [];
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i]!;
+      if (p.raw !== null) {
+        parts.push({ rows: p.rows, raw: p.raw });
+        continue;
       }
+      // A whole buffer is transferred (the request never reads it again), a view is copied.
+      const whole = p.ids!.byteOffset === 0 && p.ids!.byteLength === p.ids!.buffer.byteLength && p.ids!.length === p.rows * F;
+      const ids = whole ? p.ids! : p.ids!.slice(0, p.rows * F);
+      parts.push({ rows: p.rows, ids });
+      transfer.push(ids.buffer as ArrayBuffer);
     }
     slot.busy = batch;
     slot.seq++;
     slot.busySince = process.hrtime.bigint();
     this.opts.onBatch?.(rows);
-    // Transferring moves the ids' memory to the worker: the request objects never read it again.
-    slot.worker.postMessage({ seq: slot.seq, ids, rows }, [ids.buffer as ArrayBuffer]);
+    slot.worker.postMessage({ seq: slot.seq, rows, parts }, transfer);
   }
 
-  private finish(slot: Slot, probabilities: Float32Array | null, error: unknown): void {
+  private finish(slot: Slot, done: (WorkerMessage & { type: 'done' }) | null, error: unknown): void {
     const batch = slot.busy;
     slot.busy = null;
     slot.busyNs += process.hrtime.bigint() - slot.busySince;
     if (batch !== null) {
+      const F = this.fieldsPerRow;
       let off = 0;
       for (let i = 0; i < batch.length; i++) {
         const p = batch[i]!;
-        if (probabilities !== null) p.resolve(probabilities.subarray(off, off + p.rows));
-        else p.reject(error);
+        const partError = done?.errors[i] ?? null;
+        if (done === null) p.reject(error);
+        else if (partError !== null) p.reject(new MpeError(partError.code, partError.detail));
+        else p.resolve({ probabilities: done.probabilities.subarray(off, off + p.rows), ids: p.ids ?? done.ids!.subarray(off * F, (off + p.rows) * F) });
         off += p.rows;
       }
     }
@@ -305,7 +400,7 @@ export class ScorePool {
     const w = slot.worker;
     w.once('exit', () => this.exited.add(w));
     w.on('message', (m: WorkerMessage) => {
-      if (m.type === 'done' && m.seq === slot.seq) this.finish(slot, m.probabilities, null);
+      if (m.type === 'done' && m.seq === slot.seq) this.finish(slot, m, null);
       else if (m.type === 'failed' && m.seq === slot.seq) this.finish(slot, null, new MpeError(m.error.code, m.error.detail));
     });
     w.on('error', (e) => this.crashed(slot, e));

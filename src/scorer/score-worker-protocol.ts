@@ -4,6 +4,8 @@
  */
 import type { ErrorCode } from '../errors.js';
 import type { ProviderName } from '../config/config.js';
+import type { FieldSpec } from '../features/token.js';
+import type { RawPart } from '../vocab/packed-values.js';
 import type { ActiveProvider } from './session.js';
 
 /** What every worker gets at start-up (`workerData`). The table bytes are shared, never copied. */
@@ -14,15 +16,27 @@ export interface ScoreWorkerInit {
   readonly scorerBytes: Uint8Array;
   /** Fields per row. */
   readonly fields: number;
+  /**
+   * The bundle's whole vocab.bin in its SharedArrayBuffer and the fields in scorer order: with
+   * both, workers resolve raw values themselves ({@link JobPart} `raw`); absent = ids only.
+   */
+  readonly vocabBuffer?: SharedArrayBuffer;
+  readonly fieldSpecs?: readonly FieldSpec[];
   readonly provider: ProviderName;
   readonly intraOpThreads: number;
 }
 
-/** Main -> worker: score `rows` rows of `fields` ids each. `ids.buffer` is transferred. */
+/** One request (or a slice of one) in a job: ids (range-checked), or raw values the worker resolves. */
+export type JobPart = { readonly rows: number; readonly ids: Int32Array; readonly raw?: undefined } | { readonly rows: number; readonly raw: RawPart; readonly ids?: undefined };
+
+/**
+ * Main -> worker: score the parts' rows, `fields` ids each, in order, as one batch. Buffers of
+ * ids and lengths are transferred.
+ */
 export interface ScoreJob {
   readonly seq: number;
-  readonly ids: Int32Array;
   readonly rows: number;
+  readonly parts: readonly JobPart[];
 }
 
 export interface WireError {
@@ -34,5 +48,13 @@ export interface WireError {
 export type WorkerMessage =
   | { readonly type: 'ready'; readonly provider: ActiveProvider }
   | { readonly type: 'init-error'; readonly error: WireError }
-  | { readonly type: 'done'; readonly seq: number; readonly probabilities: Float32Array }
+  | {
+      readonly type: 'done';
+      readonly seq: number;
+      readonly probabilities: Float32Array;
+      /** The batch's ids, rows x fields (raw parts resolved), when any part was raw; else null. */
+      readonly ids: Int32Array | null;
+      /** Per part: null, or why its values could not be resolved (its probabilities are then meaningless). */
+      readonly errors: readonly (WireError | null)[];
+    }
   | { readonly type: 'failed'; readonly seq: number; readonly error: WireError };

@@ -81,6 +81,19 @@ export function cudaProviderInstalled(): boolean {
   return existsSync(join(ortBinDir(), name));
 }
 
+/**
+ * Turns off onnxruntime's built-in telemetry unless the operator set ORT_DISABLE_TELEMETRY
+ * themselves. The Linux build of onnxruntime-node 1.30 embeds Microsoft's 1DS client: an idle
+ * `mpe serve` resolved mobile.events.data.microsoft.com about every 3 s (strace: connect to port
+ * 53 from 3 short-lived threads per attempt; none with ORT_DISABLE_TELEMETRY=1, which also
+ * leaves the process one thread fewer). The library reads the PROCESS environment when its
+ * first session is created, so this must run on the main thread (a worker's process.env is a
+ * private copy) before any session: the score pool calls it before starting its workers.
+ */
+export function disableOrtTelemetry(): void {
+  if (process.env.ORT_DISABLE_TELEMETRY === undefined) process.env.ORT_DISABLE_TELEMETRY = '1';
+}
+
 function baseOptions(o: ScorerSessionOptions): ort.InferenceSession.SessionOptions {
   const opts: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all' };
   if (o.intraOpThreads !== undefined) {
@@ -109,6 +122,7 @@ function causeText(e: unknown): string {
  * @throws MpeError MPE_ERR_SCORER_RUN when the model itself cannot be loaded on CPU
  */
 export async function createScorerSession(modelBytes: Uint8Array, options: ScorerSessionOptions = {}): Promise<ScorerSession> {
+  disableOrtTelemetry();
   const requested = options.provider ?? 'auto';
   const base = baseOptions(options);
   switch (requested) {

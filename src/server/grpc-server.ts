@@ -8,7 +8,7 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import { MpeError } from '../errors.js';
 import type { Method, RequestMetrics } from '../metrics/request-metrics.js';
-import type { CallContext, EmbeddingService, LookupInput, LookupOutput, ModelInfo, RawFeature, ScoreInput, ScoreOutput } from '../service/embedding-service.js';
+import type { CallContext, EmbeddingService, LookupInput, LookupOutput, ModelInfo, RawColumn, RawFeature, ScoreInput, ScoreOutput } from '../service/embedding-service.js';
 import { toGrpcError } from './grpc-errors.js';
 import type { InFlight } from './in-flight.js';
 import { embeddingProto, SERVICE_NAME } from './proto.js';
@@ -117,18 +117,29 @@ export function openReceiveWindow(server: grpc.Server, bytes: number): boolean {
   return true;
 }
 
-/** ScoreRequest as proto-loader decodes it: each row is a message wrapping its pairs. */
+/** ScoreRequest as proto-loader decodes it: each row is a message wrapping its pairs; absent repeated fields are []. */
 interface GrpcScoreRequest {
   readonly rows: readonly { readonly features: readonly RawFeature[] }[];
   readonly ids: readonly number[];
+  readonly context?: readonly RawFeature[];
+  readonly candidates?: readonly { readonly features: readonly RawFeature[] }[];
+  readonly columns?: readonly RawColumn[];
+}
+
+function unwrapRows(rows: readonly { readonly features: readonly RawFeature[] }[]): (readonly RawFeature[])[] {
+  const n = rows.length;
+  const out = new Array<readonly RawFeature[]>(n);
+  for (let i = 0; i < n; i++) out[i] = rows[i]!.features;
+  return out;
 }
 
 function decodeScore(req: GrpcScoreRequest): ScoreInput {
-  const n = req.rows.length;
-  if (n === 0) return { ids: req.ids };
-  const rows = new Array<readonly RawFeature[]>(n);
-  for (let i = 0; i < n; i++) rows[i] = req.rows[i]!.features;
-  return { rows, ids: req.ids };
+  const context = req.context !== undefined && req.context.length > 0 ? req.context : undefined;
+  const candidates = req.candidates !== undefined && req.candidates.length > 0 ? unwrapRows(req.candidates) : undefined;
+  const columns = req.columns !== undefined && req.columns.length > 0 ? req.columns : undefined;
+  const shared = context !== undefined || candidates !== undefined || columns !== undefined ? { context, candidates, columns } : {};
+  if (req.rows.length === 0) return { ids: req.ids, ...shared };
+  return { rows: unwrapRows(req.rows), ids: req.ids, ...shared };
 }
 
 function encodeLookup(r: LookupOutput): object {

@@ -44,6 +44,10 @@ export const scoreSchema = {
     properties: {
       rows: { type: 'array', items: { type: 'object', additionalProperties: rawValue } },
       ids: { type: 'array', items: { type: 'array', items: { type: 'integer' } } },
+      // Context + candidates / columnar forms (docs/api.md): field -> value once, rows of the other fields, or field -> values.
+      context: { type: 'object', additionalProperties: rawValue },
+      candidates: { type: 'array', items: { type: 'object', additionalProperties: rawValue } },
+      columns: { type: 'object', additionalProperties: { type: 'array', items: rawValue } },
     },
   },
   response: {

@@ -151,8 +151,8 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
   );
   app.post('/v1/score', { schema: scoreSchema }, (req) =>
     admitted(req, async (ctx) => {
-      const body = req.body as { rows?: ScoreInput['rows']; ids?: number[][] };
-      const r = await service.score({ rows: body.rows, idRows: body.ids }, ctx);
+      const body = req.body as { rows?: ScoreInput['rows']; ids?: number[][]; context?: ScoreInput['context']; candidates?: ScoreInput['candidates']; columns?: ScoreInput['columns'] };
+      const r = await service.score({ rows: body.rows, idRows: body.ids, context: body.context, candidates: body.candidates, columns: body.columns }, ctx);
       return { probabilities: Array.from(r.probabilities), modelVersion: r.modelVersion };
     }),
   );

@@ -6,6 +6,7 @@
 import { MpeError } from '../errors.js';
 import { type FieldSpec, fieldToken } from '../features/token.js';
 import type { ServeConfig } from '../config/config.js';
+import { type RawPart, type RowLabel, resolveRawPart, ValuePacker } from '../vocab/packed-values.js';
 import { type ModelStats, modelStats, type SectionName, type ServingModel } from './model.js';
 import type { ScorePool } from '../scorer/score-pool.js';
 import type { DriftModel } from '../stats/drift.js';
@@ -39,12 +40,31 @@ export interface LookupOutput {
   readonly oov: boolean[];
 }
 
+/** All candidates' values of one field (columnar form, gRPC). */
+export interface RawColumn {
+  readonly field: string;
+  readonly values: readonly RawValue[];
+}
+
+/** Columnar candidates: field -> values (REST) or a list of columns (gRPC). */
+export type RawColumns = Readonly<Record<string, readonly RawValue[]>> | readonly RawColumn[];
+
+/**
+ * One Score request, as the transports decode it. Exactly one form: `rows` (flat), `ids`/`idRows`,
+ * `columns`, or `context` with `candidates` or `columns` (the shared fields once, resolved once).
+ */
 export interface ScoreInput {
   readonly rows?: readonly RawRow[];
   /** Flat ids, row-major, `fields` per row (gRPC). */
   readonly ids?: ArrayLike<number>;
   /** Ids as one array per row (REST). */
   readonly idRows?: readonly ArrayLike<number>[];
+  /** Fields shared by every candidate, given once. */
+  readonly context?: RawRow;
+  /** Per-candidate fields: exactly the fields not in `context`. */
+  readonly candidates?: readonly RawRow[];
+  /** Per-candidate fields, one column per field. */
+  readonly columns?: RawColumns;
 }
 
 export interface ScoreOutput {
@@ -109,6 +129,13 @@ export interface EmbeddingService {
   readonly stats: ModelStats;
   /** Live statistics of this model, null when sampling is off. */
   readonly live: LiveSource | null;
+}
+
+/** The columns of the REST form (field -> values) as a list. */
+function columnList(cols: Readonly<Record<string, readonly RawValue[]>>): RawColumn[] {
+  const out: RawColumn[] = [];
+  for (const field in cols) out.push({ field, values: cols[field]! });
+  return out;
 }
 
 /** The drift view of a model: grouped tables as stored, a row-wise table as one group. */
@@ -247,29 +274,109 @@ export function createEmbeddingService(deps: EmbeddingServiceDeps): EmbeddingSer
     return { d, count, embeddings, ids, bits, pruned, oov };
   }
 
-  function rowIds(row: RawRow, r: number, out: Int32Array, seen: Uint8Array): void {
+  /**
+   * Places one raw row's values into slots `r * F ..` of `out`. With a context (`inContext[f]` = 1
+   * for the fields it gave), the row must hold exactly the other fields: `label` is 'candidates' then.
+   */
+  function rowValues(row: RawRow, r: number, out: ValuePacker, seen: Uint8Array, inContext: Uint8Array | null, label: RowLabel): void {
     const base = r * F;
-    seen.fill(0);
+    const where = `${label}[${r}]`;
+    if (inContext === null) seen.fill(0);
+    else seen.set(inContext);
+    const twice = (name: string, f: number): MpeError =>
+      inContext !== null && inContext[f] === 1
+        ? new MpeError('MPE_ERR_REQ_DUPLICATE_FIELD', `${where}: field ${name} is also in context`)
+        : new MpeError('MPE_ERR_REQ_INVALID', `${where}: field ${name} given twice`);
     if (Array.isArray(row)) {
       const pairs = row as readonly RawFeature[];
       for (let k = 0; k < pairs.length; k++) {
         const p = pairs[k]!;
-        const f = fieldOf(p.field, `rows[${r}]`);
-        if (seen[f] === 1) throw new MpeError('MPE_ERR_REQ_INVALID', `rows[${r}]: field ${p.field} given twice`);
+        const f = fieldOf(p.field, where);
+        if (seen[f] === 1) throw twice(p.field, f);
         seen[f] = 1;
-        out[base + f] = rawId(f, p.value, `rows[${r}]`, null, 0);
+        out.set(base + f, p.value);
       }
     } else {
       const obj = row as Readonly<Record<string, RawValue>>;
       for (const name in obj) {
-        const f = fieldOf(name, `rows[${r}]`);
+        const f = fieldOf(name, where);
+        if (seen[f] === 1) throw twice(name, f);
         seen[f] = 1;
-        out[base + f] = rawId(f, obj[name], `rows[${r}]`, null, 0);
+        out.set(base + f, obj[name]);
       }
     }
     for (let f = 0; f < F; f++) {
-      if (seen[f] === 0) throw new MpeError('MPE_ERR_REQ_MISSING_FIELD', `rows[${r}] lacks field ${fields[f]!.name}`);
+      if (seen[f] === 0) {
+        throw new MpeError('MPE_ERR_REQ_MISSING_FIELD', inContext === null ? `${where} lacks field ${fields[f]!.name}` : `field ${fields[f]!.name} is in neither context nor ${where}`);
+      }
     }
+  }
+
+  /**
+   * The raw forms as one {@link RawPart}: flat rows, or the context + candidates and columnar
+   * forms (context fields packed once, resolved once and broadcast to every row). Checks the
+   * fields (unknown, twice, missing, context overlap) and column lengths; values are resolved later.
+   */
+  function rawPart(req: ScoreInput): RawPart {
+    if (req.rows !== undefined && req.rows.length > 0) {
+      const rows = checkRows(req.rows.length);
+      const out = new ValuePacker(rows * F);
+      const seen = new Uint8Array(F);
+      for (let r = 0; r < rows; r++) rowValues(req.rows[r]!, r, out, seen, null, 'rows');
+      return { rows, values: out.pack(), context: null, label: 'rows', rowOffset: 0 };
+    }
+    const inContext = new Uint8Array(F);
+    const contextValues = new ValuePacker(F);
+    const ctx = req.context;
+    const hasContext = ctx !== undefined && ctx !== null;
+    if (hasContext) {
+      const put = (name: unknown, value: RawValue): void => {
+        const f = fieldOf(name, 'context');
+        if (inContext[f] === 1) throw new MpeError('MPE_ERR_REQ_DUPLICATE_FIELD', `context: field ${String(name)} given twice`);
+        inContext[f] = 1;
+        contextValues.set(f, value);
+      };
+      if (Array.isArray(ctx)) for (const p of ctx as readonly RawFeature[]) put(p.field, p.value);
+      else for (const name in ctx as Readonly<Record<string, RawValue>>) put(name, (ctx as Readonly<Record<string, RawValue>>)[name]);
+    }
+    const context = hasContext ? { values: contextValues.pack(), mask: inContext } : null;
+    const candidates = req.candidates;
+    const columns = req.columns === undefined ? [] : Array.isArray(req.columns) ? (req.columns as readonly RawColumn[]) : columnList(req.columns as Readonly<Record<string, readonly RawValue[]>>);
+    if (candidates !== undefined && candidates.length > 0 && columns.length > 0) throw new MpeError('MPE_ERR_REQ_INVALID', 'send candidates or columns, not both');
+    if (candidates !== undefined && candidates.length > 0) {
+      const rows = checkRows(candidates.length);
+      const out = new ValuePacker(rows * F);
+      const seen = new Uint8Array(F);
+      for (let r = 0; r < rows; r++) rowValues(candidates[r]!, r, out, seen, hasContext ? inContext : null, 'candidates');
+      return { rows, values: out.pack(), context, label: 'candidates', rowOffset: 0 };
+    }
+    if (columns.length === 0) {
+      throw new MpeError('MPE_ERR_REQ_NO_CANDIDATES', candidates !== undefined || req.columns !== undefined ? 'the candidate list is empty' : 'context-only request: send the candidates too');
+    }
+    const n = columns[0]!.values.length;
+    const inColumn = new Uint8Array(F);
+    const fieldOfColumn = new Int32Array(columns.length);
+    for (let c = 0; c < columns.length; c++) {
+      const col = columns[c]!;
+      const f = fieldOf(col.field, 'columns');
+      if (inContext[f] === 1) throw new MpeError('MPE_ERR_REQ_DUPLICATE_FIELD', `columns: field ${col.field} is also in context`);
+      if (inColumn[f] === 1) throw new MpeError('MPE_ERR_REQ_DUPLICATE_FIELD', `columns: field ${col.field} given twice`);
+      if (col.values.length !== n) throw new MpeError('MPE_ERR_REQ_COLUMN_LENGTH', `columns: field ${col.field} has ${col.values.length} values, field ${columns[0]!.field} has ${n}`);
+      inColumn[f] = 1;
+      fieldOfColumn[c] = f;
+    }
+    if (n === 0) throw new MpeError('MPE_ERR_REQ_NO_CANDIDATES', 'the columns hold no values');
+    for (let f = 0; f < F; f++) {
+      if (inContext[f] === 0 && inColumn[f] === 0) throw new MpeError('MPE_ERR_REQ_MISSING_FIELD', `field ${fields[f]!.name} is in neither ${hasContext ? 'context nor ' : ''}columns`);
+    }
+    const rows = checkRows(n);
+    const out = new ValuePacker(rows * F);
+    for (let c = 0; c < columns.length; c++) {
+      const f = fieldOfColumn[c]!;
+      const values = columns[c]!.values;
+      for (let r = 0, k = f; r < rows; r++, k += F) out.set(k, values[r]);
+    }
+    return { rows, values: out.pack(), context, label: 'columns', rowOffset: 0 };
   }
 
   function score(req: ScoreInput, ctx: CallContext = NO_DEADLINE): Promise<ScoreOutput> {
@@ -279,15 +386,23 @@ export function createEmbeddingService(deps: EmbeddingServiceDeps): EmbeddingSer
       // cost in a cpu-prof past saturation), not after it as pool.score() would.
       const shed = pool.overloaded();
       if (shed !== null) throw shed;
-      const kinds = (req.rows?.length ? 1 : 0) + (req.ids?.length ? 1 : 0) + (req.idRows?.length ? 1 : 0);
-      if (kinds > 1) throw new MpeError('MPE_ERR_REQ_INVALID', 'send either rows or ids, not both');
+      const shared = req.context !== undefined || req.candidates !== undefined || req.columns !== undefined;
+      const kinds = (req.rows?.length ? 1 : 0) + (req.ids?.length ? 1 : 0) + (req.idRows?.length ? 1 : 0) + (shared ? 1 : 0);
+      if (kinds > 1) throw new MpeError('MPE_ERR_REQ_INVALID', 'send one of rows, ids, columns, or context with candidates or columns');
       let rows: number;
       let ids: Int32Array;
-      if (req.rows?.length) {
-        rows = checkRows(req.rows.length);
+      if (shared || req.rows?.length) {
+        const part = rawPart(req);
+        if (pool.resolvesRaw) {
+          // The worker resolves the values; its ids come back for the live statistics.
+          return pool.scoreRaw(part, ctx.deadline, ctx.cancelled ?? null).then((r) => {
+            observeRows(r.ids, part.rows);
+            return { probabilities: r.probabilities, modelVersion: model.version };
+          });
+        }
+        rows = part.rows;
         ids = new Int32Array(rows * F);
-        const seen = new Uint8Array(F);
-        for (let r = 0; r < rows; r++) rowIds(req.rows[r]!, r, ids, seen);
+        resolveRawPart(part, fields, vocab, ids);
       } else if (req.idRows?.length) {
         rows = checkRows(req.idRows.length);
         ids = new Int32Array(rows * F);
@@ -318,7 +433,7 @@ export function createEmbeddingService(deps: EmbeddingServiceDeps): EmbeddingSer
   }
 
   async function warmUp(): Promise<void> {
-    await pool.score(Int32Array.from(oovIds), 1, Number.POSITIVE_INFINITY);
+    await pool.warm(Int32Array.from(oovIds), 1);
   }
 
   return Object.freeze({ lookup, score, overloaded: () => pool.overloaded(), getModel: () => info, warmUp, stats, live });

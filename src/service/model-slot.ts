@@ -85,6 +85,7 @@ export function createModelSlot(opts: ModelSlotOptions): ModelSlot {
         tableBuffer: model.tableBuffer,
         scorerBytes: model.scorerBytes,
         fields: model.fields.length,
+        ...(model.vocabBuffer !== undefined ? { vocabBuffer: model.vocabBuffer, fieldSpecs: model.fields } : {}),
         provider: config.provider,
         intraOpThreads: config.intraOpThreads,
       },

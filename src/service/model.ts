@@ -23,6 +23,8 @@ export interface ServingModel {
   /** The whole table.bin in ONE SharedArrayBuffer, shared with every score worker. */
   readonly tableBuffer: SharedArrayBuffer;
   readonly vocab: VocabLookup;
+  /** The whole vocab.bin in its SharedArrayBuffer: score workers read the vocabulary from it and resolve raw values themselves. */
+  readonly vocabBuffer?: SharedArrayBuffer;
   readonly scorerBytes: Uint8Array;
   /** Bytes of each section as stored in the bundle. */
   readonly sectionBytes: Readonly<Record<SectionName, number>>;
@@ -73,6 +75,7 @@ export function servingModelFromBundle(b: LoadedBundle): ServingModel {
     table: b.table,
     tableBuffer: b.tableBuffer,
     vocab: b.vocab,
+    vocabBuffer: b.vocabBuffer,
     scorerBytes: b.scorerBytes,
     sectionBytes: { table: s.tableHeader + s.tableData, vocab: s.vocab, scorer: s.scorer, manifest: s.manifest },
     fp32VocabBytes: b.fp32VocabBytes,

@@ -23,7 +23,8 @@ export const LAYERS: Readonly<Record<string, readonly string[]>> = Object.freeze
   // pure statistics: sampler, count-min, top-k, drift, AUC
   stats: ['errors', 'util'],
   bundle: ['errors', 'util', 'codec', 'vocab', 'features'],
-  scorer: ['errors', 'util', 'config', 'onnx', 'codec', 'bundle'],
+  // the score workers resolve raw values through the vocabulary (vocab/packed-values.ts)
+  scorer: ['errors', 'util', 'config', 'onnx', 'codec', 'bundle', 'vocab', 'features'],
   metrics: ['errors', 'util'],
   // Redis only: registry records, fleet, statistics keys
   'model-store': ['errors', 'util', 'config', 'stats', 'bundle'],

@@ -12,7 +12,9 @@ import { PackedTable } from '../../src/codec/packed-table.js';
 import type { FieldSpec } from '../../src/features/token.js';
 import { encodeTableHeader } from '../../src/bundle/table-file.js';
 import { writeBundle } from '../../src/bundle/write.js';
-import { VocabularyBuilder } from '../../src/vocab/vocabulary.js';
+import { type Vocabulary, VocabularyBuilder } from '../../src/vocab/vocabulary.js';
+import { vocabularyOfFile } from '../../src/bundle/shared-vocab.js';
+import { encodeVocabHeader } from '../../src/bundle/vocab-file.js';
 import { buildMlpScorer, type MlpWeights, randomMlpWeights } from '../../src/scorer/mlp.js';
 import type { ServingModel, VocabLookup } from '../../src/service/model.js';
 import { createRng } from '../../src/util/random.js';
@@ -85,15 +87,45 @@ export function createFixture(o: FixtureOptions = {}): Fixture {
   return { fields, spec, weights, tableBuffer, table, mlp, scorerBytes, vocabEntries, rawValue, fieldOf };
 }
 
-/** A ServingModel over the fixture, in memory (no bundle files). */
-export function fixtureModel(fx: Fixture, version = 'fixture-1'): ServingModel {
-  const vocab: VocabLookup = { lookup: (field, token) => fx.vocabEntries.get(`${field}\u0000${token}`) ?? -1 };
+/** The fixture's vocabulary as a real vocab.bin in a SharedArrayBuffer (built once per fixture). */
+const vocabFiles = new WeakMap<Fixture, SharedArrayBuffer>();
+function fixtureVocabFile(fx: Fixture): SharedArrayBuffer {
+  let buf = vocabFiles.get(fx);
+  if (buf === undefined) {
+    const payload = fixtureVocabulary(fx).toBytes();
+    const header = encodeVocabHeader(payload.length, fx.fields.length);
+    buf = new SharedArrayBuffer(header.length + payload.length);
+    new Uint8Array(buf).set(header, 0);
+    new Uint8Array(buf).set(payload, header.length);
+    vocabFiles.set(fx, buf);
+  }
+  return buf;
+}
+
+function fixtureVocabulary(fx: Fixture): Vocabulary {
+  const vb = new VocabularyBuilder();
+  for (const [key, id] of fx.vocabEntries) {
+    const at = key.indexOf('\u0000');
+    vb.add(Number(key.slice(0, at)), key.slice(at + 1), id);
+  }
+  return vb.build();
+}
+
+/**
+ * A ServingModel over the fixture, in memory (no bundle files). Its vocabulary is a real vocab.bin
+ * in a SharedArrayBuffer, so score workers resolve raw values as with a loaded bundle;
+ * `{ workerVocab: false }` leaves it out (raw values resolved on the main thread).
+ */
+export function fixtureModel(fx: Fixture, version = 'fixture-1', opts: { workerVocab?: boolean } = {}): ServingModel {
+  const vocabBuffer = fixtureVocabFile(fx);
+  const vocab: VocabLookup = vocabularyOfFile(new Uint8Array(vocabBuffer));
   return {
     version,
     fields: fx.fields,
     table: fx.table,
     tableBuffer: fx.tableBuffer,
     vocab,
+    ...(opts.workerVocab === false ? {} : { vocabBuffer }),
     scorerBytes: fx.scorerBytes,
     sectionBytes: { table: fx.tableBuffer.byteLength, vocab: fx.vocabEntries.size * 16, scorer: fx.scorerBytes.length, manifest: 0 },
   };
@@ -126,16 +158,11 @@ export function randomRows(fx: Fixture, rows: number, seed: number): { ids: Int3
  * bundle by default or a format v1 bundle with `formatVersion: 1` (the v1 compatibility fixture).
  */
 export async function writeFixtureBundle(fx: Fixture, dir: string, version = 'fixture-1', formatVersion: 1 | 2 = 2): Promise<void> {
-  const vb = new VocabularyBuilder();
-  for (const [key, id] of fx.vocabEntries) {
-    const at = key.indexOf('\u0000');
-    vb.add(Number(key.slice(0, at)), key.slice(at + 1), id);
-  }
   await writeBundle(dir, {
     manifest: { model: { name: 'fixture', version, method: 'mpe' }, fields: fx.fields },
     tableSpec: fx.spec,
     tableData: packTable(fx.spec, fx.weights),
-    vocabBytes: vb.build().toBytes(),
+    vocabBytes: fixtureVocabulary(fx).toBytes(),
     scorerBytes: fx.scorerBytes,
     formatVersion,
   });

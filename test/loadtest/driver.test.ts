@@ -61,6 +61,31 @@ for (const target of ['grpc', 'http'] as const) {
   });
 }
 
+for (const form of ['columns', 'context', 'context-columns'] as const) {
+  for (const target of ['grpc', 'http'] as const) {
+    test(`${target} Score in the ${form} form (4 shared fields): zero errors, answers equal the reference of the same rows sent flat`, async () => {
+      const s = await loadRun(ep, { target, method: 'score', rate: 20, durationS: 0.5, size: 30, pool: 4, sampleEvery: 1, referenceModel: model, form, shared: 4 });
+      assert.equal(s.errors, 0, JSON.stringify(s.errorsByCode));
+      assert.ok(s.ok === s.sent && s.checks.referenceCompared > 0);
+      assert.ok(s.checks.maxScoreDiff <= 1e-6, `max |served - reference| ${s.checks.maxScoreDiff}`);
+    });
+  }
+}
+
+test('the payload forms carry the same rows: shared fields sent once in the context forms', async () => {
+  const { buildPayloads, normaliseModel } = await import('../../loadtest/node/payloads.js');
+  const m = normaliseModel({ version: 'v', fields: fx.fields, featureCount: fx.spec.featureCount, limits: { maxRequestRows: 100 } });
+  const flat = buildPayloads(m, 'score', 'http', 5, 2, 42, 'flat', 4);
+  const ctx = buildPayloads(m, 'score', 'http', 5, 2, 42, 'context', 4);
+  assert.deepEqual(ctx.rows, flat.rows);
+  const body = JSON.parse(ctx.bodies[0] as string) as { context: Record<string, unknown>; candidates: Record<string, unknown>[] };
+  assert.deepEqual(Object.keys(body.context), fx.fields.slice(0, 4).map((f) => f.name));
+  assert.equal(body.candidates.length, 5);
+  for (const c of body.candidates) assert.deepEqual(Object.keys(c), fx.fields.slice(4).map((f) => f.name));
+  const rows = flat.rows![0]!;
+  for (const r of rows) for (const f of fx.fields.slice(0, 4)) assert.equal(r[f.name], rows[0]![f.name]);
+});
+
 test('closed loop: 4 callers, every answer checked, no errors', async () => {
   const s = await loadRun(ep, { target: 'grpc', method: 'score', concurrency: 4, durationS: 1, size: 20, pool: 4, sampleEvery: 1 });
   assert.equal(s.mode, 'closed');

@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import { isMpeError } from '../../src/errors.js';
 import { createScorerSession, scoreBatch } from '../../src/scorer/session.js';
 import { ScorePool, type ScorePoolOptions } from '../../src/scorer/score-pool.js';
-import { createFixture, randomRows } from '../helpers/bundle-fixture.js';
+import { createFixture, fixtureModel, randomRows } from '../helpers/bundle-fixture.js';
+import { type RawPart, ValuePacker } from '../../src/vocab/packed-values.js';
 
 const fx = createFixture({ seed: 3 });
 const F = fx.fields.length;
@@ -173,4 +174,84 @@ test('a queued request whose client went away is dropped with MPE_ERR_REQ_DEADLI
     await pool.close();
   }
   assert.equal(pool.aliveWorkers, 0);
+});
+
+/** The fixture's rows as a raw part (every value as text), the way the service packs them. */
+function rawPart(raw: Record<string, string | number>[]): RawPart {
+  const p = new ValuePacker(raw.length * F);
+  for (let r = 0; r < raw.length; r++) for (let j = 0; j < F; j++) p.set(r * F + j, raw[r]![fx.fields[j]!.name]);
+  return { rows: raw.length, values: p.pack(), context: null, label: 'rows', rowOffset: 0 };
+}
+
+function rawOptions(o: Partial<ScorePoolOptions>): ScorePoolOptions {
+  const base = options(o);
+  return { ...base, init: { ...base.init, vocabBuffer: fixtureModel(fx).vocabBuffer!, fieldSpecs: fx.fields } };
+}
+
+test('a lone request is split across the idle workers; the slices give the unsplit scores', async () => {
+  const batches: number[] = [];
+  const pool = await ScorePool.create(rawOptions({ workers: 2, maxWaitUs: 0, splitMinRows: 8, onBatch: (n) => batches.push(n) }));
+  try {
+    const { ids, raw } = randomRows(fx, 40, 300);
+    const want = await expected(ids);
+    const byIds = await pool.score(ids.slice(), 40, Number.POSITIVE_INFINITY);
+    assert.deepEqual(batches, [20, 20], 'one slice per idle worker');
+    const byRaw = await pool.scoreRaw(rawPart(raw), Number.POSITIVE_INFINITY);
+    assert.deepEqual(batches, [20, 20, 20, 20]);
+    assert.deepEqual(byRaw.ids, ids, 'the workers resolved the raw values to the same ids');
+    for (let i = 0; i < want.length; i++) {
+      assert.ok(Math.abs(byIds[i]! - want[i]!) <= 1e-6);
+      assert.ok(Math.abs(byRaw.probabilities[i]! - want[i]!) <= 1e-6);
+    }
+    // Too small to split (< 2 x splitMinRows): one batch.
+    await pool.score(randomRows(fx, 15, 301).ids, 15, Number.POSITIVE_INFINITY);
+    assert.deepEqual(batches.slice(4), [15]);
+  } finally {
+    await pool.close();
+  }
+  const never = await ScorePool.create(rawOptions({ workers: 2, splitMinRows: 0, onBatch: (n) => batches.push(n) }));
+  try {
+    await never.score(randomRows(fx, 40, 302).ids, 40, Number.POSITIVE_INFINITY);
+    assert.deepEqual(batches.slice(5), [40], 'splitMinRows 0 never splits');
+  } finally {
+    await never.close();
+  }
+});
+
+test('raw values resolved by the worker: a bad value fails its own request only (naming its row across slices), the batch mates succeed', async () => {
+  const pool = await ScorePool.create(rawOptions({ workers: 2, maxWaitUs: 5000, splitMinRows: 8 }));
+  try {
+    const good = randomRows(fx, 5, 310);
+    const badRows = randomRows(fx, 30, 311).raw;
+    badRows[27]!.I2 = 'abc';
+    const [a, b] = await Promise.allSettled([pool.scoreRaw(rawPart(good.raw), Number.POSITIVE_INFINITY), pool.scoreRaw(rawPart(badRows), Number.POSITIVE_INFINITY)]);
+    assert.equal(b.status, 'rejected');
+    assert.equal(code((b as PromiseRejectedResult).reason), 'MPE_ERR_REQ_NUMERIC');
+    assert.match(String((b as PromiseRejectedResult).reason.message), /rows\[27\]: field I2 value "abc"/);
+    assert.equal(a.status, 'fulfilled');
+    const want = await expected(good.ids);
+    const got = (a as PromiseFulfilledResult<{ probabilities: Float32Array }>).value.probabilities;
+    for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i]! - want[i]!) <= 1e-6);
+    // A lone bad request split over both workers still names the row in the second slice.
+    await assert.rejects(pool.scoreRaw(rawPart(badRows), Number.POSITIVE_INFINITY), /rows\[27\]: field I2 value "abc"/);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('the warm-up is never shed for its queue age (a busy start-up must not fail), other requests still are', async () => {
+  const batches: number[] = [];
+  const pool = await ScorePool.create(options({ maxQueueMs: 20, onBatch: (n) => batches.push(n) }));
+  try {
+    const busy = pool.score(randomRows(fx, 3, 400).ids, 3, Number.POSITIVE_INFINITY);
+    const warm = pool.warm(randomRows(fx, 1, 401).ids, 1);
+    const normal = pool.score(randomRows(fx, 2, 402).ids, 2, Number.POSITIVE_INFINITY).then(() => 'ok', code);
+    blockMainThread(40);
+    await busy;
+    assert.equal((await warm).length, 1);
+    assert.equal(await normal, 'MPE_ERR_OVERLOADED');
+    assert.deepEqual(batches, [3, 1]);
+  } finally {
+    await pool.close();
+  }
 });

@@ -11,7 +11,22 @@ export interface GrpcFeature {
 }
 export function normaliseModel(m: unknown): LoadModel;
 export function prng(seed: number): () => number;
-export function scorePayloads(model: LoadModel, candidates: number, pool: number, seed: number, format: 'grpc'): { rows: { features: GrpcFeature[] }[] }[];
-export function scorePayloads(model: LoadModel, candidates: number, pool: number, seed: number, format: 'http'): { rows: Record<string, string | number>[] }[];
+export type ScoreForm = 'flat' | 'columns' | 'context' | 'context-columns';
+export const SCORE_FORMS: readonly ScoreForm[];
+export function defaultShared(model: LoadModel, form: ScoreForm): number;
+export interface GrpcScoreBody {
+  rows?: { features: GrpcFeature[] }[];
+  context?: GrpcFeature[];
+  candidates?: { features: GrpcFeature[] }[];
+  columns?: { field: string; values: string[] }[];
+}
+export interface HttpScoreBody {
+  rows?: Record<string, string | number>[];
+  context?: Record<string, string | number>;
+  candidates?: Record<string, string | number>[];
+  columns?: Record<string, (string | number)[]>;
+}
+export function scorePayloads(model: LoadModel, candidates: number, pool: number, seed: number, format: 'grpc', form?: ScoreForm, shared?: number): GrpcScoreBody[];
+export function scorePayloads(model: LoadModel, candidates: number, pool: number, seed: number, format: 'http', form?: ScoreForm, shared?: number): HttpScoreBody[];
 export function lookupPayloads(model: LoadModel, features: number, pool: number, seed: number): { ids: number[] }[];
 export function probabilitiesOk(probs: ArrayLike<unknown> | null | undefined, count: number): boolean;

@@ -120,30 +120,88 @@ function rawValue(field, rnd) {
   return '00000000'.slice(h.length) + h;
 }
 
+/** The Score request forms (docs/api.md): flat rows, columns, context + candidates, context + columns. */
+export const SCORE_FORMS = ['flat', 'columns', 'context', 'context-columns'];
+
+/**
+ * Shared (context) fields when none are asked for: context forms share all but the last 9 fields
+ * (39 fields: 30 shared, 9 per candidate, like a ranking request's user/page vs item fields);
+ * the other forms share none.
+ */
+export function defaultShared(model, form) {
+  return form === 'context' || form === 'context-columns' ? Math.max(1, model.fields.length - 9) : 0;
+}
+
 /**
  * POOL distinct Score request bodies of CANDIDATES rows each.
- * format 'grpc': { rows: [{ features: [{ field, value: string }] }] }; format 'http': { rows: [{ field: value }] }.
+ * format 'grpc': values as text (RawFeature.value is a string); format 'http': JSON values.
+ * `shared`: the first `shared` fields of the model hold the same value in every row of a body
+ * (user / page / context fields); 0 = every value drawn independently (the PRNG draws of the
+ * shared values are skipped, so `shared` changes the traffic, `form` only its wire shape).
+ * `form` (SCORE_FORMS): how the rows travel:
+ * - flat: { rows: [{ field: value }] } (gRPC { rows: [{ features: [{ field, value }] }] });
+ * - columns: { columns: { field: [values] } } (gRPC { columns: [{ field, values }] });
+ * - context: the first `shared` fields once in `context`, the rest per candidate in `candidates`;
+ * - context-columns: `context` plus the rest as `columns`.
  */
-export function scorePayloads(model, candidates, pool, seed, format) {
+export function scorePayloads(model, candidates, pool, seed, format, form, shared) {
+  const kind = form || 'flat';
+  if (SCORE_FORMS.indexOf(kind) < 0) throw new Error(`form must be one of ${SCORE_FORMS.join(', ')}, got ${kind}`);
+  const nShared = Math.min(shared || 0, model.fields.length);
   const rnd = prng(seed);
   const out = [];
   for (let p = 0; p < pool; p++) {
     const rows = [];
     for (let r = 0; r < candidates; r++) {
-      if (format === 'grpc') {
-        const features = [];
-        // gRPC values travel as text (RawFeature.value is a string; numbers as decimals).
-        for (let f = 0; f < model.fields.length; f++) features.push({ field: model.fields[f].name, value: String(rawValue(model.fields[f], rnd)) });
-        rows.push({ features });
-      } else {
-        const row = {};
-        for (let f = 0; f < model.fields.length; f++) row[model.fields[f].name] = rawValue(model.fields[f], rnd);
-        rows.push(row);
+      const row = [];
+      for (let f = 0; f < model.fields.length; f++) {
+        const v = r > 0 && f < nShared ? rows[0][f] : rawValue(model.fields[f], rnd);
+        row.push(format === 'grpc' ? String(v) : v);
       }
+      rows.push(row);
     }
-    out.push({ rows });
+    out.push(encodeScore(model, rows, format, kind, kind === 'context' || kind === 'context-columns' ? nShared : 0));
   }
   return out;
+}
+
+/** One body: `rows` are value arrays in model field order; the first `nContext` fields go to `context`. */
+function encodeScore(model, rows, format, form, nContext) {
+  const names = model.fields.map((f) => f.name);
+  const grpc = format === 'grpc';
+  const body = {};
+  if (nContext > 0) {
+    if (grpc) {
+      body.context = [];
+      for (let f = 0; f < nContext; f++) body.context.push({ field: names[f], value: rows[0][f] });
+    } else {
+      body.context = {};
+      for (let f = 0; f < nContext; f++) body.context[names[f]] = rows[0][f];
+    }
+  }
+  if (form === 'columns' || form === 'context-columns') {
+    const cols = grpc ? [] : {};
+    for (let f = nContext; f < names.length; f++) {
+      const values = rows.map((row) => row[f]);
+      if (grpc) cols.push({ field: names[f], values });
+      else cols[names[f]] = values;
+    }
+    body.columns = cols;
+    return body;
+  }
+  const list = rows.map((row) => {
+    if (grpc) {
+      const features = [];
+      for (let f = nContext; f < names.length; f++) features.push({ field: names[f], value: row[f] });
+      return { features };
+    }
+    const o = {};
+    for (let f = nContext; f < names.length; f++) o[names[f]] = row[f];
+    return o;
+  });
+  if (form === 'context') body.candidates = list;
+  else body.rows = list;
+  return body;
 }
 
 /** POOL distinct Lookup request bodies of FEATURES frequency-rank ids each, skewed towards frequent ids. */
