@@ -59,6 +59,7 @@ export const ERROR_CATALOGUE = {
   MPE_ERR_BUNDLE_TRUNCATED: { http: 422, grpc: G.DATA_LOSS, message: 'file is shorter than its header and manifest say: the copy is truncated' },
   MPE_ERR_BUNDLE_CHECKSUM: { http: 422, grpc: G.DATA_LOSS, message: 'checksum mismatch: the file is corrupted; copy the bundle again' },
   MPE_ERR_BUNDLE_MISMATCH: { http: 422, grpc: G.FAILED_PRECONDITION, message: 'manifest and binary sections disagree: the bundle was assembled from different exports' },
+  MPE_ERR_BUNDLE_UNREADABLE: { http: 422, grpc: G.FAILED_PRECONDITION, message: 'a bundle file is not a regular file or did not open in time (FIFO, device, directory, hung volume): copy the bundle onto a regular filesystem' },
   MPE_ERR_BUNDLE_WRITE: { http: 500, grpc: G.INTERNAL, message: 'could not write the bundle' },
 
   // --- vocabulary ---
@@ -70,6 +71,7 @@ export const ERROR_CATALOGUE = {
   MPE_ERR_ONNX_GRAPH: { http: 500, grpc: G.INTERNAL, message: 'invalid ONNX graph description' },
   MPE_ERR_SCORER_PROVIDER: { http: 503, grpc: G.UNAVAILABLE, message: 'requested execution provider cannot start' },
   MPE_ERR_SCORER_RUN: { http: 500, grpc: G.INTERNAL, message: 'scorer failed to run' },
+  MPE_ERR_MODEL_INVALID: { http: 422, grpc: G.FAILED_PRECONDITION, message: 'the model failed validation (a non-finite table value or score, or a scorer that cannot score a micro-batch): retrain or re-export it' },
 
   // --- data / training ---
   MPE_ERR_DATA_NOT_FOUND: { http: 404, grpc: G.NOT_FOUND, message: 'data file not found' },
@@ -116,6 +118,7 @@ export const ERROR_CATALOGUE = {
   MPE_ERR_RELOAD_FAILED: { http: 500, grpc: G.INTERNAL, message: 'reload failed: the old version keeps serving' },
   MPE_ERR_REGISTRY_NAME: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'invalid model name or version: use 1-128 characters from A-Z a-z 0-9 . _ -' },
   MPE_ERR_REGISTRY_CONFLICT: { http: 409, grpc: G.ALREADY_EXISTS, message: 'this version is already published with different checksums: publish under a new version' },
+  MPE_ERR_REGISTRY_LOCATION: { http: 409, grpc: G.ALREADY_EXISTS, message: 'this version is already published from another location: pass --force to repoint it, or publish under a new version' },
   MPE_ERR_STATS_CONFIG: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'invalid frequency-statistics option: check --stats-rate, width, depth and top-k' },
 
   // --- interop (mpe import of a PyTorch export, docs/interop.md) ---

@@ -3,16 +3,18 @@
  * and HTTP adapters and the metrics. Without a model (registry mode before the first version is
  * loaded) it listens at once but is not ready: /readyz 503 and gRPC health NOT_SERVING, every
  * service call fails with MPE_ERR_NOT_READY, until the first {@link RunningServer.swapModel} (hot
- * reload) makes it ready. `close()` is the graceful shutdown: readiness false, new requests
- * refused, in-flight requests finish, then the transports and the workers stop.
+ * reload) makes it ready. `close()` is the bounded graceful shutdown (see shutdown() below).
  */
 import { Registry } from 'prom-client';
 import type { ServeConfig } from '../config/config.js';
+import { isMpeError, MpeError } from '../errors.js';
 import { createServeMetrics, type ServeMetrics } from '../metrics/serve-metrics.js';
 import type { ScorePool } from '../scorer/score-pool.js';
 import { createGrpcServer } from '../server/grpc-server.js';
 import { type AdminHooks, createHttpServer } from '../server/http-server.js';
+import { connectionLimits } from '../server/connection-limits.js';
 import { InFlight } from '../server/in-flight.js';
+import { MAX_JSON_DEPTH, maxJsonContainers } from '../server/json-guard.js';
 import { SERVICE_NAME } from '../server/proto.js';
 import type { EmbeddingService } from '../service/embedding-service.js';
 import { createModelSlot, type ModelSlot, type PreparedModel } from '../service/model-slot.js';
@@ -56,11 +58,19 @@ export interface RunningServer {
 export async function createServer(config: ServeConfig, deps: ServerDeps): Promise<RunningServer> {
   const metrics = createServeMetrics(deps.registry ?? new Registry());
   const slot = createModelSlot({ config, metrics });
-  if (deps.model !== undefined) slot.swap(await slot.prepare(deps.model));
+  if (deps.model !== undefined) {
+    try {
+      slot.swap(await slot.prepare(deps.model));
+    } catch (e) {
+      // At start-up there is no old version to keep serving: the model itself is invalid.
+      if (isMpeError(e) && e.code === 'MPE_ERR_RELOAD_FAILED') throw new MpeError('MPE_ERR_MODEL_INVALID', e.detail, { cause: e });
+      throw e;
+    }
+  }
   const { service } = slot;
   const inFlight = new InFlight();
   let ready = false;
-  const limits = { maxMessageBytes: config.maxMessageBytes, defaultDeadlineMs: config.defaultDeadlineMs };
+  const limits = { maxMessageBytes: config.maxMessageBytes, defaultDeadlineMs: config.defaultDeadlineMs, connections: connectionLimits(config) };
   const grpc = createGrpcServer({ service, metrics: metrics.requests, inFlight, ...limits, windowBytes: config.grpcWindowBytes });
   const http = createHttpServer({
     service,
@@ -69,6 +79,7 @@ export async function createServer(config: ServeConfig, deps: ServerDeps): Promi
     inFlight,
     ...limits,
     isReady: () => ready,
+    jsonLimits: { maxDepth: MAX_JSON_DEPTH, maxContainers: maxJsonContainers(config.lookupFeatureLimit, config.requestRowLimit) },
     ...(deps.admin ? { admin: deps.admin } : {}),
     ...(deps.log ? { log: deps.log } : {}),
   });
@@ -92,14 +103,26 @@ export async function createServer(config: ServeConfig, deps: ServerDeps): Promi
   };
   if (slot.hasModel()) becomeReady();
 
+  /**
+   * Readiness false (Health.Watch streams are told NOT_SERVING), new work refused
+   * (MPE_ERR_SHUTTING_DOWN; HTTP answers carry Connection: close), gRPC GOAWAY; then waits, at
+   * most MPE_SHUTDOWN_GRACE_MS, for admitted requests, HTTP requests in progress and gRPC calls to
+   * end; whatever is left then (Watch streams, half-sent bodies, idle keep-alive connections) is
+   * closed. Always resolves, so the process can exit 0.
+   */
   async function shutdown(): Promise<void> {
     ready = false;
     grpc.health.setStatus('', 'NOT_SERVING');
     grpc.health.setStatus(SERVICE_NAME, 'NOT_SERVING');
-    const drained = inFlight.drain();
-    const grace = new Promise<void>((r) => setTimeout(r, config.shutdownGraceMs).unref());
-    await Promise.race([drained, grace]);
-    await Promise.all([grpc.close(), http.close()]);
+    http.drain();
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((r) => {
+      timer = setTimeout(r, config.shutdownGraceMs);
+    });
+    await Promise.race([Promise.all([inFlight.drain(), http.idle(), grpc.close()]), grace]);
+    clearTimeout(timer);
+    grpc.forceClose();
+    await http.forceClose().catch(() => {});
     await slot.close();
   }
   return {

@@ -20,6 +20,7 @@ import type { KeyLayout } from '../model-store/keys.js';
 import { type Logger, silentLogger } from '../util/log.js';
 import { backoffDelay } from '../model-store/redis-client.js';
 import { createModelStore, type ModelStore, type VersionRecord } from '../model-store/store.js';
+import { redactUrl } from '../util/redact.js';
 import { createModelReloader, type ModelReloader, type ReloadOutcome, type ReloaderStatus } from './reloader.js';
 
 /** The server members hot reload uses. */
@@ -143,7 +144,7 @@ export function startHotReload(opts: HotReloadOptions): HotReload {
       return {
         ...reloader.status(),
         replicaId,
-        registry: link && registry ? { url: link.url.replace(/\/\/[^@/]*@/, '//***@'), model: link.model, connected: registry.redis.status === 'ready' } : null,
+        registry: link && registry ? { url: redactUrl(link.url), model: link.model, connected: registry.redis.status === 'ready' } : null,
       };
     },
     async close() {
@@ -173,7 +174,7 @@ export function adminHooks(token: string, hot: () => HotReload | null): AdminHoo
  * published) for the current version's record. The replica is not ready meanwhile.
  */
 export async function waitForCurrent(link: RegistryLink, log: Logger = silentLogger, signal?: AbortSignal): Promise<VersionRecord> {
-  const reg = createModelStore({ url: link.url, model: link.model, ...(link.prefix ? { prefix: link.prefix } : {}), role: 'replica' });
+  const reg = createModelStore({ url: link.url, model: link.model, ...(link.prefix ? { prefix: link.prefix } : {}), role: 'replica', log });
   try {
     for (let attempt = 1; ; attempt++) {
       if (signal?.aborted) throw signal.reason;

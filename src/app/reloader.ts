@@ -63,7 +63,17 @@ export interface ReloaderOptions<H> {
   readonly log?: Logger;
   /** The model already served at start (loaded outside the reloader), if any. */
   readonly initial?: { readonly version: string; readonly location: string };
+  /**
+   * Longest a loadAndWarm may take (milliseconds, default {@link RELOAD_TIMEOUT_MS}): past it the
+   * reload is refused and the reloader takes the next request; a late result is discarded. A
+   * read stuck on a hung volume then costs one refused reload, not every later reload, SIGHUP and
+   * registry update queued behind it.
+   */
+  readonly timeoutMs?: number;
 }
+
+/** Default of {@link ReloaderOptions.timeoutMs}: minutes, far above any measured load + verify + warm-up. */
+export const RELOAD_TIMEOUT_MS = 5 * 60_000;
 
 export interface ModelReloader {
   /**
@@ -85,8 +95,31 @@ interface Job {
   resolve: (o: ReloadOutcome) => void;
 }
 
+/** Resolves like `p`, or rejects with MPE_ERR_RELOAD_FAILED after `ms`; a value arriving later goes to `late`. */
+function withTimeout<T>(p: Promise<T>, ms: number, late: (v: T) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      reject(new MpeError('MPE_ERR_RELOAD_FAILED', `loading did not finish within ${ms} ms (a hung volume?)`));
+    }, ms);
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        if (timedOut) late(v);
+        else resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        if (!timedOut) reject(e);
+      },
+    );
+  });
+}
+
 /** Creates a reloader; the first successful {@link ModelReloader.reload} makes the service ready. */
 export function createModelReloader<H>(opts: ReloaderOptions<H>): ModelReloader {
+  const timeoutMs = opts.timeoutMs ?? RELOAD_TIMEOUT_MS;
   const log = opts.log ?? silentLogger;
   const reg = opts.metrics ? [opts.metrics] : [];
   const total = new Counter({ name: 'mpe_reload_total', help: 'Model reloads by result (success, failure, unchanged, superseded, skipped)', labelNames: ['result'], registers: reg });
@@ -117,7 +150,9 @@ export function createModelReloader<H>(opts: ReloaderOptions<H>): ModelReloader 
       source: job.source,
       version: v,
       location: job.target.location,
-      error: pub === null ? null : { code: pub.code, message: isMpeError(error) ? pub.message : (error as Error)?.message ?? String(error) },
+      // The public message only (admin answers, heartbeats): never a raw Node error, which may name
+      // arbitrary paths; the log line below carries the cause for the operator.
+      error: pub === null ? null : { code: pub.code, message: pub.message },
       durationMs: Math.round(performance.now() - started),
       at: new Date().toISOString(),
     });
@@ -134,7 +169,9 @@ export function createModelReloader<H>(opts: ReloaderOptions<H>): ModelReloader 
     inProgress.set(1);
     let loaded: LoadedModel<H> | null = null;
     try {
-      loaded = await opts.loadAndWarm(target.location);
+      loaded = await withTimeout(opts.loadAndWarm(target.location), timeoutMs, (late) => {
+        void Promise.resolve(opts.discard?.(late.handle)).catch(() => {});
+      });
       if (target.version !== null && loaded.version !== target.version) {
         throw new MpeError('MPE_ERR_RELOAD_FAILED', `bundle at ${target.location} holds version ${loaded.version}, the registry announced ${target.version}`);
       }
@@ -153,7 +190,8 @@ export function createModelReloader<H>(opts: ReloaderOptions<H>): ModelReloader 
       counts.failure++;
       lastFailure = o;
       duration.observe({ result: 'failure' }, o.durationMs / 1000);
-      log.error({ source: job.source, version: target.version, location: target.location, serving: version, code: o.error?.code, error: o.error?.message }, 'reload refused: the old version keeps serving');
+      const cause = isMpeError(e) ? undefined : e instanceof Error ? e.message : String(e);
+      log.error({ source: job.source, version: target.version, location: target.location, serving: version, code: o.error?.code, error: o.error?.message, ...(cause === undefined ? {} : { cause }) }, 'reload refused: the old version keeps serving');
       return o;
     }
     inProgress.set(0);

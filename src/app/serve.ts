@@ -11,6 +11,7 @@ import type { ServeConfig } from '../config/config.js';
 import type { AdminHooks } from '../server/http-server.js';
 import { servingModelFromBundle } from '../service/model.js';
 import { createLogger, type Logger } from '../util/log.js';
+import { redactUrl } from '../util/redact.js';
 import { createServer, type RunningServer } from './create-server.js';
 import { adminHooks, type HotReload, startHotReload } from './hot-reload.js';
 import { startLiveStats } from './live-stats.js';
@@ -57,7 +58,7 @@ export async function runServe(config: ServeConfig, log: Logger = createLogger()
   if (link !== null) {
     server = await createServer(config, { ...admin, log });
     log.info(
-      { model: link.model, redis: link.url.replace(/\/\/[^@/]*@/, '//***@'), ready: false, host: config.host, grpcPort: server.grpcPort, httpPort: server.httpPort },
+      { model: link.model, redis: redactUrl(link.url), ready: false, host: config.host, grpcPort: server.grpcPort, httpPort: server.httpPort },
       'waiting for the registry to name a version (not ready until it is loaded)',
     );
     hot = startHotReload({ server, metrics: server.metrics.registry, registry: link, sighup: true, log });

@@ -3,7 +3,6 @@
  * consistency check between manifest.json, table.bin and vocab.bin. The table's data section is
  * never copied: the codec's PackedTable views it in place.
  */
-import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PackedTable } from '../codec/packed-table.js';
 import { MpeError } from '../errors.js';
@@ -13,7 +12,7 @@ import { compactIndexBytes, CompactVocabulary } from '../vocab/compact-index.js'
 import { isCompactPayload, type VocabularyIndex, vocabularyFromBytes } from '../vocab/decode.js';
 import { BINARY_FILES, type BinaryFileName, type Manifest, MANIFEST_FILE, manifestHashText, parseManifest, READABLE_FORMAT_VERSIONS, SCORER_FILE, TABLE_FILE, VOCAB_FILE } from './manifest.js';
 import { VOCAB_HEADER_BYTES } from './vocab-file.js';
-import { readFileShared } from './read-file.js';
+import { checkDirectory, readFileShared, readTextFile } from './read-file.js';
 import { loadTableFromSharedBuffer, type TableHeader } from './table-file.js';
 import { decodeVocabFile } from './vocab-file.js';
 
@@ -22,6 +21,8 @@ export interface LoadOptions {
   readonly verify?: boolean;
   /** Bundle format versions accepted (default 1 and 2; `[1]` behaves as a v1-only reader). */
   readonly versions?: readonly number[];
+  /** Longest open() of one file (milliseconds, default OPEN_TIMEOUT_MS of read-file.ts). */
+  readonly openTimeoutMs?: number;
 }
 
 /** Byte counts of a loaded bundle, per part. */
@@ -91,7 +92,8 @@ function checkTableAgainstManifest(m: Manifest, h: TableHeader): void {
 
 /**
  * Loads and validates the bundle in `dir`. Throws, in this order of checks:
- * MPE_ERR_BUNDLE_NOT_FOUND (no directory or a missing file), _MANIFEST (bad manifest.json),
+ * MPE_ERR_BUNDLE_NOT_FOUND (no directory or a missing file), _UNREADABLE (a file that is not
+ * regular or does not open in time), _MANIFEST (bad manifest.json),
  * _VERSION (manifest, table.bin or vocab.bin of another format version), _TRUNCATED (a file
  * shorter than the manifest says), _MISMATCH (longer, or sections that disagree), _CHECKSUM
  * (with verify), _MAGIC (a binary file that is not the section it should be).
@@ -99,27 +101,15 @@ function checkTableAgainstManifest(m: Manifest, h: TableHeader): void {
 export async function loadBundle(dir: string, options: LoadOptions = {}): Promise<LoadedBundle> {
   const verify = options.verify ?? true;
   const t0 = performance.now();
-  try {
-    if (!(await stat(dir)).isDirectory()) throw new MpeError('MPE_ERR_BUNDLE_NOT_FOUND', `${dir} is not a directory`);
-  } catch (e) {
-    if (e instanceof MpeError) throw e;
-    throw new MpeError('MPE_ERR_BUNDLE_NOT_FOUND', dir, { cause: e });
-  }
-  let manifestText: string;
-  try {
-    manifestText = await readFile(join(dir, MANIFEST_FILE), 'utf8');
-  } catch (e) {
-    throw new MpeError('MPE_ERR_BUNDLE_NOT_FOUND', join(dir, MANIFEST_FILE), { cause: e });
-  }
+  await checkDirectory(dir, options.openTimeoutMs);
+  const manifestText = await readTextFile(join(dir, MANIFEST_FILE), undefined, options.openTimeoutMs);
   const manifest = parseManifest(manifestText, options.versions ?? READABLE_FORMAT_VERSIONS);
   if (verify) await initChecksum();
 
   const read: Partial<Record<BinaryFileName, Uint8Array>> = {};
   for (const name of BINARY_FILES) {
-    const bytes = await readFileShared(join(dir, name));
-    const want = manifest.files[name].bytes;
-    if (bytes.byteLength < want) throw new MpeError('MPE_ERR_BUNDLE_TRUNCATED', `${name} has ${bytes.byteLength} bytes, manifest says ${want}`);
-    if (bytes.byteLength > want) throw new MpeError('MPE_ERR_BUNDLE_MISMATCH', `${name} has ${bytes.byteLength} bytes, manifest says ${want}`);
+    // Sizes are compared from fstat before anything is allocated (a 2 GiB table.bin costs nothing).
+    const bytes = await readFileShared(join(dir, name), manifest.files[name].bytes, options.openTimeoutMs);
     read[name] = bytes;
   }
   const tableBytes = read[TABLE_FILE]!;

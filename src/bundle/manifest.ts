@@ -153,7 +153,8 @@ export function parseManifest(text: string, versions: readonly number[] = READAB
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    throw new MpeError('MPE_ERR_BUNDLE_MANIFEST', `not JSON (${(e as Error).message})`);
+    // Not JSON.parse's message: it quotes the file's first bytes (whatever file the path named).
+    throw new MpeError('MPE_ERR_BUNDLE_MANIFEST', 'manifest.json is not JSON', { cause: e });
   }
   const m = obj(raw, 'manifest');
   if (m.format !== BUNDLE_FORMAT) bad('format', `expected "${BUNDLE_FORMAT}"`);

@@ -6,6 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { MpeError } from '../errors.js';
+import { redactUrl } from '../util/redact.js';
 
 /** Execution providers `createScorerSession` understands. */
 export const PROVIDERS = ['auto', 'cpu', 'cuda', 'webgpu'] as const;
@@ -55,6 +56,12 @@ export interface ServeConfig {
   readonly statsSampleRate: number;
   /** How often sampled counts are flushed to Redis and the drift metrics recomputed (milliseconds). */
   readonly statsFlushMs: number;
+  /** Longest time to receive one whole request, headers and body (HTTP: 408 and close; gRPC: the stream is cancelled) (milliseconds). */
+  readonly requestTimeoutMs: number;
+  /** A connection with no request in progress is closed after this (HTTP keep-alive, gRPC max_connection_idle) (milliseconds). */
+  readonly idleTimeoutMs: number;
+  /** Most open connections per transport (HTTP and gRPC each); more are closed on accept (connections). */
+  readonly maxConnections: number;
 }
 
 /** Defaults, one object. */
@@ -84,6 +91,14 @@ export const DEFAULTS: ServeConfig = Object.freeze({
   demoDir: '.cache/demo-bundle',
   statsSampleRate: 0.01, // fraction of feature ids: one decrement per id, the sampled 1% update the sketch
   statsFlushMs: 10_000, // milliseconds
+  // milliseconds: a Score body is at most MPE_MAX_MESSAGE_BYTES (4 MiB), seconds even on a slow
+  // link; a client that has not sent it by then is holding a socket (issue 15: 20,000 such sockets
+  // exhausted the fd limit).
+  requestTimeoutMs: 10_000,
+  // milliseconds: longer than the 60 s upstream keep-alive of common ingresses and load balancers
+  // (nginx-ingress, AWS ALB), so they, not we, close idle pooled connections (no reuse race).
+  idleTimeoutMs: 65_000,
+  maxConnections: 10_000, // connections per transport: keep 2x this + 1,000 under the fd limit (ulimit -n)
 } satisfies ServeConfig);
 
 /** Redis of the `mpe publish/rollback/status/drift` commands when neither `--redis` nor MPE_REDIS_URL is given. */
@@ -100,6 +115,8 @@ interface OptionDef {
   readonly aliases?: readonly string[];
   readonly description: string;
   readonly parse: Parser;
+  /** How a bad value is shown in the error (default: as given); tokens and URL passwords are never echoed. */
+  readonly show?: (raw: string) => string;
 }
 
 const int = (min: number, max: number): Parser => (raw) => {
@@ -119,6 +136,29 @@ const fraction: Parser = (raw) => {
   if (v > 1) throw new Error('must be a number in [0, 1]');
   return v;
 };
+/**
+ * Checks a Redis URL's syntax once, at start-up: a malformed one can never heal, so it is a
+ * configuration error (exit 1), not something to retry forever while never ready.
+ */
+export function parseRedisUrl(raw: string): string {
+  const shape = 'must be redis://[user:password@]host[:port][/db] or rediss://... (password characters such as @ : / # % percent-encoded)';
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new Error(shape);
+  }
+  if ((u.protocol !== 'redis:' && u.protocol !== 'rediss:') || u.hostname === '' || !/^\/?(\d+)?$/.test(u.pathname) || u.search !== '' || u.hash !== '') throw new Error(shape);
+  return raw;
+}
+
+/** Shortest admin token accepted (characters): 16 random characters are beyond guessing over HTTP. */
+export const MIN_ADMIN_TOKEN_LENGTH = 16;
+const adminToken: Parser = (raw) => {
+  if (raw.trim() === '') return null;
+  if (raw.length < MIN_ADMIN_TOKEN_LENGTH) throw new Error(`must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters (e.g. openssl rand -hex 16)`);
+  return raw;
+};
 const oneOf = (values: readonly string[]): Parser => (raw) => {
   if (!values.includes(raw)) throw new Error(`must be one of ${values.join('|')}`);
   return raw;
@@ -133,8 +173,8 @@ export const CONFIG_OPTIONS: readonly OptionDef[] = Object.freeze([
   { key: 'provider', env: 'MPE_PROVIDER', flag: 'provider', description: 'execution provider auto|cpu|cuda|webgpu', parse: oneOf(PROVIDERS) },
   { key: 'workers', env: 'MPE_WORKERS', flag: 'workers', description: 'scoring worker threads', parse: int(1, 256) },
   { key: 'intraOpThreads', env: 'MPE_INTRA_OP_THREADS', flag: 'intra-op-threads', description: 'onnxruntime threads per worker', parse: int(1, 256) },
-  { key: 'redisUrl', env: 'MPE_REDIS_URL', flag: 'redis', aliases: ['redis-url'], description: 'Redis URL of the model registry (with --model NAME)', parse: nullableStr },
-  { key: 'adminToken', env: 'MPE_ADMIN_TOKEN', flag: 'admin-token', description: 'bearer token of the admin routes (POST /admin/reload)', parse: nullableStr },
+  { key: 'redisUrl', env: 'MPE_REDIS_URL', flag: 'redis', aliases: ['redis-url'], description: 'Redis URL of the model registry (with --model NAME)', parse: (raw) => (raw.trim() === '' ? null : parseRedisUrl(raw)), show: redactUrl },
+  { key: 'adminToken', env: 'MPE_ADMIN_TOKEN', flag: 'admin-token', description: `bearer token of the admin routes (POST /admin/reload), at least ${MIN_ADMIN_TOKEN_LENGTH} characters`, parse: adminToken, show: () => '***' },
   { key: 'maxBatchRows', env: 'MPE_MAX_BATCH_ROWS', flag: 'max-batch-rows', description: 'rows per micro-batch', parse: int(1, 1 << 20) },
   { key: 'maxWaitUs', env: 'MPE_MAX_WAIT_US', flag: 'max-wait-us', description: 'micro-batch wait (us)', parse: int(0, 1_000_000) },
   { key: 'queueLimit', env: 'MPE_QUEUE_LIMIT', flag: 'queue-limit', description: 'queued Score requests before shedding', parse: int(1, 1 << 20) },
@@ -148,6 +188,9 @@ export const CONFIG_OPTIONS: readonly OptionDef[] = Object.freeze([
   { key: 'demoDir', env: 'MPE_DEMO_DIR', flag: 'demo-dir', description: 'cache directory of the demo bundle', parse: str },
   { key: 'statsSampleRate', env: 'MPE_STATS_SAMPLE_RATE', flag: 'stats-sample-rate', description: 'fraction of feature ids sampled for live statistics (0 = off)', parse: fraction },
   { key: 'statsFlushMs', env: 'MPE_STATS_FLUSH_MS', flag: 'stats-flush-ms', description: 'statistics flush / drift recompute interval (ms)', parse: int(100, 3_600_000) },
+  { key: 'requestTimeoutMs', env: 'MPE_REQUEST_TIMEOUT_MS', flag: 'request-timeout-ms', description: 'longest time to receive a whole request (ms)', parse: int(100, 3_600_000) },
+  { key: 'idleTimeoutMs', env: 'MPE_IDLE_TIMEOUT_MS', flag: 'idle-timeout-ms', description: 'idle connections are closed after this (ms)', parse: int(100, 3_600_000) },
+  { key: 'maxConnections', env: 'MPE_MAX_CONNECTIONS', flag: 'max-connections', description: 'most open connections per transport', parse: int(1, 1_000_000) },
 ] satisfies OptionDef[]);
 
 /** commander's attribute name of `--some-flag`: `someFlag`. */
@@ -173,9 +216,12 @@ export function configFlagsFromCli(opts: Readonly<Record<string, unknown>>): Con
  * MPE_REDIS_URL, else {@link DEFAULT_REDIS_URL}.
  */
 export function registryUrl(flag: string | undefined, env: Readonly<Record<string, string | undefined>> = process.env): string {
-  if (flag !== undefined && flag.trim() !== '') return flag;
-  const e = env.MPE_REDIS_URL;
-  return e !== undefined && e.trim() !== '' ? e : DEFAULT_REDIS_URL;
+  const [url, from] = flag !== undefined && flag.trim() !== '' ? [flag, '--redis'] : env.MPE_REDIS_URL !== undefined && env.MPE_REDIS_URL.trim() !== '' ? [env.MPE_REDIS_URL, 'MPE_REDIS_URL'] : [DEFAULT_REDIS_URL, 'default'];
+  try {
+    return parseRedisUrl(url);
+  } catch (e) {
+    throw new MpeError('MPE_ERR_CONFIG_INVALID', `${from} ${(e as Error).message}, got '${redactUrl(url)}'`);
+  }
 }
 
 /** Raw values as they come from flags (commander: camelCase keys, string values). */
@@ -199,7 +245,8 @@ export function resolveConfig(flags: ConfigFlags = {}, env: Readonly<Record<stri
     try {
       out[opt.key] = opt.parse(String(raw));
     } catch (e) {
-      throw new MpeError('MPE_ERR_CONFIG_INVALID', `${opt.env} (--${opt.flag}) ${(e as Error).message}, got '${String(raw)}'`);
+      const shown = opt.show ? opt.show(String(raw)) : String(raw);
+      throw new MpeError('MPE_ERR_CONFIG_INVALID', `${opt.env} (--${opt.flag}) ${(e as Error).message}, got '${shown}'`);
     }
   }
   const cfg = out as unknown as ServeConfig;

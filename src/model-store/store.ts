@@ -60,8 +60,13 @@ export interface ModelStoreOptions {
 export interface ModelStore {
   readonly keys: KeyLayout;
   readonly redis: Redis;
-  /** Records `input` as a version (idempotent for identical checksums), makes it current and announces it. Throws MPE_ERR_REGISTRY_CONFLICT. */
-  publish(input: PublishInput): Promise<VersionRecord>;
+  /**
+   * Records `input` as a version (idempotent for identical checksums and location), makes it
+   * current and announces it. Throws MPE_ERR_REGISTRY_CONFLICT (other checksums) or
+   * MPE_ERR_REGISTRY_LOCATION (same checksums, another location, without `force`; with it the
+   * record is repointed).
+   */
+  publish(input: PublishInput, opts?: { readonly force?: boolean }): Promise<VersionRecord>;
   /** Makes an already published `version` current again and announces it. Throws MPE_ERR_REGISTRY_NOT_FOUND. */
   rollback(version: string): Promise<VersionRecord>;
   /** The current version's record, or null when nothing is published. */
@@ -90,15 +95,22 @@ export function checksumDigest(checksums: Readonly<Record<string, string>>): str
 
 const HISTORY_CAP = 1000;
 
-// KEYS: version, versions, current, history, channel. ARGV: record, digest, score (ms), version, at.
-// Returns the stored record (the existing one on a re-publish), or an error reply CONFLICT.
+// KEYS: version, versions, current, history, channel. ARGV: record, digest, score (ms), version, at,
+// location, force ('1' or '0'). Returns the stored record (the existing one on a re-publish from the
+// same location; the new one when force repoints it), or an error reply CONFLICT / LOCATION.
 const PUBLISH_LUA = `
 local cur = redis.call('GET', KEYS[1])
 local stored = ARGV[1]
 if cur then
   local ok, old = pcall(cjson.decode, cur)
   if (not ok) or old.digest ~= ARGV[2] then return redis.error_reply('MPE_CONFLICT') end
-  stored = cur
+  if old.location == ARGV[6] then
+    stored = cur
+  elseif ARGV[7] == '1' then
+    redis.call('SET', KEYS[1], ARGV[1])
+  else
+    return redis.error_reply('MPE_LOCATION ' .. tostring(old.location))
+  end
 else
   redis.call('SET', KEYS[1], ARGV[1])
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
@@ -134,7 +146,7 @@ export function createModelStore(opts: ModelStoreOptions): ModelStore {
   const log = opts.log ?? silentLogger;
   const owned = opts.redis === undefined;
   const watchers = new Set<() => Promise<void>>();
-  const redis = opts.redis ?? createRedisClient(opts.url ?? 'redis://127.0.0.1:6379', { role: opts.role ?? 'cli', ...(opts.redisOptions ? { redisOptions: opts.redisOptions } : {}) });
+  const redis = opts.redis ?? createRedisClient(opts.url ?? 'redis://127.0.0.1:6379', { role: opts.role ?? 'cli', ...(opts.redisOptions ? { redisOptions: opts.redisOptions } : {}), ...(opts.log && opts.role === 'replica' ? { log: opts.log } : {}) });
   const pollMs = opts.pollMs ?? 30_000;
 
   async function get(version: string): Promise<VersionRecord | null> {
@@ -150,7 +162,7 @@ export function createModelStore(opts: ModelStoreOptions): ModelStore {
   return {
     keys,
     redis,
-    async publish(input) {
+    async publish(input, opts = {}) {
       checkName(input.version, 'version');
       if (typeof input.location !== 'string' || input.location === '') throw new MpeError('MPE_ERR_REQ_INVALID', 'publish needs the bundle location');
       const now = new Date();
@@ -166,9 +178,12 @@ export function createModelStore(opts: ModelStoreOptions): ModelStore {
       };
       let stored: string;
       try {
-        stored = (await redis.eval(PUBLISH_LUA, 5, keys.version(record.version), keys.versions, keys.current, keys.history, keys.channel, JSON.stringify(record), record.digest, String(now.getTime()), record.version, now.toISOString())) as string;
+        stored = (await redis.eval(PUBLISH_LUA, 5, keys.version(record.version), keys.versions, keys.current, keys.history, keys.channel, JSON.stringify(record), record.digest, String(now.getTime()), record.version, now.toISOString(), record.location, opts.force === true ? '1' : '0')) as string;
       } catch (e) {
-        if ((e as Error).message?.includes('MPE_CONFLICT')) throw new MpeError('MPE_ERR_REGISTRY_CONFLICT', `${keys.model} ${record.version}`);
+        const msg = (e as Error).message ?? '';
+        if (msg.includes('MPE_CONFLICT')) throw new MpeError('MPE_ERR_REGISTRY_CONFLICT', `${keys.model} ${record.version}`);
+        const loc = /MPE_LOCATION (.*)$/.exec(msg);
+        if (loc !== null) throw new MpeError('MPE_ERR_REGISTRY_LOCATION', `${keys.model} ${record.version} is published from ${loc[1]}, not ${record.location}`);
         throw new MpeError('MPE_ERR_REGISTRY_UNAVAILABLE', `publish: ${(e as Error).message}`, { cause: e });
       }
       return parseRecord(stored)!;

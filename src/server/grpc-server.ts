@@ -2,7 +2,7 @@
  * gRPC adapter: decodes nothing itself (proto-loader does), calls the service, maps errors in one
  * place ({@link toGrpcError}). Also serves grpc.health.v1 and server reflection.
  */
-import type { Http2Server, ServerOptions as Http2ServerOptions } from 'node:http2';
+import { constants as h2constants, type Http2Server, type ServerOptions as Http2ServerOptions } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
@@ -10,6 +10,7 @@ import { MpeError } from '../errors.js';
 import type { Method, RequestMetrics } from '../metrics/request-metrics.js';
 import type { CallContext, EmbeddingService, LookupInput, LookupOutput, ModelInfo, RawColumn, RawFeature, ScoreInput, ScoreOutput } from '../service/embedding-service.js';
 import { toGrpcError } from './grpc-errors.js';
+import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS } from './connection-limits.js';
 import type { InFlight } from './in-flight.js';
 import { embeddingProto, SERVICE_NAME } from './proto.js';
 
@@ -25,6 +26,8 @@ export interface GrpcServerDeps {
   readonly defaultDeadlineMs: number;
   /** HTTP/2 receive window per connection and per stream (bytes); see {@link openReceiveWindow}. */
   readonly windowBytes: number;
+  /** Request timeout, idle timeout and connection cap (default: the config defaults). */
+  readonly connections?: ConnectionLimits;
 }
 
 export interface GrpcServer {
@@ -34,8 +37,10 @@ export interface GrpcServer {
   readonly health: HealthImplementation;
   /** Binds and returns the port actually used. */
   listen(host: string, port: number): Promise<number>;
-  /** Lets in-flight calls finish, then stops. */
+  /** Stops listening, sends GOAWAY and resolves once every call has ended (a Health.Watch stream never does by itself). */
   close(): Promise<void>;
+  /** Cancels every call left and closes every connection (shutdown, after the grace). */
+  forceClose(): void;
 }
 
 function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>, defaultMs: number): number {
@@ -104,7 +109,7 @@ function withAdmission(service: grpc.ServiceDefinition, max: number, shedding: R
  * enlarges each session's connection window. Both members are private in grpc-js's typings: returns
  * false (window left at Node's 64 KiB default) if a grpc-js version lacks them; a test pins true.
  */
-export function openReceiveWindow(server: grpc.Server, bytes: number): boolean {
+export function openReceiveWindow(server: grpc.Server, bytes: number, limits?: Pick<ConnectionLimits, 'maxConnections' | 'requestTimeoutMs'>): boolean {
   const inner = server as unknown as { commonServerOptions?: Http2ServerOptions; createHttp2Server?: (credentials: unknown) => Http2Server };
   const create = inner.createHttp2Server;
   if (typeof create !== 'function' || typeof inner.commonServerOptions !== 'object' || inner.commonServerOptions === null) return false;
@@ -112,9 +117,30 @@ export function openReceiveWindow(server: grpc.Server, bytes: number): boolean {
   inner.createHttp2Server = (credentials: unknown): Http2Server => {
     const h2 = create.call(server, credentials);
     h2.on('session', (session) => session.setLocalWindowSize(bytes));
+    if (limits !== undefined) boundHttp2Server(h2, limits);
     return h2;
   };
   return true;
+}
+
+/**
+ * The connection cap (net.Server's maxConnections: sockets past it are closed on accept) and the
+ * request timeout of one HTTP/2 server: a stream whose request the client has not finished
+ * sending (end of stream) within `requestTimeoutMs` is cancelled (RST_STREAM CANCEL; grpc-js
+ * sees a cancelled call). Streams whose request is complete, such as Health.Watch, are not
+ * limited. Idle sessions are closed by grpc-js (grpc.max_connection_idle_ms).
+ */
+function boundHttp2Server(h2: Http2Server, limits: Pick<ConnectionLimits, 'maxConnections' | 'requestTimeoutMs'>): void {
+  h2.maxConnections = limits.maxConnections;
+  h2.on('stream', (stream) => {
+    const timer = setTimeout(() => {
+      if (!stream.readableEnded && !stream.closed) stream.close(h2constants.NGHTTP2_CANCEL);
+    }, limits.requestTimeoutMs);
+    timer.unref();
+    const clear = (): void => clearTimeout(timer);
+    stream.once('end', clear);
+    stream.once('close', clear);
+  });
 }
 
 /** ScoreRequest as proto-loader decodes it: each row is a message wrapping its pairs; absent repeated fields are []. */
@@ -177,8 +203,9 @@ function encodeModel(m: ModelInfo): object {
 /** Creates the gRPC server (not yet bound). */
 export function createGrpcServer(deps: GrpcServerDeps): GrpcServer {
   const { service, metrics, inFlight } = deps;
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': transportCap(deps.maxMessageBytes) });
-  const windowOpen = openReceiveWindow(server, deps.windowBytes);
+  const limits = deps.connections ?? DEFAULT_CONNECTION_LIMITS;
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': transportCap(deps.maxMessageBytes), 'grpc.max_connection_idle_ms': limits.idleTimeoutMs });
+  const windowOpen = openReceiveWindow(server, deps.windowBytes, limits);
   const proto = embeddingProto();
 
   function unary<Req, Res>(method: Method, fn: (req: Req, ctx: CallContext) => Res | Promise<Res>, encode: (r: Res) => object): grpc.handleUnaryCall<Req, object> {
@@ -250,6 +277,9 @@ export function createGrpcServer(deps: GrpcServerDeps): GrpcServer {
     },
     close() {
       return new Promise((resolve) => server.tryShutdown(() => resolve()));
+    },
+    forceClose() {
+      server.forceShutdown();
     },
   };
 }

@@ -2,7 +2,8 @@
  * REST adapter (fastify): JSON schemas on every route, the same service functions as gRPC,
  * errors mapped in one place ({@link toHttpError}).
  */
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer as createHttp1Server } from 'node:http';
 import { endianness } from 'node:os';
 import type { Logger } from '../util/log.js';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -10,9 +11,12 @@ import type { Registry } from 'prom-client';
 import { MpeError } from '../errors.js';
 import type { Method, RequestMetrics } from '../metrics/request-metrics.js';
 import type { CallContext, EmbeddingService, LookupInput, LookupOutput, ScoreInput } from '../service/embedding-service.js';
+import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS } from './connection-limits.js';
 import { toHttpError } from './http-errors.js';
 import { lookupSchema, modelSchema, scoreSchema, statusSchema } from './http-schemas.js';
 import type { InFlight } from './in-flight.js';
+import { checkJsonShape, type JsonShapeLimits, MAX_JSON_DEPTH, maxJsonContainers } from './json-guard.js';
+import { lookupJsonStream, STREAM_THRESHOLD } from './json-stream.js';
 
 /** Request header with a relative deadline in milliseconds (0 = already past). */
 export const DEADLINE_HEADER = 'x-mpe-deadline-ms';
@@ -29,6 +33,10 @@ export interface HttpServerDeps {
   readonly isReady: () => boolean;
   /** Token-protected admin routes; absent = not registered. */
   readonly admin?: AdminHooks;
+  /** Shape limits checked before JSON.parse (default: depth 16, containers for the default request limits). */
+  readonly jsonLimits?: JsonShapeLimits;
+  /** Request timeout, idle timeout and connection cap (default: the config defaults). */
+  readonly connections?: ConnectionLimits;
   /** The process logger (fastify's own logs go through it); absent = fastify's logger off. */
   readonly log?: Logger;
 }
@@ -44,8 +52,23 @@ export interface AdminHooks {
 export interface HttpServer {
   readonly app: FastifyInstance;
   listen(host: string, port: number): Promise<number>;
+  /**
+   * Shutdown, step 1: from now on every response carries `Connection: close` and every request
+   * but the probes (/healthz, /readyz, /metrics) is answered 503 MPE_ERR_SHUTTING_DOWN. Idle
+   * keep-alive connections stay open, so that a client's next request on one gets that clean
+   * answer instead of a reset.
+   */
+  drain(): void;
+  /** Resolves once no connection has a request in progress (headers received, response not finished). */
+  idle(): Promise<void>;
+  /** Shutdown, last step: closes every connection left (idle ones, half-sent bodies) and the listener. */
+  forceClose(): Promise<void>;
+  /** Graceful close (the listener, then connections as they become idle). */
   close(): Promise<void>;
 }
+
+/** Routes still answered normally while draining: the probes and the metrics. */
+const PROBE_ROUTES: ReadonlySet<string | undefined> = new Set(['/healthz', '/readyz', '/metrics']);
 
 function deadlineOf(req: FastifyRequest, defaultMs: number): number {
   const h = req.headers[DEADLINE_HEADER];
@@ -89,7 +112,18 @@ export function packLookup(r: LookupOutput): Buffer {
 /** Creates the fastify app (not yet listening). */
 export function createHttpServer(deps: HttpServerDeps): HttpServer {
   const { service, metrics, inFlight } = deps;
+  const limits = deps.connections ?? DEFAULT_CONNECTION_LIMITS;
   const app = Fastify({
+    // Node's own bounds, set at creation: a request (headers and body) must arrive within
+    // requestTimeoutMs (else 408 and close; checked every quarter of it, not every 30 s as by
+    // default), keep-alive connections idle for idleTimeoutMs are closed, and sockets past
+    // maxConnections are closed on accept.
+    serverFactory: (handler) => {
+      const s = createHttp1Server({ requestTimeout: limits.requestTimeoutMs, headersTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(limits.requestTimeoutMs / 4))) }, handler);
+      s.keepAliveTimeout = limits.idleTimeoutMs;
+      s.maxConnections = limits.maxConnections;
+      return s;
+    },
     bodyLimit: deps.maxMessageBytes,
     // The process's pino instance; per-request lines off (the request metrics count every call).
     ...(deps.log ? { loggerInstance: deps.log as FastifyBaseLogger, disableRequestLogging: true } : { logger: false }),
@@ -98,13 +132,45 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
     return503OnClosing: true,
   });
 
+  // The default JSON parser (prototype-poisoning protection included), behind a linear shape scan.
+  const jsonLimits = deps.jsonLimits ?? { maxDepth: MAX_JSON_DEPTH, maxContainers: maxJsonContainers(65536, 1024) };
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    try {
+      checkJsonShape(body as string, jsonLimits);
+    } catch (e) {
+      done(e as Error, undefined);
+      return;
+    }
+    parseJson(req, body as string, done);
+  });
+
   const methodOf = (req: FastifyRequest): Method | null => {
     const url = req.routeOptions.url;
     return url === '/v1/score' ? 'score' : url === '/v1/lookup' ? 'lookup' : url === '/v1/model' ? 'get_model' : null;
   };
   const startTimes = new WeakMap<FastifyRequest, bigint>();
+  let draining = false;
+  // Requests in progress (from complete headers to the end of the response), for idle().
+  let active = 0;
+  let idleWaiters: (() => void)[] = [];
+  app.server.on('request', (_req, res) => {
+    active++;
+    res.once('close', () => {
+      if (--active === 0) for (const w of idleWaiters.splice(0)) w();
+    });
+  });
+  app.addHook('onSend', (_req, reply, payload, done) => {
+    if (draining) void reply.header('connection', 'close');
+    done(null, payload);
+  });
   app.addHook('onRequest', (req, _reply, done) => {
     startTimes.set(req, process.hrtime.bigint());
+    if (draining && !PROBE_ROUTES.has(req.routeOptions.url)) {
+      done(new MpeError('MPE_ERR_SHUTTING_DOWN'));
+      return;
+    }
     // Shed Score requests before their body is read and JSON-parsed: under overload a refusal
     // must be the cheapest answer the server gives (503 MPE_ERR_OVERLOADED).
     done(req.method === 'POST' && req.routeOptions.url === '/v1/score' ? (service.overloaded() ?? undefined) : undefined);
@@ -146,6 +212,8 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
       if (req.headers.accept?.startsWith(OCTET_STREAM) === true) {
         return reply.type(OCTET_STREAM).header('x-mpe-d', r.d).header('x-mpe-count', r.count).send(packLookup(r));
       }
+      // Large answers are written a slice per event-loop turn (json-stream.ts), not in one call.
+      if (r.count * r.d > STREAM_THRESHOLD) return reply.type('application/json; charset=utf-8').send(lookupJsonStream(r));
       return { d: r.d, count: r.count, embeddings: Array.from(r.embeddings), ids: Array.from(r.ids), bits: Array.from(r.bits), pruned: r.pruned, oov: r.oov };
     }),
   );
@@ -170,11 +238,15 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
 
   const admin = deps.admin;
   if (admin !== undefined) {
-    const expected = Buffer.from(admin.token);
+    // Digests of both sides are compared, so the time taken depends on neither the token's bytes
+    // nor its length (a length check first would tell a prober the length).
+    const digest = (t: string): Buffer => createHash('sha256').update(t).digest();
+    const enabled = admin.token.length > 0;
+    const expected = digest(admin.token);
     const authorize = (req: FastifyRequest): void => {
       const h = req.headers.authorization ?? '';
-      const got = Buffer.from(h.startsWith('Bearer ') ? h.slice(7) : '');
-      if (expected.length === 0 || got.length !== expected.length || !timingSafeEqual(got, expected)) throw new MpeError('MPE_ERR_UNAUTHORIZED');
+      const ok = timingSafeEqual(digest(h.startsWith('Bearer ') ? h.slice(7) : ''), expected);
+      if (!enabled || !ok) throw new MpeError('MPE_ERR_UNAUTHORIZED');
     };
     app.post('/admin/reload', { schema: { body: { type: ['object', 'null'], properties: { dir: { type: 'string', minLength: 1 } }, additionalProperties: false } } }, async (req) => {
       authorize(req);
@@ -192,6 +264,18 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
       await app.listen({ host, port });
       const addr = app.server.address();
       return typeof addr === 'object' && addr !== null ? addr.port : port;
+    },
+    drain() {
+      draining = true;
+    },
+    idle() {
+      return active === 0 ? Promise.resolve() : new Promise<void>((r) => idleWaiters.push(r));
+    },
+    async forceClose() {
+      draining = true;
+      app.server.closeAllConnections();
+      await app.close();
+      idleWaiters = [];
     },
     close: () => app.close(),
   };

@@ -421,10 +421,19 @@ export function createEmbeddingService(deps: EmbeddingServiceDeps): EmbeddingSer
         throw new MpeError('MPE_ERR_REQ_EMPTY', 'no rows and no ids');
       }
       observeRows(ids, rows);
-      return pool.score(ids, rows, ctx.deadline, ctx.cancelled ?? null).then((probabilities) => ({ probabilities, modelVersion: model.version }));
+      return pool.score(ids, rows, ctx.deadline, ctx.cancelled ?? null).then(checkFinite);
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /** Never answers NaN/Inf as a probability (gRPC would send it as OK): validation should make this unreachable. */
+  function checkFinite(probabilities: Float32Array): ScoreOutput {
+    for (let i = 0; i < probabilities.length; i++) {
+      const v = probabilities[i]!;
+      if (v - v !== 0) throw new MpeError('MPE_ERR_SCORER_RUN', `the scorer answered ${v} for row ${i}`);
+    }
+    return { probabilities, modelVersion: model.version };
   }
 
   function checkRows(n: number): number {

@@ -9,6 +9,7 @@
  * the asynchronous ones). The front the transports hold reads the current service once per call,
  * so a request never mixes two models and no call branches on "is there a model".
  */
+import { validateModel } from './model-check.js';
 import type { ServeConfig } from '../config/config.js';
 import { MpeError } from '../errors.js';
 import type { ServeMetrics } from '../metrics/serve-metrics.js';
@@ -118,7 +119,8 @@ export function createModelSlot(opts: ModelSlotOptions): ModelSlot {
       const p = await startPool(model);
       try {
         const s = createEmbeddingService({ model, pool: p, config, sampler: newSampler(model) });
-        await p.warmEach(Int32Array.from(model.fields, (f) => f.oovId), 1);
+        // A full micro-batch of varied rows in every worker, every table value finite (model-check.ts).
+        await validateModel(model, p, config.maxBatchRows);
         return { service: s, pool: p };
       } catch (e) {
         await p.close();
