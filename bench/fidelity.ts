@@ -21,7 +21,11 @@
  * --data-dir DIR (env MPE_DATA_DIR, default ../shared/data), --mperef DIR (env MPE_REF_DIR,
  * default ../shared/tools/mperef), --work DIR (default a temp dir), --trace (write per-epoch search
  * traces of both sides, JSON lines, into the work dir and keep it), --no-ref (ours only), --no-write
- * (print only), --timeout S (per reference run, default 3600).
+ * (print only), --timeout S (per reference run, default 3600), --reuse (take a run's results from
+ * the work dir when an earlier invocation left them there: ref-<tag>.json, ours-<tag>.json),
+ * --cached-only (with --reuse: tabulate only the runs found, run nothing).
+ * Runs go seed by seed (every lambda of a seed, then the next seed), each reference run followed
+ * by ours on the same configuration, so that a run cut short still has whole seeds.
  */
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -54,6 +58,8 @@ const { values: flags } = parseArgs({
     trace: { type: 'boolean', default: false },
     'no-ref': { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
+    reuse: { type: 'boolean', default: false },
+    'cached-only': { type: 'boolean', default: false },
     timeout: { type: 'string', default: '3600' },
   },
 });
@@ -89,6 +95,8 @@ interface Run {
   readonly seed: number;
   readonly ref: Side | null;
   readonly ours: Side;
+  /** 1-minute load average before the reference run and after ours. */
+  readonly loads: readonly [number, number];
 }
 
 function refAvailable(): string | null {
@@ -154,6 +162,28 @@ function writeDatasetNpz(ds: Dataset, path: string): void {
 function runRef(npz: string, name: string, lambda: number, seed: number): Side {
   const tag = `${name}-l${lambda}-s${seed}`;
   const out = join(work, `ref-${tag}.json`);
+  if (!(flags.reuse && existsSync(out))) runRefProcess(npz, name, lambda, seed, tag, out);
+  const j = JSON.parse(readFileSync(out, 'utf8')) as {
+    wall_s: number;
+    record: { test_auc: number; test_loss: number; search_epoch: number };
+    phases: Record<string, { train_samples_per_s: number }>;
+    avg_bits_per_feature: number;
+    bits_per_group: number[];
+  };
+  return {
+    auc: j.record.test_auc,
+    logLoss: j.record.test_loss,
+    bits: j.avg_bits_per_feature,
+    searchSps: j.phases.search?.train_samples_per_s ?? Number.NaN,
+    retrainSps: j.phases.retrain?.train_samples_per_s ?? Number.NaN,
+    wallSeconds: j.wall_s,
+    searchEpoch: j.record.search_epoch,
+    // reference order: group 0 = rarest; ours: group 0 = most frequent
+    bitsPerGroup: [...j.bits_per_group].reverse(),
+  };
+}
+
+function runRefProcess(npz: string, name: string, lambda: number, seed: number, tag: string, out: string): void {
   const args = [
     join(refDir, 'run_official.py'),
     '--code',
@@ -184,24 +214,6 @@ function runRef(npz: string, name: string, lambda: number, seed: number): Side {
   const argv = flags.trace ? [join(ROOT, 'bench', 'fidelity-trace.py'), '--trace', join(work, `trace-ref-${tag}.jsonl`), ...args] : args;
   const r = spawnSync(PY, argv, { encoding: 'utf8', timeout: Number(flags.timeout) * 1000, maxBuffer: 1 << 28 });
   if (r.status !== 0) throw new Error(`reference run ${tag} failed (${r.status ?? r.signal}): ${r.stderr.slice(-2000)}`);
-  const j = JSON.parse(readFileSync(out, 'utf8')) as {
-    wall_s: number;
-    record: { test_auc: number; test_loss: number; search_epoch: number };
-    phases: Record<string, { train_samples_per_s: number }>;
-    avg_bits_per_feature: number;
-    bits_per_group: number[];
-  };
-  return {
-    auc: j.record.test_auc,
-    logLoss: j.record.test_loss,
-    bits: j.avg_bits_per_feature,
-    searchSps: j.phases.search?.train_samples_per_s ?? Number.NaN,
-    retrainSps: j.phases.retrain?.train_samples_per_s ?? Number.NaN,
-    wallSeconds: j.wall_s,
-    searchEpoch: j.record.search_epoch,
-    // reference order: group 0 = rarest; ours: group 0 = most frequent
-    bitsPerGroup: [...j.bits_per_group].reverse(),
-  };
 }
 
 async function runOurs(ds: Dataset, name: string, lambda: number, seed: number): Promise<Side> {
@@ -263,7 +275,7 @@ function table(name: string, ds: Dataset, runs: readonly Run[], refNote: string 
   const lines: string[] = [];
   lines.push(
     `Data: ${name}, ${ds.rows.toLocaleString('en-US')} rows (train/valid/test ${ds.stats.rowsPerSplit.join('/')}), ${ds.fieldCount} fields, ${ds.featureCount.toLocaleString('en-US')} features; split seed ${splitSeed}; ` +
-      `${epochs} epochs, patience ${patience}, batch ${batchSize}, weight decay 0, G 128, tau 3e-3, bits 0..6; seeds ${seeds.join(', ')}. Load average (1 min) during the runs: ${Math.min(...loads).toFixed(2)}-${Math.max(...loads).toFixed(2)}.`,
+      `${epochs} epochs, patience ${patience}, batch ${batchSize}, weight decay 0, G 128, tau 3e-3, bits 0..6; ${runs.length} of ${lambdas.length * seeds.length} runs (lambdas ${lambdas.join(', ')} x seeds ${seeds.join(', ')}; seeds run: ${[...new Set(runs.map((r) => r.seed))].join(', ')}). Load average (1 min) during the runs: ${Math.min(...loads).toFixed(2)}-${Math.max(...loads).toFixed(2)}.`,
   );
   if (refNote) lines.push('', `Reference: ${refNote}.`);
   lines.push('', '| lambda | seed | ref AUC | ours AUC | ref bits | ours bits | ref search samples/s | ours search samples/s | ref retrain samples/s | ours retrain samples/s |', '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
@@ -325,18 +337,28 @@ try {
     console.log(`${name}: ${ds.rows} rows, ${ds.featureCount} features; npz ${npz}`);
     const runs: Run[] = [];
     const loads: number[] = [];
-    for (const lambda of lambdas) {
-      for (const seed of seeds) {
-        loads.push(loadavg()[0]!);
-        const ref = refMissing ? null : runRef(npz, name, lambda, seed);
-        const ours = await runOurs(ds, name, lambda, seed);
-        loads.push(loadavg()[0]!);
-        runs.push({ lambda, seed, ref, ours });
+    for (const seed of seeds) {
+      for (const lambda of lambdas) {
+        const cache = join(work, `run-${name}-l${lambda}-s${seed}.json`);
+        let run: Run;
+        if (flags.reuse && existsSync(cache)) run = JSON.parse(readFileSync(cache, 'utf8')) as Run;
+        else if (flags['cached-only']) continue;
+        else {
+          const l0 = loadavg()[0]!;
+          const ref = refMissing ? null : runRef(npz, name, lambda, seed);
+          const ours = await runOurs(ds, name, lambda, seed);
+          run = { lambda, seed, ref, ours, loads: [l0, loadavg()[0]!] };
+          writeFileSync(cache, JSON.stringify(run));
+        }
+        const { ref, ours } = run;
+        loads.push(...run.loads);
+        runs.push(run);
         console.log(
           `${name} lambda ${lambda} seed ${seed}: ref AUC ${f4(ref?.auc ?? Number.NaN)} bits ${f2(ref?.bits ?? Number.NaN)} (${f2(ref?.wallSeconds ?? Number.NaN)} s) | ours AUC ${f4(ours.auc)} bits ${f2(ours.bits)} (${f2(ours.wallSeconds)} s) | load ${loadavg()[0]!.toFixed(2)}`,
         );
       }
     }
+    runs.sort((a, b) => b.lambda - a.lambda || a.seed - b.seed);
     const md = table(name, ds, runs, refMissing, loads);
     console.log(`\n${md}\n`);
     const args = process.argv.slice(2).join(' ');

@@ -81,6 +81,7 @@ export const ERROR_CATALOGUE = {
   MPE_ERR_DATA_NUMERIC: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'numeric column is not a number: pass --skip-bad-lines to skip such lines' },
   MPE_ERR_DATA_MALFORMED: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'malformed line (unterminated quote, NUL byte or invalid UTF-8): pass --skip-bad-lines to skip such lines' },
   MPE_ERR_DATA_SCHEMA: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'invalid data schema' },
+  MPE_ERR_DATA_SPLIT: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'split column value is not train/valid/test or 0/1/2: pass --skip-bad-lines to skip such lines' },
   MPE_ERR_TRAIN_CONFIG: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'invalid training option' },
   MPE_ERR_TRAIN_DIVERGED: { http: 500, grpc: G.INTERNAL, message: 'training diverged (non-finite loss): lower the learning rate' },
 

@@ -8,31 +8,19 @@
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { MpeError } from '../errors.js';
-import { addDataOptions, type DataFlags, dataSourceOf, listFlag as list } from './data-options.js';
-import { MPE_TRAIN_FLAGS, mpeMethodOptions } from '../mpe/cli-options.js';
 import { type BudgetReport, budgetLine, TRAINING_METHODS } from '../mpe/methods.js';
 import type { TrainEvent } from '../train/loop.js';
 import { readStoredLiveCounts } from '../model-store/live-counts.js';
 import { DEFAULT_COUNTS_WEIGHT, readLiveRanking } from '../train/live-counts.js';
+import { runSummary } from '../train/run-summary.js';
 import { trainModel } from '../train/trainer.js';
+import { addTrainingOptions, numberFlag, resolveTraining, type TrainingFlags } from './train-options.js';
 
-interface TrainFlags extends DataFlags {
-  data: string;
+interface TrainFlags extends TrainingFlags {
   out: string;
   method: string;
-  epochs?: number;
-  patience?: number;
-  batchSize?: number;
-  hidden?: number[];
-  d?: number;
-  lr?: number;
-  weightDecay?: number;
-  seed?: number;
-  minCount?: number;
-  threads?: number;
   name?: string;
   modelVersion?: string;
-  skipBadLines?: boolean;
   json?: boolean;
   countsFrom?: string;
   model?: string;
@@ -40,16 +28,6 @@ interface TrainFlags extends DataFlags {
   countsBundle?: string;
   countsWeight?: number;
   countsPrefix: string;
-}
-
-function num(name: string, integer: boolean): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
-      throw new MpeError('MPE_ERR_TRAIN_CONFIG', `${name} must be ${integer ? 'an integer' : 'a number'}, got '${v}'`);
-    }
-    return n;
-  };
 }
 
 /** Renders trainer events: a progress bar on a TTY, one line every ~10 s otherwise. */
@@ -98,105 +76,84 @@ function createReporter(json: boolean): { onEvent: (e: TrainEvent) => void; stop
 /** Registers the `train` subcommand. */
 export function register(program: Command): void {
   const train = program.command('train');
-  addDataOptions(train)
+  addTrainingOptions(train)
     .description('train a CTR model (fp32 embeddings, or a registered method such as mpe) and write a bundle')
-    .requiredOption('--data <file>', 'training data (Criteo text, plain or .gz; or delimited text with --format csv)')
     .requiredOption('--out <dir>', 'bundle directory to write')
     .option('--method <name>', 'fp32 | mpe | uniform', 'fp32')
-    .option('--epochs <n>', 'max epochs (default 8)', num('--epochs', true))
-    .option('--patience <n>', 'early-stopping patience in epochs (default 3)', num('--patience', true))
-    .option('--batch-size <n>', 'batch size (default 2048)', num('--batch-size', true))
-    .option('--hidden <sizes>', 'hidden layer widths (default 1024,512,256)', (v) => list(v).map(num('--hidden', true)))
-    .option('--d <n>', 'embedding dimension (default 16)', num('--d', true))
-    .option('--lr <x>', 'Adam learning rate (default 1e-3)', num('--lr', false))
-    .option('--weight-decay <x>', 'dense weight decay (default 3e-6)', num('--weight-decay', false))
-    .option('--seed <n>', 'seed (default 2022)', num('--seed', true))
-    .option('--min-count <n>', 'min train count of a value (default 2)', num('--min-count', true))
-    .option('--threads <n>', 'onnxruntime intra-op threads', num('--threads', true))
     .option('--name <name>', 'model name (default ctr)')
     .option('--model-version <v>', 'model version (default 1)')
-    .option('--skip-bad-lines', 'skip and count malformed lines instead of failing')
-    .option('--json', 'print the result as JSON on stdout')
+    .option('--json', 'print the run summary as JSON on stdout (everything the manifest records about the run)')
     .option('--counts-from <url>', 'rank features by train counts blended with live lookup counts from this Redis (redis://HOST:PORT; needs --model)')
     .option('--model <name>', 'registry model name whose live counts to use (with --counts-from)')
     .option('--counts-version <v>', 'version whose live counts to use (default: --counts-bundle\'s version, else the current one)')
     .option('--counts-bundle <dir>', 'bundle of that version, for its vocabulary (default: the registry record\'s location)')
-    .option('--counts-weight <w>', `weight of the live counts in the ranking, 0..1 (default ${DEFAULT_COUNTS_WEIGHT})`, num('--counts-weight', false))
+    .option('--counts-weight <w>', `weight of the live counts in the ranking, 0..1 (default ${DEFAULT_COUNTS_WEIGHT})`, numberFlag('--counts-weight', false))
     .option('--counts-prefix <p>', 'registry key prefix', 'mpe');
-  for (const [flag, help] of MPE_TRAIN_FLAGS) train.option(flag, help);
   train.action(async (f: TrainFlags) => {
-      const source = dataSourceOf(f);
-      const countsFlags = f.model !== undefined || f.countsVersion !== undefined || f.countsBundle !== undefined || f.countsWeight !== undefined;
-      if (f.countsFrom === undefined && countsFlags) throw new MpeError('MPE_ERR_TRAIN_CONFIG', '--model and --counts-* need --counts-from redis://HOST:PORT');
-      if (f.countsFrom !== undefined && f.model === undefined) throw new MpeError('MPE_ERR_TRAIN_CONFIG', '--counts-from needs --model NAME (the registry model whose live counts to use)');
-      // Read (and check) the live counts before any training, so a failure writes nothing.
-      const ranking =
-        f.countsFrom === undefined
-          ? undefined
-          : await readLiveRanking({
-              url: f.countsFrom,
-              model: f.model!,
-              prefix: f.countsPrefix,
-              ...(f.countsVersion !== undefined ? { version: f.countsVersion } : {}),
-              ...(f.countsBundle !== undefined ? { bundleDir: f.countsBundle } : {}),
-              ...(f.countsWeight !== undefined ? { weight: f.countsWeight } : {}),
-            }, readStoredLiveCounts);
-      if (ranking) {
-        const r = ranking.info;
-        process.stderr.write(
-          `ranking: train counts blended with ${r.sampledLookups} sampled live lookups of ${r.model} ${r.version} (weight ${r.weight}; sampled at ${r.sampleRate}, count-min estimates within ${(100 * r.sketchEpsilon).toFixed(2)}% of a field's lookups)\n`,
-        );
-      }
-      const reporter = createReporter(f.json === true);
-      try {
-        const r = await trainModel({
-          data: f.data,
-          out: f.out,
-          method: f.method,
-          methods: TRAINING_METHODS,
-          methodOptions: mpeMethodOptions(f as unknown as Record<string, unknown>),
-          ...source,
-          ...(f.epochs !== undefined ? { epochs: f.epochs } : {}),
-          ...(f.patience !== undefined ? { patience: f.patience } : {}),
-          ...(f.batchSize !== undefined ? { batchSize: f.batchSize } : {}),
-          ...(f.hidden !== undefined ? { hidden: f.hidden } : {}),
-          ...(f.d !== undefined ? { d: f.d } : {}),
-          ...(f.lr !== undefined ? { lr: f.lr } : {}),
-          ...(f.weightDecay !== undefined ? { weightDecay: f.weightDecay } : {}),
-          ...(f.seed !== undefined ? { seed: f.seed } : {}),
-          ...(f.minCount !== undefined ? { minCount: f.minCount } : {}),
-          ...(f.threads !== undefined ? { intraOpThreads: f.threads } : {}),
-          ...(f.name !== undefined ? { modelName: f.name } : {}),
-          ...(f.modelVersion !== undefined ? { modelVersion: f.modelVersion } : {}),
-          skipBadLines: f.skipBadLines === true,
-          ...(ranking ? { ranking } : {}),
-          onEvent: reporter.onEvent,
-        });
-        const budget = (r.manifest.training as { mpe?: { budget?: BudgetReport | null } }).mpe?.budget ?? null;
+    const t0 = performance.now();
+    const resolved = resolveTraining(f);
+    const { source } = resolved;
+    const countsFlags = f.model !== undefined || f.countsVersion !== undefined || f.countsBundle !== undefined || f.countsWeight !== undefined;
+    if (f.countsFrom === undefined && countsFlags) throw new MpeError('MPE_ERR_TRAIN_CONFIG', '--model and --counts-* need --counts-from redis://HOST:PORT');
+    if (f.countsFrom !== undefined && f.model === undefined) throw new MpeError('MPE_ERR_TRAIN_CONFIG', '--counts-from needs --model NAME (the registry model whose live counts to use)');
+    // Read (and check) the live counts before any training, so a failure writes nothing.
+    const ranking =
+      f.countsFrom === undefined
+        ? undefined
+        : await readLiveRanking({
+            url: f.countsFrom,
+            model: f.model!,
+            prefix: f.countsPrefix,
+            ...(f.countsVersion !== undefined ? { version: f.countsVersion } : {}),
+            ...(f.countsBundle !== undefined ? { bundleDir: f.countsBundle } : {}),
+            ...(f.countsWeight !== undefined ? { weight: f.countsWeight } : {}),
+          }, readStoredLiveCounts);
+    if (ranking) {
+      const r = ranking.info;
+      process.stderr.write(
+        `ranking: train counts blended with ${r.sampledLookups} sampled live lookups of ${r.model} ${r.version} (weight ${r.weight}; sampled at ${r.sampleRate}, count-min estimates within ${(100 * r.sketchEpsilon).toFixed(2)}% of a field's lookups)\n`,
+      );
+    }
+    const reporter = createReporter(f.json === true);
+    try {
+      const r = await trainModel({
+        ...(source.files ? { files: source.files } : { data: source.data! }),
+        format: source.format,
+        ...(source.csv ? { csv: source.csv } : {}),
+        splitSeed: source.splitSeed,
+        minCount: source.minCount,
+        skipBadLines: source.skipBadLines,
+        out: f.out,
+        method: f.method,
+        methods: TRAINING_METHODS,
+        methodOptions: resolved.methodOptions,
+        ...resolved.train,
+        ...(f.name !== undefined ? { modelName: f.name } : {}),
+        ...(f.modelVersion !== undefined ? { modelVersion: f.modelVersion } : {}),
+        ...(ranking ? { ranking } : {}),
+        onEvent: reporter.onEvent,
+      });
+      const wallSeconds = (performance.now() - t0) / 1000;
+      const budget = (r.manifest.training as { mpe?: { budget?: BudgetReport | null } }).mpe?.budget ?? null;
+      if (budget) process.stderr.write(`${budgetLine(budget, r.metrics.test.auc)}\n`);
+      if (f.json) {
         const summary = {
-          bundleDir: r.bundleDir,
-          method: r.manifest.model.method,
-          metrics: r.metrics,
-          samplesPerSecond: r.samplesPerSecond,
-          times: r.times,
-          rows: r.dataset.rows,
-          featureCount: r.dataset.featureCount,
-          skippedLines: r.dataset.stats.skipped,
+          ...runSummary(r, wallSeconds),
+          preset: resolved.preset,
           ...(ranking ? { ranking: ranking.info } : {}),
           ...(budget ? { budget: { ...budget, testAuc: r.metrics.test.auc } } : {}),
         };
-        if (budget) process.stderr.write(`${budgetLine(budget, r.metrics.test.auc)}\n`);
-        if (f.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-        else {
-          const t = r.times;
-          process.stdout.write(
-            `wrote ${r.bundleDir} (${r.manifest.model.method}, ${r.dataset.featureCount} features)\n` +
-              `valid AUC ${r.metrics.valid.auc.toFixed(5)} LogLoss ${r.metrics.valid.logLoss.toFixed(5)} | test AUC ${r.metrics.test.auc.toFixed(5)} LogLoss ${r.metrics.test.logLoss.toFixed(5)} (best epoch ${r.metrics.bestEpoch})\n` +
-              `${Math.round(r.samplesPerSecond)} samples/s; seconds: parse ${t.parse.toFixed(1)}, gather ${t.gather.toFixed(1)}, dense ${t.dense.toFixed(1)}, scatter ${t.scatter.toFixed(1)}, optimizer ${t.optimizer.toFixed(1)}, eval ${t.evaluation.toFixed(1)}\n`,
-          );
-        }
-      } finally {
-        reporter.stop();
+        process.stdout.write(`${JSON.stringify(summary)}\n`);
+      } else {
+        const t = r.times;
+        process.stdout.write(
+          `wrote ${r.bundleDir} (${r.manifest.model.method}, ${r.dataset.featureCount} features)\n` +
+            `valid AUC ${r.metrics.valid.auc.toFixed(5)} LogLoss ${r.metrics.valid.logLoss.toFixed(5)} | test AUC ${r.metrics.test.auc.toFixed(5)} LogLoss ${r.metrics.test.logLoss.toFixed(5)} (best epoch ${r.metrics.bestEpoch})\n` +
+            `${Math.round(r.samplesPerSecond)} samples/s; seconds: parse ${t.parse.toFixed(1)}, gather ${t.gather.toFixed(1)}, dense ${t.dense.toFixed(1)}, scatter ${t.scatter.toFixed(1)}, optimizer ${t.optimizer.toFixed(1)}, eval ${t.evaluation.toFixed(1)}\n`,
+        );
       }
-    });
+    } finally {
+      reporter.stop();
+    }
+  });
 }

@@ -24,7 +24,10 @@ export const SPLIT_VALID = 1;
 export const SPLIT_TEST = 2;
 
 export interface IngestOptions {
-  readonly path: string;
+  /** The data file, split at random (or by `csv.splitColumn`); or give `files`. */
+  readonly path?: string;
+  /** One file per split instead of `path` (valid and test optional); csv files must share the header. */
+  readonly files?: SplitFiles;
   readonly format: 'criteo' | 'csv';
   /** For `csv`: label column, categorical and numeric columns, separator. */
   readonly csv?: DelimitedOptions;
@@ -44,6 +47,22 @@ export interface IngestOptions {
    * field's OOV feature). Default: the train count. The vocabulary (min-count, OOV) does not change.
    */
   readonly rankBy?: RankBy;
+}
+
+/** Data already split into files. */
+export interface SplitFiles {
+  readonly train: string;
+  readonly valid?: string;
+  readonly test?: string;
+}
+
+/** Split of a split-column value: train/valid/test (any case, also validation) or 0/1/2; -1 otherwise. */
+export function parseSplitValue(v: string): number {
+  const s = v.trim().toLowerCase();
+  if (s === 'train' || s === '0') return SPLIT_TRAIN;
+  if (s === 'valid' || s === 'validation' || s === '1') return SPLIT_VALID;
+  if (s === 'test' || s === '2') return SPLIT_TEST;
+  return -1;
 }
 
 /** Rank key of one feature of field `field` (`token` null: the field's OOV feature) given its train count. */
@@ -162,6 +181,18 @@ function validate(o: IngestOptions): { minCount: number; seed: number; pTrain: n
 export async function ingest(o: IngestOptions): Promise<Dataset> {
   const t0 = performance.now();
   const { minCount, seed, pTrain, pValid } = validate(o);
+  if ((o.path === undefined) === (o.files === undefined)) throw new MpeError('MPE_ERR_TRAIN_CONFIG', 'give one data file, or --train (with optional --valid, --test) files');
+  if (o.files && o.csv?.splitColumn !== undefined) throw new MpeError('MPE_ERR_TRAIN_CONFIG', '--split-column and --train/--valid/--test files exclude each other');
+  if (o.format === 'criteo' && o.csv?.splitColumn !== undefined) throw new MpeError('MPE_ERR_TRAIN_CONFIG', '--split-column needs a delimited file with a header (--format csv)');
+  const sources: { path: string; split: number }[] = o.files
+    ? [
+        { path: o.files.train, split: SPLIT_TRAIN },
+        ...(o.files.valid !== undefined ? [{ path: o.files.valid, split: SPLIT_VALID }] : []),
+        ...(o.files.test !== undefined ? [{ path: o.files.test, split: SPLIT_TEST }] : []),
+      ]
+    : [{ path: o.path!, split: -1 }];
+  let source = sources[0]!;
+  let header: string | null = null;
   let schema: DataSchema | null = o.format === 'criteo' ? criteoSchema() : null;
   let F = schema ? schema.fields.length : 0;
   let states: FieldState[] = [];
@@ -196,14 +227,19 @@ export async function ingest(o: IngestOptions): Promise<Dataset> {
       try {
         splitQuoted(line, sep, cols);
       } catch (e) {
-        if (e instanceof BadLine) throw new MpeError(e.code, `${o.path}:${lineNo}: header: ${e.why}`);
+        if (e instanceof BadLine) throw new MpeError(e.code, `${source.path}:${lineNo}: header: ${e.why}`);
         throw e;
       }
+      header = line;
       initStates(delimitedSchema(cols, o.csv!));
       local = new Int32Array(F);
       return;
     }
-    if (lineNo === 1 && schema.header) return;
+    if (lineNo === 1 && schema.header) {
+      // a later file of --train/--valid/--test: its header must be the first file's
+      if (line !== header) throw new MpeError('MPE_ERR_DATA_SCHEMA', `${source.path}:1: header differs from ${sources[0]!.path}'s`);
+      return;
+    }
     if (line.length === 0) return; // blank lines carry no row
     const s = schema;
     try {
@@ -231,8 +267,14 @@ export async function ingest(o: IngestOptions): Promise<Dataset> {
           tokens[fs.column] = t;
         }
       }
-      const u = rng.next();
-      const sp = u < pTrain ? SPLIT_TRAIN : u < pTrain + pValid ? SPLIT_VALID : SPLIT_TEST;
+      let sp = source.split;
+      if (s.splitColumn >= 0) {
+        sp = parseSplitValue(parts[s.splitColumn]!);
+        if (sp < 0) throw new BadLine('MPE_ERR_DATA_SPLIT', `split '${parts[s.splitColumn]!.slice(0, 20)}'`);
+      } else if (sp < 0) {
+        const u = rng.next();
+        sp = u < pTrain ? SPLIT_TRAIN : u < pTrain + pValid ? SPLIT_VALID : SPLIT_TEST;
+      }
       for (let f = 0; f < F; f++) {
         const st = states[f]!;
         const t = tokens[spec[f]!.column]!;
@@ -272,17 +314,22 @@ export async function ingest(o: IngestOptions): Promise<Dataset> {
       positivesPerSplit[sp] += y;
     } catch (e) {
       if (!(e instanceof BadLine)) throw e;
-      if (!o.skipBadLines) throw new MpeError(e.code, `${o.path}:${lineNo}: ${e.why}`);
+      if (!o.skipBadLines) throw new MpeError(e.code, `${source.path}:${lineNo}: ${e.why}`);
       skipped[e.code] = (skipped[e.code] ?? 0) + 1;
     }
   };
 
-  const linesRead = await forEachLine(o.path, onLine);
+  let linesRead = 0;
+  for (const src of sources) {
+    source = src;
+    linesRead += await forEachLine(src.path, onLine);
+  }
+  const where = sources.map((x) => x.path).join(', ');
   if (rows === 0) {
     const why = linesRead === 0 ? 'the file is empty' : `no usable row in ${linesRead} lines`;
-    throw new MpeError('MPE_ERR_DATA_EMPTY', `${o.path}: ${why}`);
+    throw new MpeError('MPE_ERR_DATA_EMPTY', `${where}: ${why}`);
   }
-  if (rowsPerSplit[SPLIT_TRAIN] === 0) throw new MpeError('MPE_ERR_DATA_EMPTY', `${o.path}: the train split has no rows`);
+  if (rowsPerSplit[SPLIT_TRAIN] === 0) throw new MpeError('MPE_ERR_DATA_EMPTY', `${where}: the train split has no rows`);
 
   const sch = schema as unknown as DataSchema;
   // --- rank features by train count ---

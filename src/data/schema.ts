@@ -24,6 +24,8 @@ export interface DataSchema {
   readonly fields: readonly SchemaField[];
   /** True when the first line is a header (skipped as data). */
   readonly header: boolean;
+  /** Column index of the split (train/valid/test or 0/1/2), -1 for a random split. */
+  readonly splitColumn: number;
 }
 
 /** Criteo: label, I1..I13 (integers, bucketed with criteo-log2), C1..C26 (categorical), tab-separated. */
@@ -33,7 +35,7 @@ export function criteoSchema(): DataSchema {
   for (let i = 0; i < CRITEO_CAT_FIELDS; i++) {
     fields.push({ name: `C${i + 1}`, kind: 'categorical', transform: 'none', column: 1 + CRITEO_INT_FIELDS + i });
   }
-  return Object.freeze({ format: 'criteo', sep: '\t', labelColumn: 0, columns: 1 + fields.length, fields: Object.freeze(fields), header: false });
+  return Object.freeze({ format: 'criteo', sep: '\t', labelColumn: 0, columns: 1 + fields.length, fields: Object.freeze(fields), header: false, splitColumn: -1 });
 }
 
 export interface DelimitedOptions {
@@ -41,6 +43,8 @@ export interface DelimitedOptions {
   readonly categorical: readonly string[];
   readonly numeric: readonly string[];
   readonly sep: string;
+  /** Column holding each row's split (train/valid/test or 0/1/2) instead of a random split. */
+  readonly splitColumn?: string;
 }
 
 /**
@@ -65,5 +69,10 @@ export function delimitedSchema(header: readonly string[], o: DelimitedOptions):
   };
   for (const n of o.categorical) add(n, 'categorical');
   for (const n of o.numeric) add(n, 'numeric');
-  return Object.freeze({ format: 'csv', sep: o.sep, labelColumn: col(o.label), columns: names.length, fields: Object.freeze(fields), header: true });
+  let splitColumn = -1;
+  if (o.splitColumn !== undefined) {
+    if (seen.has(o.splitColumn)) throw new MpeError('MPE_ERR_DATA_SCHEMA', `split column '${o.splitColumn}' is also the label or a feature`);
+    splitColumn = col(o.splitColumn);
+  }
+  return Object.freeze({ format: 'csv', sep: o.sep, labelColumn: col(o.label), columns: names.length, fields: Object.freeze(fields), header: true, splitColumn });
 }

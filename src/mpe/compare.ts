@@ -21,6 +21,7 @@ import { rowwiseRowBytes } from '../codec/layout.js';
 import { type Dataset, SPLIT_TEST } from '../data/ingest.js';
 import { MpeError } from '../errors.js';
 import type { TrainEvent } from '../train/loop.js';
+import { TRAIN_DEFAULTS } from '../train/options.js';
 import { type TrainOptions, trainModel } from '../train/trainer.js';
 import { type BudgetReport, TRAINING_METHODS, validateMpeMethodOptions } from './methods.js';
 import { quantizeBundleRowwise } from './rowwise.js';
@@ -117,7 +118,7 @@ export async function runComparison(o: CompareOptions): Promise<CompareReport> {
   const methods = parseMethods(o.methods);
   if (methods.some((m) => m.method.kind === 'mpe')) validateMpeMethodOptions(o.mpe ?? {}); // before any training
   const ds = o.dataset;
-  const d = o.train?.d ?? 16;
+  const d = o.train?.d ?? TRAIN_DEFAULTS.d;
   const results: CompareRow[] = [];
   let fp32: { dir: string; seconds: number; sps: number } | null = null;
   const trainOne = async (name: string, method: string, methodOptions: Readonly<Record<string, unknown>>) => {

@@ -7,7 +7,7 @@
 import { writeBundle } from '../bundle/write.js';
 import type { Manifest } from '../bundle/manifest.js';
 import { packTable } from '../codec/pack-table.js';
-import { type Dataset, type IngestOptions, ingest, type RankBy, SPLIT_TEST } from '../data/ingest.js';
+import { type Dataset, type IngestOptions, ingest, type RankBy, SPLIT_TEST, type SplitFiles } from '../data/ingest.js';
 import type { DelimitedOptions } from '../data/schema.js';
 import { MpeError } from '../errors.js';
 import { buildMlpScorer } from '../scorer/mlp.js';
@@ -16,10 +16,15 @@ import { DenseNet } from './dense-net.js';
 import { predictRows, type SplitMetrics, splitRows } from './evaluate.js';
 import { emptyTimes, fitPhase, type PhaseResult, type StageTimes, type TrainEvent } from './loop.js';
 import { FP32_ONLY, type MethodContext, type MethodOptions, type MethodsMap, pickMethod } from './methods.js';
+import { TRAIN_DEFAULTS } from './options.js';
 
 export interface TrainOptions {
-  /** Data file (Criteo text, plain or .gz, or delimited text with a header); or pass `dataset`. */
+  /** Data file (Criteo text, plain or .gz, or delimited text with a header); or `files`, or `dataset`. */
   readonly data?: string;
+  /** One file per split instead of `data`. */
+  readonly files?: SplitFiles;
+  /** Seed of the random split (default TRAIN_DEFAULTS.splitSeed, independent of `seed`). */
+  readonly splitSeed?: number;
   /** An already ingested data set (skips ingestion; e.g. several methods on the same data). */
   readonly dataset?: Dataset;
   /** Default 'criteo'. */
@@ -51,7 +56,7 @@ export interface TrainOptions {
   readonly batchNorm?: boolean;
   /** Embedding init std (default 0.003). */
   readonly initStd?: number;
-  /** Seed of split, init and shuffles (default 2022). */
+  /** Seed of initialisation and shuffles (default 2022; the split has `splitSeed`). */
   readonly seed?: number;
   readonly minCount?: number;
   readonly skipBadLines?: boolean;
@@ -89,17 +94,18 @@ export interface TrainResult {
 }
 
 function resolveOptions(o: TrainOptions): MethodOptions & { hidden: number[]; weightDecay: number; batchNorm: boolean } {
+  const D = TRAIN_DEFAULTS;
   const r = {
-    d: o.d ?? 16,
-    batchSize: o.batchSize ?? 2048,
-    epochs: o.epochs ?? 8,
-    patience: o.patience ?? 3,
-    lr: o.lr ?? 1e-3,
-    seed: o.seed ?? 2022,
-    initStd: o.initStd ?? 0.003,
-    hidden: (o.hidden ?? [1024, 512, 256]).slice(),
-    weightDecay: o.weightDecay ?? 3e-6,
-    batchNorm: o.batchNorm ?? true,
+    d: o.d ?? D.d,
+    batchSize: o.batchSize ?? D.batchSize,
+    epochs: o.epochs ?? D.epochs,
+    patience: o.patience ?? D.patience,
+    lr: o.lr ?? D.lr,
+    seed: o.seed ?? D.seed,
+    initStd: o.initStd ?? D.initStd,
+    hidden: (o.hidden ?? D.hidden).slice(),
+    weightDecay: o.weightDecay ?? D.weightDecay,
+    batchNorm: o.batchNorm ?? D.batchNorm,
     extra: o.methodOptions ?? {},
   };
   const posInt = (v: number, name: string) => {
@@ -126,13 +132,14 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
   let ds = o.dataset;
   let parseSeconds = 0;
   if (!ds) {
-    if (!o.data) throw new MpeError('MPE_ERR_TRAIN_CONFIG', 'pass a data file (--data)');
+    if (!o.data && !o.files) throw new MpeError('MPE_ERR_TRAIN_CONFIG', 'pass a data file (--data) or one file per split (--train, --valid, --test)');
+    if (o.data && o.files) throw new MpeError('MPE_ERR_TRAIN_CONFIG', 'pass --data or --train/--valid/--test, not both');
     const io: IngestOptions = {
-      path: o.data,
+      ...(o.files ? { files: o.files } : { path: o.data! }),
       format: o.format ?? 'criteo',
       ...(o.csv ? { csv: o.csv } : {}),
       ...(o.minCount !== undefined ? { minCount: o.minCount } : {}),
-      seed: opts.seed,
+      seed: o.splitSeed ?? TRAIN_DEFAULTS.splitSeed,
       skipBadLines: o.skipBadLines ?? false,
       ...(o.ranking ? { rankBy: o.ranking.rankBy } : {}),
       onProgress: (lines) => emit({ type: 'log', message: `read ${lines} lines` }),
@@ -214,7 +221,14 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
           phases: phases.map((p) => ({ name: p.name, bestEpoch: p.bestEpoch, epochs: p.history.map((h) => ({ epoch: h.epoch, trainLoss: h.trainLoss, validAuc: h.valid.auc, validLogLoss: h.valid.logLoss })) })),
         },
         data: {
-          source: o.data ?? null,
+          source: o.data ?? o.files ?? null,
+          split: o.dataset
+            ? 'given data set'
+            : o.files
+              ? 'files'
+              : o.csv?.splitColumn !== undefined
+                ? { column: o.csv.splitColumn }
+                : { random: [0.8, 0.1, 0.1], seed: o.splitSeed ?? TRAIN_DEFAULTS.splitSeed },
           rows: dataset.rows,
           rowsPerSplit: dataset.stats.rowsPerSplit,
           positivesPerSplit: dataset.stats.positivesPerSplit,

@@ -123,3 +123,49 @@ test('delimited text with a header, quoted fields, named columns', async () => {
   await assert.rejects(ingest({ path: bad, format: 'csv', csv: { label: 'click', categorical: ['city'], numeric: [], sep: ',' } }), (e: Error & { code?: string }) => e.code === 'MPE_ERR_DATA_MALFORMED' && e.message.includes(`${bad}:2:`));
   await assert.rejects(ingest({ path: p, format: 'csv', csv: { label: 'click', categorical: ['nope'], numeric: [], sep: ',' } }), { code: 'MPE_ERR_DATA_SCHEMA' });
 });
+
+test('--split-column: each row\'s split from a column (train/valid/test or 0/1/2), no random draw; bad values are MPE_ERR_DATA_SPLIT', async () => {
+  const p = join(dir, 'split-col.csv');
+  const rows = ['y,a,b,part'];
+  const parts = ['train', 'valid', 'test', '0', '1', '2', 'TRAIN', 'validation'];
+  for (let i = 0; i < 40; i++) rows.push(`${i % 2},a${i % 3},b${i % 5},${parts[i % parts.length]}`);
+  writeFileSync(p, `${rows.join('\n')}\n`);
+  const csv = { label: 'y', categorical: ['a', 'b'], numeric: [], sep: ',', splitColumn: 'part' };
+  const ds = await ingest({ path: p, format: 'csv', csv });
+  const want = [0, 1, 2, 0, 1, 2, 0, 1];
+  for (let r = 0; r < 40; r++) assert.equal(ds.split[r], want[r % 8], `row ${r}`);
+  assert.deepEqual(ds.stats.rowsPerSplit, [15, 15, 10]);
+  assert.deepEqual(ds.fields.map((f) => f.name), ['a', 'b']); // the split column is not a feature
+  writeFileSync(p, `${rows.join('\n')}\n1,a1,b1,holdout\n`);
+  await assert.rejects(ingest({ path: p, format: 'csv', csv }), (e: { code: string; message: string }) => e.code === 'MPE_ERR_DATA_SPLIT' && e.message.includes(`${p}:42`));
+  const skipped = await ingest({ path: p, format: 'csv', csv, skipBadLines: true });
+  assert.equal(skipped.stats.skipped.MPE_ERR_DATA_SPLIT, 1);
+  await assert.rejects(ingest({ path: p, format: 'csv', csv: { ...csv, splitColumn: 'a' } }), { code: 'MPE_ERR_DATA_SCHEMA' });
+  await assert.rejects(ingest({ path: p, format: 'csv', csv: { ...csv, splitColumn: 'nope' } }), { code: 'MPE_ERR_DATA_SCHEMA' });
+  await assert.rejects(ingest({ path: synthFile, format: 'criteo', csv: { ...csv } }), { code: 'MPE_ERR_TRAIN_CONFIG' });
+});
+
+test('--train/--valid/--test files: one file per split, same header required, counts from the train file only', async () => {
+  const mk = (name: string, lines: string[], header = 'y,a') => {
+    const p = join(dir, name);
+    writeFileSync(p, `${[header, ...lines].join('\n')}\n`);
+    return p;
+  };
+  const train = mk('tr.csv', ['1,x', '0,x', '1,y', '0,y', '1,z']);
+  const valid = mk('va.csv', ['1,x', '0,w']);
+  const test = mk('te.csv', ['0,z', '1,z', '1,z']);
+  const csv = { label: 'y', categorical: ['a'], numeric: [], sep: ',' };
+  const ds = await ingest({ files: { train, valid, test }, format: 'csv', csv });
+  assert.deepEqual([...ds.split], [0, 0, 0, 0, 0, 1, 1, 2, 2, 2]);
+  assert.deepEqual(ds.stats.rowsPerSplit, [5, 2, 3]);
+  // z appears once in train (3 times in test): below min-count 2, so it is OOV
+  const z = ds.ids[4]!;
+  assert.equal(z, ds.fields[0]!.oovId);
+  assert.deepEqual([...ds.trainCounts].sort(), [1, 2, 2]);
+  const only = await ingest({ files: { train }, format: 'csv', csv });
+  assert.deepEqual(only.stats.rowsPerSplit, [5, 0, 0]);
+  const other = mk('va2.csv', ['1,x'], 'y,b');
+  await assert.rejects(ingest({ files: { train, valid: other }, format: 'csv', csv }), (e: { code: string; message: string }) => e.code === 'MPE_ERR_DATA_SCHEMA' && e.message.includes('va2.csv:1'));
+  await assert.rejects(ingest({ path: train, files: { train }, format: 'csv', csv }), { code: 'MPE_ERR_TRAIN_CONFIG' });
+  await assert.rejects(ingest({ files: { train, valid }, format: 'csv', csv: { ...csv, splitColumn: 'a' } }), { code: 'MPE_ERR_TRAIN_CONFIG' });
+});

@@ -6,7 +6,6 @@ import { test } from 'node:test';
 import { ingest } from '../../src/data/ingest.js';
 import { synthesize } from '../../src/data/synth.js';
 import { bitsBars, bitsSvg, compareMarkdown, parseMethods, runComparison } from '../../src/mpe/compare.js';
-import { mpeMethodOptions } from '../../src/mpe/cli-options.js';
 import { parseRowwiseBits } from '../../src/mpe/rowwise.js';
 
 test('method list parsing and its stable error codes', () => {
@@ -19,7 +18,6 @@ test('method list parsing and its stable error codes', () => {
   assert.throws(() => parseMethods('mpe,mpe'), { code: 'MPE_ERR_MPE_METHOD' });
   assert.equal(parseRowwiseBits('int4'), 4);
   assert.throws(() => parseRowwiseBits('int2'), { code: 'MPE_ERR_MPE_CONFIG' });
-  assert.deepEqual(mpeMethodOptions({ lambda: '1e-4', bits: '0,4', data: 'x', targetBits: '2' }), { lambda: '1e-4', bits: '0,4', targetBits: '2' });
 });
 
 test('text bars merge runs of equal widths; the SVG chart has one bar per group', () => {
