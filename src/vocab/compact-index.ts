@@ -29,6 +29,7 @@
  */
 import { MpeError } from '../errors.js';
 import { mix32 } from '../util/hash.js';
+import { lookupBatchWith } from './lookup-batch.js';
 import { hashHi, hashInto, hashLo } from './hash.js';
 
 /** "MPEVOCB2" */
@@ -242,17 +243,9 @@ export class CompactVocabulary {
    * if an array is too short.
    */
   lookupBatch(fieldIdx: Int32Array | readonly number[], tokens: readonly string[], outIds: Int32Array, outFound: Uint8Array): void {
-    const n = tokens.length;
-    if (fieldIdx.length < n || outIds.length < n || outFound.length < n) throw new MpeError('MPE_ERR_CODEC_BUFFER', `${n} tokens, ${fieldIdx.length} fields, ${outIds.length} ids, ${outFound.length} flags`);
-    for (let i = 0; i < n; i++) {
-      const f = fieldIdx[i]!;
-      if (!(f >= 0 && f <= 0xffffffff && f === Math.floor(f))) throw new MpeError('MPE_ERR_VOCAB_FIELD', `field index ${f} at ${i}`);
-      hashInto(f, tokens[i]!);
-      const id = this.find(hashHi(), hashLo());
-      outIds[i] = id;
-      outFound[i] = id === -1 ? 0 : 1;
-    }
+    lookupBatchWith(this.find, fieldIdx, tokens, outIds, outFound);
   }
+
 
   /** The largest id any key resolves to, plus one (0 without keys): the loader checks it against featureCount. */
   idEnd(): number {

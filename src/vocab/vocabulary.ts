@@ -15,6 +15,7 @@
  */
 import { MpeError } from '../errors.js';
 import type { FieldSpec } from '../features/token.js';
+import { lookupBatchWith } from './lookup-batch.js';
 import { hashHi, hashInto, hashLo, slotHash } from './hash.js';
 
 /** "MPEVOCB1" */
@@ -75,17 +76,9 @@ export class Vocabulary {
    * if an array is too short.
    */
   lookupBatch(fieldIdx: Int32Array | readonly number[], tokens: readonly string[], outIds: Int32Array, outFound: Uint8Array): void {
-    const n = tokens.length;
-    if (fieldIdx.length < n || outIds.length < n || outFound.length < n) throw new MpeError('MPE_ERR_CODEC_BUFFER', `${n} tokens, ${fieldIdx.length} fields, ${outIds.length} ids, ${outFound.length} flags`);
-    for (let i = 0; i < n; i++) {
-      const f = fieldIdx[i]!;
-      if (!(f >= 0 && f <= 0xffffffff && f === Math.floor(f))) throw new MpeError('MPE_ERR_VOCAB_FIELD', `field index ${f} at ${i}`);
-      hashInto(f, tokens[i]!);
-      const id = this.find(hashHi(), hashLo());
-      outIds[i] = id;
-      outFound[i] = id === -1 ? 0 : 1;
-    }
+    lookupBatchWith((hi, lo) => this.find(hi, lo), fieldIdx, tokens, outIds, outFound);
   }
+
 
   /** Serialises to the layout in the file comment (always a fresh, 4-byte aligned buffer). */
   toBytes(): Uint8Array {
