@@ -1,7 +1,7 @@
 /**
  * The vocabulary of a vocab.bin held in memory (a worker thread's view of the bundle's
- * SharedArrayBuffer): the same decoding as `loadBundle` (v1 hash table or v2 compact index),
- * without copying the table.
+ * SharedArrayBuffer): the same decoding as `loadBundle`, without copying the table. Either
+ * payload kind (v2 compact index or v1 hash table) is viewed in place.
  */
 import { type VocabularyIndex, vocabularyFromBytes } from '../vocab/decode.js';
 import { decodeVocabFile } from './vocab-file.js';
