@@ -17,6 +17,7 @@ import type { SplitFiles } from '../data/ingest.js';
 import type { DelimitedOptions } from '../data/schema.js';
 import { type ErrorCode, MpeError } from '../errors.js';
 import { TRAIN_DEFAULTS, TRAIN_PRESETS } from '../train/options.js';
+import type { TrainOptions } from '../train/trainer.js';
 
 /** Every training flag as commander hands it over (camel-cased; undefined = not given). */
 export interface TrainingFlags {
@@ -167,18 +168,8 @@ export interface DataSource {
   readonly skipBadLines: boolean;
 }
 
-/** Training options after the preset and the explicit flags (keys absent = trainer default). */
-export interface ProtocolOptions {
-  readonly epochs?: number;
-  readonly patience?: number;
-  readonly batchSize?: number;
-  readonly hidden?: readonly number[];
-  readonly d?: number;
-  readonly lr?: number;
-  readonly weightDecay?: number;
-  readonly seed?: number;
-  readonly intraOpThreads?: number;
-}
+/** Training options after the preset and the explicit flags (keys absent = trainer default): the trainer's own fields, not a copy. */
+export type ProtocolOptions = Pick<TrainOptions, 'epochs' | 'patience' | 'batchSize' | 'hidden' | 'd' | 'lr' | 'weightDecay' | 'seed' | 'intraOpThreads'>;
 
 export interface ResolvedTraining {
   readonly source: DataSource;
