@@ -33,6 +33,8 @@ const DATA = resolve(ROOT, process.env.BENCH_ALLIN_DATA ?? '../shared/data');
 const SYNTH_ROWS = Number(process.env.BENCH_ALLIN_SYNTH_ROWS ?? 300_000);
 const SETS = (process.env.BENCH_ALLIN_SETS ?? 'criteo,movielens,synth').split(',');
 const EPOCHS = Number(process.env.BENCH_ALLIN_EPOCHS ?? 8);
+/** Result name: `all-in` for the default sets, `all-in-<sets>` for a subset, so a run of one set keeps the others' section. */
+const RESULT = SETS.join(',') === 'criteo,movielens,synth' ? 'all-in' : `all-in-${SETS.join('-')}`;
 
 /** v1 vocab.bin bytes for `keys` keys: 64-byte file header + 16-byte payload header + 12 bytes per slot, capacity = power of two >= max(16, 2 keys). */
 function v1VocabBytes(keys: number): number {
@@ -139,7 +141,7 @@ function report(rows: readonly Row[], notes: readonly string[], t0: number, done
     ...notes,
     `- Load average at the time of writing: ${loadavg().map((x) => x.toFixed(1)).join(' / ')} on ${cpus().length} cores; ${((Date.now() - t0) / 60000).toFixed(1)} min since the start. The box is shared: train seconds are not comparable across rows.`,
   ].join('\n');
-  writeResult({ name: 'all-in', title: 'All-in memory: vocabulary shrinks with the table (format v2)', command: benchCommand('bench:all-in', ['BENCH_ALLIN_SYNTH_ROWS', 'BENCH_ALLIN_SETS', 'BENCH_ALLIN_EPOCHS', 'BENCH_ALLIN_DATA']), date: new Date().toISOString(), machine: describeMachine(), markdown, data: rows });
+  writeResult({ name: RESULT, title: `All-in memory: vocabulary shrinks with the table (format v2)${RESULT === 'all-in' ? '' : `, ${SETS.join(', ')}`}`, command: benchCommand('bench:all-in', ['BENCH_ALLIN_SYNTH_ROWS', 'BENCH_ALLIN_SETS', 'BENCH_ALLIN_EPOCHS', 'BENCH_ALLIN_DATA']), date: new Date().toISOString(), machine: describeMachine(), markdown, data: rows });
   console.log(markdown);
   console.log(`wrote ${writeBenchmarksDoc()}`);
 }

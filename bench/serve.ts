@@ -154,6 +154,9 @@ const names = fx.fields.map((f) => f.name);
 const tmp = mkdtempSync(join(tmpdir(), 'mpe-bench-serve-'));
 const dir = join(tmp, 'bundle');
 await writeFixtureBundle(fx, dir, 'bench-1');
+/** The same model as a format v1 bundle for `--baseline`: checkouts from before format v2 read only v1. */
+const dirV1 = join(tmp, 'bundle-v1');
+if (BASELINE !== null) await writeFixtureBundle(fx, dirV1, 'bench-1', 1);
 /** Each batch: 100 candidates whose first SHARED fields hold row 0's values (ids and raw agree). */
 const batches = Array.from({ length: BATCHES }, (_, k) => {
   const { ids, raw } = randomRows(fx, ROWS, 9000 + k);
@@ -317,7 +320,7 @@ const mainMsPerRequest = (name: string): number => (1000 * ROWS) / rowsPerCpuSec
 
 const serveArgs = ['--model', dir, '--workers', String(WORKERS), '--intra-op-threads', String(INTRA)];
 const mine: Server = { label: 'this', ...(await spawnServe(serveArgs, DIST)) };
-const baseline: Server | null = BASELINE === null ? null : await spawnFrom(BASELINE, serveArgs);
+const baseline: Server | null = BASELINE === null ? null : await spawnFrom(BASELINE, ['--model', dirV1, ...serveArgs.slice(2)]);
 const raw1Runner = await rawRunner(1);
 const raw2Runner = await rawRunner(2);
 const loads: number[] = [loadavg()[0]!];

@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import { ingest } from '../data/ingest.js';
 import { bitsBars, bitsSvg, compareMarkdown, parseMethods, runComparison } from '../mpe/compare.js';
 import { validateMpeMethodOptions } from '../mpe/methods.js';
+import { createReporter } from './progress.js';
 import { addTrainingOptions, resolveTraining, type TrainingFlags } from './train-options.js';
 
 interface CompareFlags extends TrainingFlags {
@@ -42,6 +43,7 @@ export function register(program: Command): void {
       });
       log(`ingested ${ds.rows} rows, ${ds.featureCount} features`);
       mkdirSync(o.out, { recursive: true });
+      const reporter = createReporter(o.json === true);
       const rep = await runComparison({
         name: o.name ?? source.data ?? source.files!.train,
         dataset: ds,
@@ -49,11 +51,8 @@ export function register(program: Command): void {
         methods: o.methods,
         train,
         mpe: methodOptions,
-        onEvent: (e) => {
-          if (e.type === 'log') log(e.message);
-          else if (e.type === 'epoch-end') log(`${e.phase} epoch ${e.epoch}: train loss ${e.trainLoss.toFixed(5)}, valid AUC ${e.valid.auc.toFixed(5)}, ${Math.round(e.samplesPerSecond)} samples/s`);
-        },
-      });
+        onEvent: reporter.onEvent,
+      }).finally(reporter.stop);
       let md = `${compareMarkdown(rep)}\n`;
       let bars = '';
       for (const r of rep.results) {

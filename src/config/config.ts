@@ -34,6 +34,8 @@ export interface ServeConfig {
   readonly maxBatchRows: number;
   /** Longest a request waits for others to join its micro-batch while a worker is idle (microseconds). */
   readonly maxWaitUs: number;
+  /** A Score request alone in the queue with at least twice this many rows is split across the idle workers (rows); 0 = never split. */
+  readonly splitMinRows: number;
   /** Most Score requests waiting for a worker; more are shed with MPE_ERR_OVERLOADED (requests). */
   readonly queueLimit: number;
   /** Longest a Score request may wait for a worker before it is shed with MPE_ERR_OVERLOADED (milliseconds). */
@@ -77,6 +79,10 @@ export const DEFAULTS: ServeConfig = Object.freeze({
   adminToken: null,
   maxBatchRows: 256, // rows
   maxWaitUs: 200, // microseconds
+  // rows: a lone 100-row request on 2 workers x 1 thread runs as two 50-row slices (raw
+  // onnxruntime, issue 14: 100 rows 1.92 ms on one thread, 50 rows 0.98 ms); below ~16 rows a
+  // run's fixed cost dominates and splitting stops paying.
+  splitMinRows: 16,
   queueLimit: 256, // requests
   maxQueueMs: 300, // milliseconds: past saturation, answers come back within ~this plus one batch, or are shed
   defaultDeadlineMs: 5_000, // milliseconds: a client that sent no deadline has given up long before
@@ -177,6 +183,7 @@ export const CONFIG_OPTIONS: readonly OptionDef[] = Object.freeze([
   { key: 'adminToken', env: 'MPE_ADMIN_TOKEN', flag: 'admin-token', description: `bearer token of the admin routes (POST /admin/reload), at least ${MIN_ADMIN_TOKEN_LENGTH} characters`, parse: adminToken, show: () => '***' },
   { key: 'maxBatchRows', env: 'MPE_MAX_BATCH_ROWS', flag: 'max-batch-rows', description: 'rows per micro-batch', parse: int(1, 1 << 20) },
   { key: 'maxWaitUs', env: 'MPE_MAX_WAIT_US', flag: 'max-wait-us', description: 'micro-batch wait (us)', parse: int(0, 1_000_000) },
+  { key: 'splitMinRows', env: 'MPE_SPLIT_MIN_ROWS', flag: 'split-min-rows', description: 'a lone Score request of at least 2x this many rows is split across idle workers (0 = never)', parse: int(0, 1 << 20) },
   { key: 'queueLimit', env: 'MPE_QUEUE_LIMIT', flag: 'queue-limit', description: 'queued Score requests before shedding', parse: int(1, 1 << 20) },
   { key: 'maxQueueMs', env: 'MPE_MAX_QUEUE_MS', flag: 'max-queue-ms', description: 'longest wait for a worker before shedding (ms)', parse: int(1, 3_600_000) },
   { key: 'defaultDeadlineMs', env: 'MPE_DEFAULT_DEADLINE_MS', flag: 'default-deadline-ms', description: 'deadline of requests that bring none (ms)', parse: int(1, 3_600_000) },
