@@ -1,5 +1,5 @@
 /**
- * `npm run bench:serve [-- --seconds S --workers N --intra-op-threads T --reps R --baseline DIR]`:
+ * `npm run bench:serve [-- --seconds S --workers N --intra-op-threads T --reps R --baseline DIR --forms F --transports T --result NAME]`:
  * Score of 100 candidates x 39 fields with the default DNN (1024-512-256, BatchNorm, d = 16)
  * served by `mpe serve` (a child process, 2 workers x 1 intra-op thread by default), over gRPC
  * and HTTP, in every request form side by side in ONE run:
@@ -56,6 +56,8 @@ const CONCURRENCY = 8;
 const DIST = strArg('--dist');
 /** `--baseline DIR`: a second checkout whose server is measured in the same run (ids and flat forms). */
 const BASELINE = strArg('--baseline');
+/** `--result NAME`: the result file / docs section (default serve; a focused comparison run gets its own so the full run's stays). */
+const RESULT = strArg('--result') ?? 'serve';
 /** `--forms a,b`: a subset of the forms. */
 const FORMS = (strArg('--forms') ?? 'ids,flat,columns,context').split(',') as Form[];
 /** `--transports grpc,http`. */
@@ -450,8 +452,8 @@ md += Object.entries(results)
   .join('; ');
 md += '.\n';
 writeResult({
-  name: 'serve',
-  title: 'Serving: Score over gRPC and HTTP in every request form vs raw onnxruntime',
+  name: RESULT,
+  title: `Serving: Score over ${TRANSPORTS.join(' and ')} in ${FORMS.length === 4 ? 'every request form' : `the ${FORMS.join(', ')} forms`} vs raw onnxruntime`,
   command: `npm run bench:serve${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`,
   date: new Date().toISOString(),
   machine: describeMachine(),
