@@ -12,6 +12,7 @@ import { MpeError } from '../errors.js';
 import type { Method, RequestMetrics } from '../metrics/request-metrics.js';
 import type { CallContext, EmbeddingService, LookupInput, LookupOutput, ScoreInput } from '../service/embedding-service.js';
 import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS } from './connection-limits.js';
+import { capHttpConnections } from './http-connection-cap.js';
 import { toHttpError } from './http-errors.js';
 import { lookupSchema, modelSchema, scoreSchema, statusSchema } from './http-schemas.js';
 import type { InFlight } from './in-flight.js';
@@ -117,12 +118,12 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
   const app = Fastify({
     // Node's own bounds, set at creation: a request (headers and body) must arrive within
     // requestTimeoutMs (else 408 and close; checked every quarter of it, not every 30 s as by
-    // default), keep-alive connections idle for idleTimeoutMs are closed, and sockets past
-    // maxConnections are closed on accept.
+    // default), keep-alive connections idle for idleTimeoutMs are closed, and connections past
+    // maxConnections are answered 503 MPE_ERR_OVERLOADED and closed (http-connection-cap.ts).
     serverFactory: (handler) => {
       const s = createHttp1Server({ requestTimeout: limits.requestTimeoutMs, headersTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(limits.requestTimeoutMs / 4))) }, handler);
       s.keepAliveTimeout = limits.idleTimeoutMs;
-      s.maxConnections = limits.maxConnections;
+      capHttpConnections(s, limits.maxConnections);
       return s;
     },
     bodyLimit: deps.maxMessageBytes,
