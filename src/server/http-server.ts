@@ -16,6 +16,7 @@ import { capHttpConnections } from './http-connection-cap.js';
 import { toHttpError } from './http-errors.js';
 import { lookupSchema, modelSchema, scoreSchema, statusSchema } from './http-schemas.js';
 import type { InFlight } from './in-flight.js';
+import { BodyBudget } from './body-budget.js';
 import { readJsonBody } from './json-body.js';
 import { type JsonShapeLimits, MAX_JSON_DEPTH, maxJsonContainers } from './json-guard.js';
 import { lookupJsonStream, STREAM_THRESHOLD } from './json-stream.js';
@@ -29,6 +30,8 @@ export interface HttpServerDeps {
   readonly registry: Registry;
   readonly inFlight: InFlight;
   readonly maxMessageBytes: number;
+  /** Bytes of request bodies all connections may hold at once while they arrive (default: 16 x maxMessageBytes). */
+  readonly maxBodyBufferBytes?: number;
   /** Deadline of a request without the x-mpe-deadline-ms header (ms). */
   readonly defaultDeadlineMs: number;
   /** Readiness: model loaded, warm-up score done, not draining. */
@@ -138,6 +141,7 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
   // runs while the body streams in (json-body.ts): a bad body is refused without being buffered.
   const jsonLimits = deps.jsonLimits ?? { maxDepth: MAX_JSON_DEPTH, maxContainers: maxJsonContainers(65536, 1024) };
   const bodyLimits = { maxBytes: deps.maxMessageBytes, shape: jsonLimits };
+  const budget = new BodyBudget(deps.maxBodyBufferBytes ?? 16 * deps.maxMessageBytes);
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   // Requests refused while their body (of a declared length within the limit) was still arriving:
@@ -148,7 +152,7 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
   // buffering whole bodies before the scan (before) cost 640-1010 ms.
   const lingering = new WeakSet<FastifyRequest>();
   app.addContentTypeParser('application/json', (req, payload, done) => {
-    readJsonBody(payload, req.headers['content-length'], bodyLimits).then(
+    readJsonBody(payload, req.headers['content-length'], bodyLimits, budget).then(
       (bytes) => parseJson(req, bytes.toString('utf8'), done),
       (e: unknown) => {
         if (req.headers['content-length'] !== undefined && (e as { code?: string }).code === 'MPE_ERR_REQ_JSON') {
