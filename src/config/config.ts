@@ -46,6 +46,8 @@ export interface ServeConfig {
   readonly grpcWindowBytes: number;
   /** Largest request message accepted by either transport (bytes). */
   readonly maxMessageBytes: number;
+  /** Bytes of HTTP request bodies all connections together may hold while they arrive; past it, 503 MPE_ERR_OVERLOADED (bytes, at least maxMessageBytes). */
+  readonly maxBodyBufferBytes: number;
   /** Most candidate rows in one Score request (rows). */
   readonly requestRowLimit: number;
   /** Most features in one Lookup request (features). */
@@ -91,6 +93,9 @@ export const DEFAULTS: ServeConfig = Object.freeze({
   // stalled half-uploaded, the pool queue stayed empty, workers 17% busy, clients timed out.
   grpcWindowBytes: 8 * 1024 * 1024,
   maxMessageBytes: 4 * 1024 * 1024, // bytes
+  // bytes: 16 bodies of the largest size at once, thousands of ordinary Score bodies (10-100 KB);
+  // without a bound every connection could hold MPE_MAX_MESSAGE_BYTES (server/body-budget.ts).
+  maxBodyBufferBytes: 64 * 1024 * 1024,
   requestRowLimit: 1024, // rows
   lookupFeatureLimit: 65536, // features
   shutdownGraceMs: 10_000, // milliseconds
@@ -189,6 +194,7 @@ export const CONFIG_OPTIONS: readonly OptionDef[] = Object.freeze([
   { key: 'defaultDeadlineMs', env: 'MPE_DEFAULT_DEADLINE_MS', flag: 'default-deadline-ms', description: 'deadline of requests that bring none (ms)', parse: int(1, 3_600_000) },
   { key: 'grpcWindowBytes', env: 'MPE_GRPC_WINDOW_BYTES', flag: 'grpc-window-bytes', description: 'HTTP/2 receive window of the gRPC server (bytes)', parse: int(65_535, 0x7fffffff) },
   { key: 'maxMessageBytes', env: 'MPE_MAX_MESSAGE_BYTES', flag: 'max-message-bytes', description: 'largest request message (bytes)', parse: int(1024, 1 << 30) },
+  { key: 'maxBodyBufferBytes', env: 'MPE_MAX_BODY_BUFFER_BYTES', flag: 'max-body-buffer-bytes', description: 'bytes of HTTP request bodies held at once while they arrive (at least --max-message-bytes)', parse: int(1024, 2 ** 40) },
   { key: 'requestRowLimit', env: 'MPE_REQUEST_ROW_LIMIT', flag: 'request-row-limit', description: 'rows per Score request', parse: int(1, 1 << 20) },
   { key: 'lookupFeatureLimit', env: 'MPE_LOOKUP_FEATURE_LIMIT', flag: 'lookup-feature-limit', description: 'features per Lookup request', parse: int(1, 1 << 24) },
   { key: 'shutdownGraceMs', env: 'MPE_SHUTDOWN_GRACE_MS', flag: 'shutdown-grace-ms', description: 'grace for in-flight requests on shutdown (ms)', parse: int(0, 3_600_000) },
@@ -257,6 +263,9 @@ export function resolveConfig(flags: ConfigFlags = {}, env: Readonly<Record<stri
     }
   }
   const cfg = out as unknown as ServeConfig;
+  if (cfg.maxBodyBufferBytes < cfg.maxMessageBytes) {
+    throw new MpeError('MPE_ERR_CONFIG_INVALID', `MPE_MAX_BODY_BUFFER_BYTES (--max-body-buffer-bytes) ${cfg.maxBodyBufferBytes} is below MPE_MAX_MESSAGE_BYTES (--max-message-bytes) ${cfg.maxMessageBytes}: no body of the largest size could ever be received`);
+  }
   return Object.freeze(cfg);
 }
 

@@ -12,9 +12,11 @@ import { MpeError } from '../errors.js';
 import type { Method, RequestMetrics } from '../metrics/request-metrics.js';
 import type { CallContext, EmbeddingService, LookupInput, LookupOutput, ScoreInput } from '../service/embedding-service.js';
 import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS } from './connection-limits.js';
+import { capHttpConnections } from './http-connection-cap.js';
 import { toHttpError } from './http-errors.js';
 import { lookupSchema, modelSchema, scoreSchema, statusSchema } from './http-schemas.js';
 import type { InFlight } from './in-flight.js';
+import { BodyBudget } from './body-budget.js';
 import { readJsonBody } from './json-body.js';
 import { type JsonShapeLimits, MAX_JSON_DEPTH, maxJsonContainers } from './json-guard.js';
 import { lookupJsonStream, STREAM_THRESHOLD } from './json-stream.js';
@@ -30,6 +32,8 @@ export interface HttpServerDeps {
   readonly registry: Registry;
   readonly inFlight: InFlight;
   readonly maxMessageBytes: number;
+  /** Bytes of request bodies all connections may hold at once while they arrive (default: 16 x maxMessageBytes). */
+  readonly maxBodyBufferBytes?: number;
   /** Deadline of a request without the x-mpe-deadline-ms header (ms). */
   readonly defaultDeadlineMs: number;
   /** Readiness: model loaded, warm-up score done, not draining. */
@@ -122,12 +126,12 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
   const app = Fastify({
     // Node's own bounds, set at creation: a request (headers and body) must arrive within
     // requestTimeoutMs (else 408 and close; checked every quarter of it, not every 30 s as by
-    // default), keep-alive connections idle for idleTimeoutMs are closed, and sockets past
-    // maxConnections are closed on accept.
+    // default), keep-alive connections idle for idleTimeoutMs are closed, and connections past
+    // maxConnections are answered 503 MPE_ERR_OVERLOADED and closed (http-connection-cap.ts).
     serverFactory: (handler) => {
       const s = createHttp1Server({ requestTimeout: limits.requestTimeoutMs, headersTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(limits.requestTimeoutMs / 4))) }, handler);
       s.keepAliveTimeout = limits.idleTimeoutMs;
-      s.maxConnections = limits.maxConnections;
+      capHttpConnections(s, limits.maxConnections);
       return s;
     },
     bodyLimit: deps.maxMessageBytes,
@@ -142,6 +146,7 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
   // runs while the body streams in (json-body.ts): a bad body is refused without being buffered.
   const jsonLimits = deps.jsonLimits ?? { maxDepth: MAX_JSON_DEPTH, maxContainers: maxJsonContainers(65536, 1024) };
   const bodyLimits = { maxBytes: deps.maxMessageBytes, shape: jsonLimits };
+  const budget = new BodyBudget(deps.maxBodyBufferBytes ?? 16 * deps.maxMessageBytes);
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   // Requests refused while their body (of a declared length within the limit) was still arriving:
@@ -155,7 +160,7 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
   // any other body takes the default parser, the schema and the service's checks.
   const fieldsNow = currentWireFields(() => service.getModel());
   app.addContentTypeParser('application/json', (req, payload, done) => {
-    readJsonBody(payload, req.headers['content-length'], bodyLimits).then(
+    readJsonBody(payload, req.headers['content-length'], bodyLimits, budget).then(
       (bytes) => {
         const fields = req.routeOptions.url === '/v1/score' ? fieldsNow() : null;
         const packed = fields === null ? null : scanFlatJson(bytes, fields);
