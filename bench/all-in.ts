@@ -24,7 +24,7 @@ import { loadBundle } from '../src/bundle/load.js';
 import { summarizeBundle } from '../src/bundle/summary.js';
 import { type Dataset, ingest } from '../src/data/ingest.js';
 import { synthesize } from '../src/data/synth.js';
-import '../src/mpe/methods.js';
+import { TRAINING_METHODS } from '../src/mpe/methods.js';
 import { trainModel } from '../src/train/trainer.js';
 import { benchCommand, describeMachine, writeBenchmarksDoc, writeResult } from './report.js';
 
@@ -95,7 +95,7 @@ async function runSet(set: string, ds: Dataset, work: string, rows: Row[]): Prom
   for (const [name, method, extra] of variants) {
     const t0 = performance.now();
     const out = join(work, `${set}-${method}-${String(extra.pruned ?? 'none')}`);
-    const r = await trainModel({ dataset: ds, out, method, methodOptions: extra, epochs: EPOCHS, onEvent: (e) => e.type === 'log' && console.log(`[${set} ${name}] ${e.message}`) });
+    const r = await trainModel({ dataset: ds, out, method, methods: TRAINING_METHODS, methodOptions: extra, epochs: EPOCHS, onEvent: (e) => e.type === 'log' && console.log(`[${set} ${name}] ${e.message}`) });
     const seconds = (performance.now() - t0) / 1000;
     const b = await loadBundle(out, { verify: true });
     const s = await summarizeBundle(b);

@@ -8,7 +8,7 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import { MpeError } from '../errors.js';
 import type { Method, RequestMetrics } from '../metrics/request-metrics.js';
-import { scanFlatScore, type WireFields, wireFields } from './score-wire.js';
+import { currentWireFields, scanFlatScore } from './score-wire.js';
 import type { CallContext, EmbeddingService, LookupInput, LookupOutput, ModelInfo, RawColumn, RawFeature, ScoreInput, ScoreOutput } from '../service/embedding-service.js';
 import { toGrpcError } from './grpc-errors.js';
 import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS } from './connection-limits.js';
@@ -271,18 +271,12 @@ export function createGrpcServer(deps: GrpcServerDeps): GrpcServer {
     };
   }
 
-  // The served model's field names for the Score wire fast path, prepared once per model.
-  let wire: { info: ModelInfo; fields: WireFields } | null = null;
+  // The gRPC Score wire fast path (score-wire.ts): the flat raw-values form without message objects.
+  const fieldsNow = currentWireFields(() => service.getModel());
   const fastScore = (buf: Buffer): FastScore | null => {
-    let info: ModelInfo;
-    try {
-      info = service.getModel();
-    } catch {
-      return null; // not ready: the generic path answers
-    }
-    if (wire === null || wire.info !== info) wire = { info, fields: wireFields(info.fields.map((f) => f.name)) };
-    const packed = scanFlatScore(buf, wire.fields);
-    return packed === null ? null : new FastScore({ packedRows: { rows: packed.rows, values: packed.values, fields: wire.fields.names } });
+    const fields = fieldsNow();
+    const packed = fields === null ? null : scanFlatScore(buf, fields);
+    return packed === null ? null : new FastScore({ packedRows: { rows: packed.rows, values: packed.values, fields: fields!.names } });
   };
   server.addService(withAdmission(proto.service, deps.maxMessageBytes, new Set(['Score']), () => service.overloaded(), { Score: fastScore }), {
     Lookup: unary<LookupInput, LookupOutput>('lookup', (req, ctx) => service.lookup(req, ctx), encodeLookup),

@@ -20,6 +20,8 @@ import { BodyBudget } from './body-budget.js';
 import { readJsonBody } from './json-body.js';
 import { type JsonShapeLimits, MAX_JSON_DEPTH, maxJsonContainers } from './json-guard.js';
 import { lookupJsonStream, STREAM_THRESHOLD } from './json-stream.js';
+import { scanFlatJson } from './score-json.js';
+import { currentWireFields } from './score-wire.js';
 
 /** Request header with a relative deadline in milliseconds (0 = already past). */
 export const DEADLINE_HEADER = 'x-mpe-deadline-ms';
@@ -73,6 +75,9 @@ export interface HttpServer {
 }
 
 /** Routes still answered normally while draining: the probes and the metrics. */
+/** Where the JSON parser leaves a flat Score body it read into packed form (a symbol: the schema does not see it). */
+const PACKED_ROWS = Symbol('packedRows');
+
 const PROBE_ROUTES: ReadonlySet<string | undefined> = new Set(['/healthz', '/readyz', '/metrics']);
 
 function deadlineOf(req: FastifyRequest, defaultMs: number): number {
@@ -151,9 +156,17 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
   // default) cost 40-60 ms but 1-6 of the 24 uploads were reset (EPIPE) before their 400;
   // buffering whole bodies before the scan (before) cost 640-1010 ms.
   const lingering = new WeakSet<FastifyRequest>();
+  // The flat raw-values Score body read straight into the workers' packed form (score-json.ts);
+  // any other body takes the default parser, the schema and the service's checks.
+  const fieldsNow = currentWireFields(() => service.getModel());
   app.addContentTypeParser('application/json', (req, payload, done) => {
     readJsonBody(payload, req.headers['content-length'], bodyLimits, budget).then(
-      (bytes) => parseJson(req, bytes.toString('utf8'), done),
+      (bytes) => {
+        const fields = req.routeOptions.url === '/v1/score' ? fieldsNow() : null;
+        const packed = fields === null ? null : scanFlatJson(bytes, fields);
+        if (packed !== null) done(null, { rows: [], [PACKED_ROWS]: { rows: packed.rows, values: packed.values, fields: fields!.names } });
+        else parseJson(req, bytes.toString('utf8'), done);
+      },
       (e: unknown) => {
         if (req.headers['content-length'] !== undefined && (e as { code?: string }).code === 'MPE_ERR_REQ_JSON') {
           lingering.add(req);
@@ -242,8 +255,9 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
   );
   app.post('/v1/score', { schema: scoreSchema }, (req) =>
     admitted(req, async (ctx) => {
-      const body = req.body as { rows?: ScoreInput['rows']; ids?: number[][]; context?: ScoreInput['context']; candidates?: ScoreInput['candidates']; columns?: ScoreInput['columns'] };
-      const r = await service.score({ rows: body.rows, idRows: body.ids, context: body.context, candidates: body.candidates, columns: body.columns }, ctx);
+      const body = req.body as { rows?: ScoreInput['rows']; ids?: number[][]; context?: ScoreInput['context']; candidates?: ScoreInput['candidates']; columns?: ScoreInput['columns']; [PACKED_ROWS]?: ScoreInput['packedRows'] };
+      const packedRows = body[PACKED_ROWS];
+      const r = await service.score(packedRows !== undefined ? { packedRows } : { rows: body.rows, idRows: body.ids, context: body.context, candidates: body.candidates, columns: body.columns }, ctx);
       return { probabilities: Array.from(r.probabilities), modelVersion: r.modelVersion };
     }),
   );

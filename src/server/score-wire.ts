@@ -36,6 +36,24 @@ export function wireFields(names: readonly string[]): WireFields {
   return Object.freeze({ names: Object.freeze([...names]), bytes, index });
 }
 
+/**
+ * The served model's fields for the fast paths, prepared once per model (the identity of the
+ * object `getModel()` returns changes with the model), or null while none is ready.
+ */
+export function currentWireFields(getModel: () => { readonly fields: readonly { readonly name: string }[] }): () => WireFields | null {
+  let last: { info: object; fields: WireFields } | null = null;
+  return () => {
+    let info: { readonly fields: readonly { readonly name: string }[] };
+    try {
+      info = getModel();
+    } catch {
+      return null;
+    }
+    if (last === null || last.info !== info) last = { info, fields: wireFields(info.fields.map((f) => f.name)) };
+    return last.fields;
+  };
+}
+
 /** Rows of a flat Score request in packed form. */
 export interface PackedRows {
   readonly rows: number;
@@ -123,8 +141,17 @@ export function scanFlatScore(buf: Uint8Array, fields: WireFields): PackedRows |
     }
     if (pos !== rowEnd || present !== F) return null;
   }
-  // Pass 2: the values in slot order into one buffer, checking they are ASCII.
+  const values = packSlots(buf, starts, lengths, total);
+  return values === null ? null : { rows, values };
+}
+
+/**
+ * The values at `starts[k]`, `lengths[k]` bytes of `buf`, in slot order, as one string (ASCII
+ * only: bytes = UTF-16 code units); null if a byte is not ASCII.
+ */
+export function packSlots(buf: Uint8Array, starts: Int32Array, lengths: Int32Array, total: number): PackedValues | null {
   const out = Buffer.allocUnsafe(total);
+  const slots = lengths.length;
   let o = 0;
   for (let k = 0; k < slots; k++) {
     const s = starts[k]!;
@@ -137,10 +164,11 @@ export function scanFlatScore(buf: Uint8Array, fields: WireFields): PackedRows |
       out[o++] = b;
     }
   }
-  return { rows, values: { text: out.toString('latin1', 0, total), lengths } };
+  return { text: out.toString('latin1', 0, total), lengths };
 }
 
-function sameBytes(buf: Uint8Array, at: number, len: number, name: Uint8Array): boolean {
+/** Whether `len` bytes of `buf` at `at` are `name`. */
+export function sameBytes(buf: Uint8Array, at: number, len: number, name: Uint8Array): boolean {
   if (len !== name.length) return false;
   for (let i = 0; i < len; i++) if (buf[at + i] !== name[i]) return false;
   return true;
