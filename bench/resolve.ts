@@ -108,6 +108,7 @@ export function runResolveBench(quick: boolean): string {
     }
     console.log(`resolve: ${n} keys done (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
   }
+  notes.push("- bytes/key counts the payload (what vocab.bin stores); a v2 reader also holds a 4-byte copy of each 64-bucket block's base, made at load (0.06 B/key; see makeFind in src/vocab/compact-index.ts).");
   notes.push(`- Load average at the end of the run: ${loadavg().map((x) => x.toFixed(1)).join(' / ')} (1/5/15 min) on ${cpus().length} cores. Total ${((Date.now() - t0) / 1000).toFixed(0)} s.`);
   const markdown = [
     `Single thread, (field, token) -> id including the FNV-1a hash of the token; ${queries} queries per stream, keys drawn uniformly (every lookup a likely cache miss at these sizes), tokens of 8 hex digits over ${FIELDS} fields; ${reps} interleaved repetitions after a warm-up pass; median tokens per CPU-second (process.cpuUsage) and range. "vs v1" divides by the v1 hash table of the same size and stream.${quick ? ' QUICK RUN (--quick): 1M only.' : ''}`,

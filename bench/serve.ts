@@ -1,5 +1,5 @@
 /**
- * `npm run bench:serve [-- --seconds S --workers N --intra-op-threads T --reps R --baseline DIR]`:
+ * `npm run bench:serve [-- --seconds S --workers N --intra-op-threads T --reps R --baseline DIR --forms F --transports T --result NAME]`:
  * Score of 100 candidates x 39 fields with the default DNN (1024-512-256, BatchNorm, d = 16)
  * served by `mpe serve` (a child process, 2 workers x 1 intra-op thread by default), over gRPC
  * and HTTP, in every request form side by side in ONE run:
@@ -56,6 +56,8 @@ const CONCURRENCY = 8;
 const DIST = strArg('--dist');
 /** `--baseline DIR`: a second checkout whose server is measured in the same run (ids and flat forms). */
 const BASELINE = strArg('--baseline');
+/** `--result NAME`: the result file / docs section (default serve; a focused comparison run gets its own so the full run's stays). */
+const RESULT = strArg('--result') ?? 'serve';
 /** `--forms a,b`: a subset of the forms. */
 const FORMS = (strArg('--forms') ?? 'ids,flat,columns,context').split(',') as Form[];
 /** `--transports grpc,http`. */
@@ -154,6 +156,9 @@ const names = fx.fields.map((f) => f.name);
 const tmp = mkdtempSync(join(tmpdir(), 'mpe-bench-serve-'));
 const dir = join(tmp, 'bundle');
 await writeFixtureBundle(fx, dir, 'bench-1');
+/** The same model as a format v1 bundle for `--baseline`: checkouts from before format v2 read only v1. */
+const dirV1 = join(tmp, 'bundle-v1');
+if (BASELINE !== null) await writeFixtureBundle(fx, dirV1, 'bench-1', 1);
 /** Each batch: 100 candidates whose first SHARED fields hold row 0's values (ids and raw agree). */
 const batches = Array.from({ length: BATCHES }, (_, k) => {
   const { ids, raw } = randomRows(fx, ROWS, 9000 + k);
@@ -317,7 +322,7 @@ const mainMsPerRequest = (name: string): number => (1000 * ROWS) / rowsPerCpuSec
 
 const serveArgs = ['--model', dir, '--workers', String(WORKERS), '--intra-op-threads', String(INTRA)];
 const mine: Server = { label: 'this', ...(await spawnServe(serveArgs, DIST)) };
-const baseline: Server | null = BASELINE === null ? null : await spawnFrom(BASELINE, serveArgs);
+const baseline: Server | null = BASELINE === null ? null : await spawnFrom(BASELINE, ['--model', dirV1, ...serveArgs.slice(2)]);
 const raw1Runner = await rawRunner(1);
 const raw2Runner = await rawRunner(2);
 const loads: number[] = [loadavg()[0]!];
@@ -447,8 +452,8 @@ md += Object.entries(results)
   .join('; ');
 md += '.\n';
 writeResult({
-  name: 'serve',
-  title: 'Serving: Score over gRPC and HTTP in every request form vs raw onnxruntime',
+  name: RESULT,
+  title: `Serving: Score over ${TRANSPORTS.join(' and ')} in ${FORMS.length === 4 ? 'every request form' : `the ${FORMS.join(', ')} forms`} vs raw onnxruntime`,
   command: `npm run bench:serve${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`,
   date: new Date().toISOString(),
   machine: describeMachine(),

@@ -86,11 +86,11 @@ export const ERROR_CATALOGUE = {
   MPE_ERR_TRAIN_DIVERGED: { http: 500, grpc: G.INTERNAL, message: 'training diverged (non-finite loss): lower the learning rate' },
 
   // --- mpe (precision search, selection, retraining, budget mode, compare) ---
-  MPE_ERR_MPE_CONFIG: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'invalid MPE option: check --groups, --bits, --tau, --lambda, --target-bits/--target-ratio' },
+  MPE_ERR_MPE_CONFIG: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'invalid MPE option: check --groups, --bits, --tau, --lambda, --target-bits/--target-ratio/--target-bytes' },
   MPE_ERR_MPE_BUDGET: { http: 422, grpc: G.FAILED_PRECONDITION, message: 'the budget cannot be met: even every group at its smallest candidate width is over it; relax the target or add 0 to --bits' },
   MPE_ERR_MPE_METHOD: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'unknown method: use fp32, uniform<b> (e.g. uniform4), mpe, rowwise-int8 or rowwise-int4' },
-  MPE_ERR_MPE_TARGET_RANGE: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'budget target out of range: --target-bits must be in 0..32 and not below the smallest --bits width, --target-ratio at least 1' },
-  MPE_ERR_MPE_TARGET_CONFLICT: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'conflicting budget flags: give one of --target-bits, --target-ratio or --lambda (budget mode chooses lambda itself)' },
+  MPE_ERR_MPE_TARGET_RANGE: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'budget target out of range: --target-bits must be in 0..32 and not below the smallest --bits width, --target-ratio at least 1, --target-bytes at least the smallest bundle the run can write' },
+  MPE_ERR_MPE_TARGET_CONFLICT: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'conflicting budget flags: give one of --target-bits, --target-ratio, --target-bytes or --lambda (budget mode chooses lambda itself)' },
 
   // --- config ---
   MPE_ERR_CONFIG_INVALID: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'invalid configuration' },

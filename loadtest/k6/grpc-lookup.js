@@ -37,7 +37,10 @@ function prunedMatchesBits(m) {
 export default function (data) {
   ensureConnected(client);
   const req = data.payloads[__ITER % data.payloads.length];
-  const res = client.invoke('mpe.v1.EmbeddingService/Lookup', req, { timeout: env('TIMEOUT', '2s') });
+  // The LookupResponse fields the checks read (protojson: bytes as base64 text, uint64 as text).
+  const res = /** @type {{ status: number, message: { d: number | string, embeddings: string, bits?: number[], pruned?: boolean[] } | null }} */ (
+    client.invoke('mpe.v1.EmbeddingService/Lookup', req, { timeout: env('TIMEOUT', '2s') })
+  );
   const ok = check(res, {
     'status is OK': (r) => r && r.status === grpc.StatusOK,
     'count and ids echo the request': (r) => r?.message !== undefined && r.message !== null && idsEcho(r.message, req.ids),

@@ -5,12 +5,12 @@
 import grpc from 'k6/net/grpc';
 import { check } from 'k6';
 import { Rate } from 'k6/metrics';
-import { defaultShared, env, envNum, probabilitiesOk, scenarios, scorePayloads, thresholds } from './lib/common.js';
+import { defaultShared, env, envForm, envNum, probabilitiesOk, scenarios, scorePayloads, thresholds } from './lib/common.js';
 import { ensureConnected, fetchModel } from './lib/grpc.js';
 
 const CANDIDATES = envNum('CANDIDATES', 100);
 // Request form (flat | columns | context | context-columns) and shared leading fields (SHARED), see lib/common.js.
-const FORM = env('FORM', 'flat');
+const FORM = envForm('FORM', 'flat');
 const client = new grpc.Client();
 // Relative to this script: the repository's proto/ folder.
 client.load([env('PROTO_DIR', '../../proto')], 'mpe/v1/embedding_service.proto');
@@ -27,7 +27,10 @@ export function setup() {
 export default function (data) {
   ensureConnected(client);
   const req = data.payloads[__ITER % data.payloads.length];
-  const res = client.invoke('mpe.v1.EmbeddingService/Score', req, { timeout: env('TIMEOUT', '2s') });
+  // The ScoreResponse fields the checks read (protojson names).
+  const res = /** @type {{ status: number, message: { probabilities?: number[], modelVersion?: string } | null }} */ (
+    client.invoke('mpe.v1.EmbeddingService/Score', req, { timeout: env('TIMEOUT', '2s') })
+  );
   const ok = check(res, {
     'status is OK': (r) => r && r.status === grpc.StatusOK,
     'one probability per candidate, each in [0,1]': (r) => probabilitiesOk(r?.message?.probabilities, CANDIDATES),

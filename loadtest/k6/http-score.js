@@ -5,12 +5,12 @@
 import http from 'k6/http';
 import { check } from 'k6';
 import { Rate } from 'k6/metrics';
-import { defaultShared, env, envNum, normaliseModel, parseDurationSeconds, probabilitiesOk, scenarios, scorePayloads, thresholds } from './lib/common.js';
+import { defaultShared, env, envForm, envNum, normaliseModel, parseDurationSeconds, probabilitiesOk, scenarios, scorePayloads, thresholds } from './lib/common.js';
 
 const BASE = env('HTTP_URL', 'http://127.0.0.1:8080');
 const CANDIDATES = envNum('CANDIDATES', 100);
 // Request form (flat | columns | context | context-columns) and shared leading fields (SHARED), see lib/common.js.
-const FORM = env('FORM', 'flat');
+const FORM = envForm('FORM', 'flat');
 const errors = new Rate('mpe_errors');
 
 export const options = { scenarios: scenarios(), thresholds: thresholds('http_req_duration', 50) };
@@ -37,7 +37,7 @@ export default function (data) {
   const res = http.post(`${BASE}/v1/score`, data.bodies[__ITER % data.bodies.length], params);
   const ok = check(res, {
     'status is 200': (r) => r.status === 200,
-    'one probability per candidate, each in [0,1]': (r) => r.status === 200 && probabilitiesOk(r.json().probabilities, CANDIDATES),
+    'one probability per candidate, each in [0,1]': (r) => r.status === 200 && probabilitiesOk(/** @type {{ probabilities?: number[] }} */ (r.json()).probabilities, CANDIDATES),
   });
   errors.add(!ok);
 }

@@ -78,6 +78,7 @@ export async function createServer(config: ServeConfig, deps: ServerDeps): Promi
     registry: metrics.registry,
     inFlight,
     ...limits,
+    maxBodyBufferBytes: config.maxBodyBufferBytes,
     isReady: () => ready,
     jsonLimits: { maxDepth: MAX_JSON_DEPTH, maxContainers: maxJsonContainers(config.lookupFeatureLimit, config.requestRowLimit) },
     ...(deps.admin ? { admin: deps.admin } : {}),

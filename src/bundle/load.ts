@@ -11,10 +11,9 @@ import { initChecksum, xxh64HexSync } from '../util/checksum.js';
 import { compactIndexBytes, CompactVocabulary } from '../vocab/compact-index.js';
 import { isCompactPayload, type VocabularyIndex, vocabularyFromBytes } from '../vocab/decode.js';
 import { BINARY_FILES, type BinaryFileName, type Manifest, MANIFEST_FILE, manifestHashText, parseManifest, READABLE_FORMAT_VERSIONS, SCORER_FILE, TABLE_FILE, VOCAB_FILE } from './manifest.js';
-import { VOCAB_HEADER_BYTES } from './vocab-file.js';
-import { checkDirectory, readFileShared, readTextFile } from './read-file.js';
-import { loadTableFromSharedBuffer, type TableHeader } from './table-file.js';
-import { decodeVocabFile } from './vocab-file.js';
+import { checkDirectory, type HeadCheck, readFileShared, readTextFile } from './read-file.js';
+import { decodeTableHead, loadTableFromSharedBuffer, TABLE_HEADER_BYTES, type TableHeader } from './table-file.js';
+import { decodeVocabFile, decodeVocabHead, VOCAB_HEADER_BYTES } from './vocab-file.js';
 
 export interface LoadOptions {
   /** Check the XXH64 of manifest.json and of every binary file (default true). Sizes, magic, versions and consistency are always checked. */
@@ -64,6 +63,12 @@ export interface LoadedBundle {
   readonly loadStats: { readonly bytes: number; readonly ms: number; readonly verifyMs: number };
 }
 
+/** The files whose fixed header says how long they are: checked on their first bytes before they are read whole. */
+const HEAD_CHECKS: Partial<Record<BinaryFileName, HeadCheck>> = {
+  [TABLE_FILE]: { bytes: TABLE_HEADER_BYTES, check: (head, size) => void decodeTableHead(head, size) },
+  [VOCAB_FILE]: { bytes: VOCAB_HEADER_BYTES, check: (head, size) => void decodeVocabHead(head, size) },
+};
+
 function same(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
@@ -93,10 +98,12 @@ function checkTableAgainstManifest(m: Manifest, h: TableHeader): void {
 /**
  * Loads and validates the bundle in `dir`. Throws, in this order of checks:
  * MPE_ERR_BUNDLE_NOT_FOUND (no directory or a missing file), _UNREADABLE (a file that is not
- * regular or does not open in time), _MANIFEST (bad manifest.json),
- * _VERSION (manifest, table.bin or vocab.bin of another format version), _TRUNCATED (a file
- * shorter than the manifest says), _MISMATCH (longer, or sections that disagree), _CHECKSUM
- * (with verify), _MAGIC (a binary file that is not the section it should be).
+ * regular or does not open in time), _MANIFEST (bad manifest.json), _VERSION (a manifest of
+ * another format version), _CHECKSUM (manifest.json's own, with verify); then per binary file,
+ * before memory is allocated for it: _TRUNCATED (shorter than the manifest says), _MISMATCH
+ * (longer), and for table.bin and vocab.bin their fixed header against the file's size (_MAGIC,
+ * _VERSION, _TRUNCATED, _MISMATCH); then _CHECKSUM of the files (with verify); then every
+ * consistency check between the sections (_VERSION, _MAGIC, _MISMATCH).
  */
 export async function loadBundle(dir: string, options: LoadOptions = {}): Promise<LoadedBundle> {
   const verify = options.verify ?? true;
@@ -104,12 +111,19 @@ export async function loadBundle(dir: string, options: LoadOptions = {}): Promis
   await checkDirectory(dir, options.openTimeoutMs);
   const manifestText = await readTextFile(join(dir, MANIFEST_FILE), undefined, options.openTimeoutMs);
   const manifest = parseManifest(manifestText, options.versions ?? READABLE_FORMAT_VERSIONS);
-  if (verify) await initChecksum();
+  if (verify) {
+    await initChecksum();
+    // The manifest sizes everything that follows: trust it only once its own checksum holds.
+    if (xxh64HexSync(new TextEncoder().encode(manifestHashText(manifest))) !== manifest.manifestXxh64) {
+      throw new MpeError('MPE_ERR_BUNDLE_CHECKSUM', `${MANIFEST_FILE} (manifestXxh64)`);
+    }
+  }
 
   const read: Partial<Record<BinaryFileName, Uint8Array>> = {};
   for (const name of BINARY_FILES) {
-    // Sizes are compared from fstat before anything is allocated (a 2 GiB table.bin costs nothing).
-    const bytes = await readFileShared(join(dir, name), manifest.files[name].bytes, options.openTimeoutMs);
+    // Sizes are compared from fstat, and the headers of table.bin and vocab.bin with that size,
+    // before anything is allocated (a 2 GiB table.bin costs nothing, whatever the manifest says).
+    const bytes = await readFileShared(join(dir, name), manifest.files[name].bytes, options.openTimeoutMs, HEAD_CHECKS[name]);
     read[name] = bytes;
   }
   const tableBytes = read[TABLE_FILE]!;
@@ -120,10 +134,6 @@ export async function loadBundle(dir: string, options: LoadOptions = {}): Promis
   let verifyMs = 0;
   if (verify) {
     const tv = performance.now();
-    const { manifestXxh64 } = manifest;
-    if (xxh64HexSync(new TextEncoder().encode(manifestHashText(manifest))) !== manifestXxh64) {
-      throw new MpeError('MPE_ERR_BUNDLE_CHECKSUM', `${MANIFEST_FILE} (manifestXxh64)`);
-    }
     for (const name of BINARY_FILES) {
       const got = xxh64HexSync(read[name]!);
       if (got !== manifest.files[name].xxh64) throw new MpeError('MPE_ERR_BUNDLE_CHECKSUM', `${name}: xxh64 ${got}, manifest says ${manifest.files[name].xxh64}`);

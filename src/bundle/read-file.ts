@@ -144,11 +144,24 @@ async function readAll(fh: FileHandle, path: string, bytes: Uint8Array): Promise
 }
 
 /**
- * Reads `path` into a Uint8Array over a new SharedArrayBuffer. With `expectedBytes`, a file of
- * another size is refused from its fstat size, before anything is allocated: smaller
- * MPE_ERR_BUNDLE_TRUNCATED, larger MPE_ERR_BUNDLE_MISMATCH. Open errors as {@link openRegularFile}.
+ * Checks the first bytes of a file against its size before the whole is read (table.bin's and
+ * vocab.bin's headers say how long the file must be): throws to refuse the file.
  */
-export async function readFileShared(path: string, expectedBytes?: number, timeoutMs?: number): Promise<Uint8Array> {
+export interface HeadCheck {
+  /** Bytes read from the start of the file (fewer when the file is shorter). */
+  readonly bytes: number;
+  check(head: Uint8Array, fileBytes: number): void;
+}
+
+/**
+ * Reads `path` into a Uint8Array over a new SharedArrayBuffer. Nothing of the file's size is
+ * allocated before these checks pass: with `expectedBytes`, a file of another size is refused
+ * from its fstat size (smaller MPE_ERR_BUNDLE_TRUNCATED, larger MPE_ERR_BUNDLE_MISMATCH); with
+ * a file larger than this process's memory is refused (MPE_ERR_BUNDLE_MISMATCH); with `head`,
+ * its first bytes are read and checked against its size (a sparse file, or a manifest and file
+ * that both lie about a huge table, fail there). Open errors as {@link openRegularFile}.
+ */
+export async function readFileShared(path: string, expectedBytes?: number, timeoutMs?: number, head?: HeadCheck): Promise<Uint8Array> {
   const { fh, size } = await openRegularFile(path, timeoutMs);
   try {
     const name = basename(path);
@@ -156,6 +169,11 @@ export async function readFileShared(path: string, expectedBytes?: number, timeo
     if (expectedBytes !== undefined && size > expectedBytes) throw new MpeError('MPE_ERR_BUNDLE_MISMATCH', `${name} has ${size} bytes, manifest says ${expectedBytes}`);
     // Also when the manifest agrees with a huge file: one that cannot fit in memory is refused, not allocated.
     if (size > memoryLimit()) throw new MpeError('MPE_ERR_BUNDLE_MISMATCH', `${name} has ${size} bytes, more than this process's memory`);
+    if (head !== undefined) {
+      const first = new Uint8Array(Math.min(size, head.bytes));
+      await readAll(fh, path, first);
+      head.check(first, size);
+    }
     const bytes = new Uint8Array(new SharedArrayBuffer(size));
     await readAll(fh, path, bytes);
     return bytes;

@@ -119,19 +119,35 @@ function u64(v: DataView, at: number, what: string): number {
   return Number(x);
 }
 
+/** What the fixed 64-byte header of table.bin says, checked against the file's size. */
+export interface TableHead {
+  readonly formatVersion: number;
+  readonly kindCode: number;
+  readonly d: number;
+  readonly featureCount: number;
+  readonly groupSize: number;
+  readonly groupCount: number;
+  /** Row-wise bits (row-wise tables), else the group pad. */
+  readonly word40: number;
+  readonly groupPad: number;
+  readonly sections: TableSections;
+}
+
 /**
- * Decodes and validates table.bin's header from `bytes` (the whole file). Throws
- * MPE_ERR_BUNDLE_MAGIC, _VERSION, _TRUNCATED (file shorter than the header says) or _MISMATCH
- * (longer, or sections inconsistent with the layout the spec implies).
+ * Decodes and validates the fixed header of a table.bin of `fileBytes` bytes from `head` (at
+ * least its first 64 bytes, or the whole file when shorter): magic, version, flags, kind, the
+ * section offsets, and the size the header implies against `fileBytes`. Reads nothing past byte
+ * 64, so the loader runs it on the first bytes of a file before allocating memory for the whole.
+ * Throws as {@link decodeTableHeader}.
  */
-export function decodeTableHeader(bytes: Uint8Array): TableHeader {
-  if (bytes.byteLength < TABLE_HEADER_BYTES) {
+export function decodeTableHead(head: Uint8Array, fileBytes: number): TableHead {
+  if (fileBytes < TABLE_HEADER_BYTES || head.byteLength < TABLE_HEADER_BYTES) {
     // Too short even for the header: still report a foreign file as such.
-    for (let i = 0; i < Math.min(8, bytes.byteLength); i++) if (bytes[i] !== TABLE_MAGIC[i]) throw new MpeError('MPE_ERR_BUNDLE_MAGIC', 'table.bin');
-    throw new MpeError('MPE_ERR_BUNDLE_TRUNCATED', `table.bin has ${bytes.byteLength} bytes, less than its ${TABLE_HEADER_BYTES}-byte header`);
+    for (let i = 0; i < Math.min(8, head.byteLength); i++) if (head[i] !== TABLE_MAGIC[i]) throw new MpeError('MPE_ERR_BUNDLE_MAGIC', 'table.bin');
+    throw new MpeError('MPE_ERR_BUNDLE_TRUNCATED', `table.bin has ${fileBytes} bytes, less than its ${TABLE_HEADER_BYTES}-byte header`);
   }
-  for (let i = 0; i < 8; i++) if (bytes[i] !== TABLE_MAGIC[i]) throw new MpeError('MPE_ERR_BUNDLE_MAGIC', 'table.bin does not start with MPETABL1');
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = 0; i < 8; i++) if (head[i] !== TABLE_MAGIC[i]) throw new MpeError('MPE_ERR_BUNDLE_MAGIC', 'table.bin does not start with MPETABL1');
+  const v = new DataView(head.buffer, head.byteOffset, TABLE_HEADER_BYTES);
   const formatVersion = v.getUint32(8, true);
   if (!TABLE_READABLE_VERSIONS.includes(formatVersion)) throw new MpeError('MPE_ERR_BUNDLE_VERSION', `table.bin version ${formatVersion}, this build reads ${TABLE_READABLE_VERSIONS.join(' and ')}`);
   const flags = v.getUint32(44, true);
@@ -143,18 +159,30 @@ export function decodeTableHeader(bytes: Uint8Array): TableHeader {
   const featureCount = u64(v, 24, 'featureCount');
   const groupSize = v.getUint32(32, true);
   const groupCount = v.getUint32(36, true);
-  const rowwiseBits = v.getUint32(40, true);
+  const word40 = v.getUint32(40, true);
   const padded = (flags & TABLE_FLAG_GROUP_PAD) !== 0;
   if (padded && kindCode !== KIND_GROUPED) throw new MpeError('MPE_ERR_BUNDLE_MISMATCH', 'table.bin: only grouped tables have a group pad');
-  if (kindCode === KIND_GROUPED && !padded && rowwiseBits !== 0) throw new MpeError('MPE_ERR_BUNDLE_MISMATCH', `table.bin: grouped table with ${rowwiseBits} at offset 40 and no group-pad flag`);
-  const groupPad = padded ? rowwiseBits : 0;
+  if (kindCode === KIND_GROUPED && !padded && word40 !== 0) throw new MpeError('MPE_ERR_BUNDLE_MISMATCH', `table.bin: grouped table with ${word40} at offset 40 and no group-pad flag`);
+  const groupPad = padded ? word40 : 0;
   if (padded && groupPad === 0) throw new MpeError('MPE_ERR_BUNDLE_MISMATCH', 'table.bin: group-pad flag set with a pad of 0');
   const dataOffset = u64(v, 48, 'data offset');
   const dataBytes = u64(v, 56, 'data size');
   const s = tableSections(groupCount, d, dataBytes);
   if (s.dataOffset !== dataOffset) throw new MpeError('MPE_ERR_BUNDLE_MISMATCH', `table.bin data offset ${dataOffset}, expected ${s.dataOffset}`);
-  if (bytes.byteLength < s.fileBytes) throw new MpeError('MPE_ERR_BUNDLE_TRUNCATED', `table.bin has ${bytes.byteLength} bytes, its header says ${s.fileBytes}`);
-  if (bytes.byteLength > s.fileBytes) throw new MpeError('MPE_ERR_BUNDLE_MISMATCH', `table.bin has ${bytes.byteLength} bytes, its header says ${s.fileBytes}`);
+  if (fileBytes < s.fileBytes) throw new MpeError('MPE_ERR_BUNDLE_TRUNCATED', `table.bin has ${fileBytes} bytes, its header says ${s.fileBytes}`);
+  if (fileBytes > s.fileBytes) throw new MpeError('MPE_ERR_BUNDLE_MISMATCH', `table.bin has ${fileBytes} bytes, its header says ${s.fileBytes}`);
+  return { formatVersion, kindCode, d, featureCount, groupSize, groupCount, word40, groupPad, sections: s };
+}
+
+/**
+ * Decodes and validates table.bin's header from `bytes` (the whole file). Throws
+ * MPE_ERR_BUNDLE_MAGIC, _VERSION, _TRUNCATED (file shorter than the header says) or _MISMATCH
+ * (longer, or sections inconsistent with the layout the spec implies).
+ */
+export function decodeTableHeader(bytes: Uint8Array): TableHeader {
+  const { formatVersion, kindCode, d, featureCount, groupSize, groupCount, word40: rowwiseBits, groupPad, sections: s } = decodeTableHead(bytes, bytes.byteLength);
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const dataBytes = s.dataBytes;
   // Metadata is small (G + 36 + 4d + 8(G+1) bytes): copy it out, so it stays valid and aligned whatever the host.
   const bitsPerGroup = bytes.slice(s.bitsOffset, s.bitsOffset + groupCount);
   const alpha = new Float32Array(9);

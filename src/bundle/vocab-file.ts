@@ -32,21 +32,30 @@ export function encodeVocabHeader(payloadBytes: number, fieldCount: number, form
 }
 
 /**
- * Validates vocab.bin's header and returns it with a view (no copy) of the payload. Throws
+ * Validates vocab.bin's 64-byte header, read from `head` (at least its first 64 bytes, or the whole
+ * file when shorter), against the file's size `fileBytes`. Reads nothing past byte 64, so the
+ * loader runs it on the first bytes of a file before allocating memory for the whole. Throws
  * MPE_ERR_BUNDLE_MAGIC, _VERSION, _TRUNCATED or _MISMATCH (file longer than its header says).
  */
-export function decodeVocabFile(bytes: Uint8Array): { header: VocabHeader; payload: Uint8Array } {
-  for (let i = 0; i < 8; i++) if (bytes[i] !== VOCAB_MAGIC[i]) throw new MpeError('MPE_ERR_BUNDLE_MAGIC', 'vocab.bin does not start with MPEVOCF1');
-  if (bytes.byteLength < VOCAB_HEADER_BYTES) throw new MpeError('MPE_ERR_BUNDLE_TRUNCATED', `vocab.bin has ${bytes.byteLength} bytes, less than its header`);
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+export function decodeVocabHead(head: Uint8Array, fileBytes: number): VocabHeader {
+  for (let i = 0; i < 8; i++) if (head[i] !== VOCAB_MAGIC[i]) throw new MpeError('MPE_ERR_BUNDLE_MAGIC', 'vocab.bin does not start with MPEVOCF1');
+  if (fileBytes < VOCAB_HEADER_BYTES || head.byteLength < VOCAB_HEADER_BYTES) throw new MpeError('MPE_ERR_BUNDLE_TRUNCATED', `vocab.bin has ${fileBytes} bytes, less than its header`);
+  const v = new DataView(head.buffer, head.byteOffset, VOCAB_HEADER_BYTES);
   const formatVersion = v.getUint32(8, true);
   if (!VOCAB_READABLE_VERSIONS.includes(formatVersion)) throw new MpeError('MPE_ERR_BUNDLE_VERSION', `vocab.bin version ${formatVersion}, this build reads ${VOCAB_READABLE_VERSIONS.join(' and ')}`);
   if (v.getUint32(12, true) !== VOCAB_HEADER_BYTES) throw new MpeError('MPE_ERR_BUNDLE_MISMATCH', `vocab.bin header length ${v.getUint32(12, true)}`);
   const payload64 = v.getBigUint64(16, true);
   const expected = BigInt(VOCAB_HEADER_BYTES) + payload64;
-  if (BigInt(bytes.byteLength) < expected) throw new MpeError('MPE_ERR_BUNDLE_TRUNCATED', `vocab.bin has ${bytes.byteLength} bytes, its header says ${expected}`);
-  if (BigInt(bytes.byteLength) > expected) throw new MpeError('MPE_ERR_BUNDLE_MISMATCH', `vocab.bin has ${bytes.byteLength} bytes, its header says ${expected}`);
-  const payloadBytes = Number(payload64);
-  const header = { formatVersion, payloadBytes, fieldCount: v.getUint32(24, true) };
-  return { header, payload: new Uint8Array(bytes.buffer, bytes.byteOffset + VOCAB_HEADER_BYTES, payloadBytes) };
+  if (BigInt(fileBytes) < expected) throw new MpeError('MPE_ERR_BUNDLE_TRUNCATED', `vocab.bin has ${fileBytes} bytes, its header says ${expected}`);
+  if (BigInt(fileBytes) > expected) throw new MpeError('MPE_ERR_BUNDLE_MISMATCH', `vocab.bin has ${fileBytes} bytes, its header says ${expected}`);
+  return { formatVersion, payloadBytes: Number(payload64), fieldCount: v.getUint32(24, true) };
+}
+
+/**
+ * Validates vocab.bin's header and returns it with a view (no copy) of the payload. Throws
+ * MPE_ERR_BUNDLE_MAGIC, _VERSION, _TRUNCATED or _MISMATCH (file longer than its header says).
+ */
+export function decodeVocabFile(bytes: Uint8Array): { header: VocabHeader; payload: Uint8Array } {
+  const header = decodeVocabHead(bytes, bytes.byteLength);
+  return { header, payload: new Uint8Array(bytes.buffer, bytes.byteOffset + VOCAB_HEADER_BYTES, header.payloadBytes) };
 }

@@ -13,6 +13,7 @@ import { ingest } from '../data/ingest.js';
 import { MpeError } from '../errors.js';
 import { compareMarkdown, compareReport, mpeRowOptions, type ParetoPoint, parseMethods, referencePointsFrom, runComparison } from '../mpe/compare.js';
 import { validateMpeMethodOptions } from '../mpe/methods.js';
+import { createReporter } from './progress.js';
 import { addTrainingOptions, resolveTraining, type TrainingFlags } from './train-options.js';
 
 interface CompareFlags extends TrainingFlags {
@@ -64,6 +65,7 @@ export function register(program: Command): void {
       });
       log(`ingested ${ds.rows} rows, ${ds.featureCount} features`);
       mkdirSync(o.out, { recursive: true });
+      const reporter = createReporter(o.json === true);
       const rep = await runComparison({
         name: o.name ?? source.data ?? source.files!.train,
         dataset: ds,
@@ -71,11 +73,8 @@ export function register(program: Command): void {
         methods: o.methods,
         train,
         mpe: methodOptions,
-        onEvent: (e) => {
-          if (e.type === 'log') log(e.message);
-          else if (e.type === 'epoch-end') log(`${e.phase} epoch ${e.epoch}: train loss ${e.trainLoss.toFixed(5)}, valid AUC ${e.valid.auc.toFixed(5)}, ${Math.round(e.samplesPerSecond)} samples/s`);
-        },
-      });
+        onEvent: reporter.onEvent,
+      }).finally(reporter.stop);
       const { files, bars } = compareReport(rep, reference);
       for (const [name, content] of Object.entries(files)) writeFileSync(join(o.out, name), content);
       process.stdout.write(o.json ? `${JSON.stringify(rep)}\n` : `${compareMarkdown(rep)}\n${bars}`);

@@ -17,6 +17,7 @@ import type { SplitFiles } from '../data/ingest.js';
 import type { DelimitedOptions } from '../data/schema.js';
 import { type ErrorCode, MpeError } from '../errors.js';
 import { TRAIN_DEFAULTS, TRAIN_PRESETS } from '../train/options.js';
+import { parseByteSize } from '../util/byte-size.js';
 import type { TrainOptions } from '../train/trainer.js';
 
 /** Every training flag as commander hands it over (camel-cased; undefined = not given). */
@@ -50,6 +51,7 @@ export interface TrainingFlags {
   lambda?: number;
   targetBits?: number;
   targetRatio?: number;
+  targetBytes?: number;
   searchEpochs?: number;
   probeEpochs?: number;
   budgetProbes?: number;
@@ -57,7 +59,7 @@ export interface TrainingFlags {
   pruned?: string;
 }
 
-type Kind = 'string' | 'int' | 'number' | 'intList' | 'boolean';
+type Kind = 'string' | 'int' | 'number' | 'intList' | 'boolean' | 'bytes';
 
 interface FlagSpec {
   readonly flag: string;
@@ -100,6 +102,7 @@ export const TRAINING_FLAGS: readonly FlagSpec[] = Object.freeze([
   { flag: '--lambda <l>', key: 'lambda', kind: 'number', help: 'mpe: weight of the expected-bits regulariser (default 3e-4)' },
   { flag: '--target-bits <b>', key: 'targetBits', kind: 'number', help: 'mpe budget mode: find lambda for at most b bits per weight' },
   { flag: '--target-ratio <r>', key: 'targetRatio', kind: 'number', help: 'mpe budget mode: find lambda for at least r x weights-only compression' },
+  { flag: '--target-bytes <n>', key: 'targetBytes', kind: 'bytes', help: 'mpe budget mode: find lambda for at most n bytes all-in, table.bin + vocab.bin as written (50000000, 50MB, 50MiB, 1.5GB)' },
   { flag: '--search-epochs <n>', key: 'searchEpochs', kind: 'int', help: 'mpe: max epochs of the search phase (default: --epochs)' },
   { flag: '--probe-epochs <n>', key: 'probeEpochs', kind: 'int', help: 'mpe budget mode: epochs of each lambda probe (default: calibrated by a first full search)' },
   { flag: '--budget-probes <n>', key: 'budgetProbes', kind: 'int', help: 'mpe budget mode: lambda probes of the bisection (default 7)' },
@@ -108,7 +111,7 @@ export const TRAINING_FLAGS: readonly FlagSpec[] = Object.freeze([
 ] satisfies FlagSpec[]);
 
 /** The MPE method's keys (they become `TrainOptions.methodOptions`). */
-const MPE_KEYS = ['groups', 'bits', 'tau', 'lambda', 'targetBits', 'targetRatio', 'searchEpochs', 'probeEpochs', 'budgetProbes', 'budgetCost', 'pruned'] as const;
+const MPE_KEYS = ['groups', 'bits', 'tau', 'lambda', 'targetBits', 'targetRatio', 'targetBytes', 'searchEpochs', 'probeEpochs', 'budgetProbes', 'budgetCost', 'pruned'] as const;
 const MPE_KEY_SET: ReadonlySet<string> = new Set(MPE_KEYS);
 
 function describePreset(name: string): string {
@@ -137,6 +140,12 @@ function parser(spec: FlagSpec): ((v: string) => unknown) | undefined {
       return num(false);
     case 'intList':
       return (v) => listFlag(v).map(num(true));
+    case 'bytes':
+      return (v) => {
+        const n = parseByteSize(v);
+        if (n === undefined) throw new MpeError(code, `${name} must be a size in bytes such as 50000000, 50MB, 50MiB or 1.5GB, got '${v}'`);
+        return n;
+      };
     default:
       return undefined;
   }

@@ -5,15 +5,13 @@
  * Progress: a cli-progress bar (rows/s, loss, ETA) on a terminal, plain log lines otherwise;
  * `--json` prints the result as one JSON object on stdout.
  */
-import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { MpeError } from '../errors.js';
 import { type BudgetReport, budgetLine, TRAINING_METHODS } from '../mpe/methods.js';
-import type { TrainEvent } from '../train/loop.js';
-import { readStoredLiveCounts } from '../model-store/live-counts.js';
 import { DEFAULT_COUNTS_WEIGHT, readLiveRanking } from '../train/live-counts.js';
 import { runSummary } from '../train/run-summary.js';
 import { trainModel } from '../train/trainer.js';
+import { createReporter } from './progress.js';
 import { addTrainingOptions, numberFlag, resolveTraining, type TrainingFlags } from './train-options.js';
 
 interface TrainFlags extends TrainingFlags {
@@ -28,49 +26,6 @@ interface TrainFlags extends TrainingFlags {
   countsBundle?: string;
   countsWeight?: number;
   countsPrefix: string;
-}
-
-/** Renders trainer events: a progress bar on a TTY, one line every ~10 s otherwise. */
-function createReporter(json: boolean): { onEvent: (e: TrainEvent) => void; stop: () => void } {
-  const err = process.stderr;
-  const tty = err.isTTY === true && !json;
-  let bar: cliProgress.SingleBar | null = null;
-  let lastLine = 0;
-  const stop = () => {
-    bar?.stop();
-    bar = null;
-  };
-  const onEvent = (e: TrainEvent): void => {
-    switch (e.type) {
-      case 'epoch-start':
-        if (tty) {
-          bar = new cliProgress.SingleBar(
-            { format: `${e.phase} ${e.epoch}/${e.epochs} |{bar}| {percentage}% | {value}/{total} rows | {rate} rows/s | loss {loss} | ETA {eta_formatted}`, etaBuffer: 50, stream: err },
-            cliProgress.Presets.shades_classic,
-          );
-          bar.start(e.rows, 0, { rate: '-', loss: '-' });
-        } else err.write(`${e.phase}: epoch ${e.epoch}/${e.epochs}, ${e.rows} training rows\n`);
-        break;
-      case 'batch':
-        if (bar) bar.update(e.rowsDone, { rate: Math.round(e.samplesPerSecond), loss: e.loss.toFixed(5) });
-        else if (Date.now() - lastLine > 10_000) {
-          lastLine = Date.now();
-          err.write(`  ${e.phase} epoch ${e.epoch}: ${e.rowsDone}/${e.rows} rows, ${Math.round(e.samplesPerSecond)} rows/s, loss ${e.loss.toFixed(5)}\n`);
-        }
-        break;
-      case 'epoch-end':
-        stop();
-        err.write(
-          `${e.phase} epoch ${e.epoch}: train loss ${e.trainLoss.toFixed(5)}, valid AUC ${e.valid.auc.toFixed(5)}, LogLoss ${e.valid.logLoss.toFixed(5)}` +
-            ` (${e.seconds.toFixed(1)} s, ${Math.round(e.samplesPerSecond)} samples/s)${e.best ? ' *best' : ''}\n`,
-        );
-        break;
-      case 'log':
-        if (!bar && !e.message.startsWith('read ')) err.write(`${e.message}\n`);
-        break;
-    }
-  };
-  return { onEvent, stop };
 }
 
 /** Registers the `train` subcommand. */
@@ -107,7 +62,7 @@ export function register(program: Command): void {
             ...(f.countsVersion !== undefined ? { version: f.countsVersion } : {}),
             ...(f.countsBundle !== undefined ? { bundleDir: f.countsBundle } : {}),
             ...(f.countsWeight !== undefined ? { weight: f.countsWeight } : {}),
-          }, readStoredLiveCounts);
+          }, (await import('../model-store/live-counts.js')).readStoredLiveCounts); // ioredis only with --counts-from
     if (ranking) {
       const r = ranking.info;
       process.stderr.write(

@@ -34,6 +34,8 @@ export interface ServeConfig {
   readonly maxBatchRows: number;
   /** Longest a request waits for others to join its micro-batch while a worker is idle (microseconds). */
   readonly maxWaitUs: number;
+  /** A Score request alone in the queue with at least twice this many rows is split across the idle workers (rows); 0 = never split. */
+  readonly splitMinRows: number;
   /** Most Score requests waiting for a worker; more are shed with MPE_ERR_OVERLOADED (requests). */
   readonly queueLimit: number;
   /** Longest a Score request may wait for a worker before it is shed with MPE_ERR_OVERLOADED (milliseconds). */
@@ -44,6 +46,8 @@ export interface ServeConfig {
   readonly grpcWindowBytes: number;
   /** Largest request message accepted by either transport (bytes). */
   readonly maxMessageBytes: number;
+  /** Bytes of HTTP request bodies all connections together may hold while they arrive; past it, 503 MPE_ERR_OVERLOADED (bytes, at least maxMessageBytes). */
+  readonly maxBodyBufferBytes: number;
   /** Most candidate rows in one Score request (rows). */
   readonly requestRowLimit: number;
   /** Most features in one Lookup request (features). */
@@ -77,6 +81,10 @@ export const DEFAULTS: ServeConfig = Object.freeze({
   adminToken: null,
   maxBatchRows: 256, // rows
   maxWaitUs: 200, // microseconds
+  // rows: a lone 100-row request on 2 workers x 1 thread runs as two 50-row slices (raw
+  // onnxruntime, issue 14: 100 rows 1.92 ms on one thread, 50 rows 0.98 ms); below ~16 rows a
+  // run's fixed cost dominates and splitting stops paying.
+  splitMinRows: 16,
   queueLimit: 256, // requests
   maxQueueMs: 300, // milliseconds: past saturation, answers come back within ~this plus one batch, or are shed
   defaultDeadlineMs: 5_000, // milliseconds: a client that sent no deadline has given up long before
@@ -85,6 +93,9 @@ export const DEFAULTS: ServeConfig = Object.freeze({
   // stalled half-uploaded, the pool queue stayed empty, workers 17% busy, clients timed out.
   grpcWindowBytes: 8 * 1024 * 1024,
   maxMessageBytes: 4 * 1024 * 1024, // bytes
+  // bytes: 16 bodies of the largest size at once, thousands of ordinary Score bodies (10-100 KB);
+  // without a bound every connection could hold MPE_MAX_MESSAGE_BYTES (server/body-budget.ts).
+  maxBodyBufferBytes: 64 * 1024 * 1024,
   requestRowLimit: 1024, // rows
   lookupFeatureLimit: 65536, // features
   shutdownGraceMs: 10_000, // milliseconds
@@ -177,11 +188,13 @@ export const CONFIG_OPTIONS: readonly OptionDef[] = Object.freeze([
   { key: 'adminToken', env: 'MPE_ADMIN_TOKEN', flag: 'admin-token', description: `bearer token of the admin routes (POST /admin/reload), at least ${MIN_ADMIN_TOKEN_LENGTH} characters`, parse: adminToken, show: () => '***' },
   { key: 'maxBatchRows', env: 'MPE_MAX_BATCH_ROWS', flag: 'max-batch-rows', description: 'rows per micro-batch', parse: int(1, 1 << 20) },
   { key: 'maxWaitUs', env: 'MPE_MAX_WAIT_US', flag: 'max-wait-us', description: 'micro-batch wait (us)', parse: int(0, 1_000_000) },
+  { key: 'splitMinRows', env: 'MPE_SPLIT_MIN_ROWS', flag: 'split-min-rows', description: 'a lone Score request of at least 2x this many rows is split across idle workers (0 = never)', parse: int(0, 1 << 20) },
   { key: 'queueLimit', env: 'MPE_QUEUE_LIMIT', flag: 'queue-limit', description: 'queued Score requests before shedding', parse: int(1, 1 << 20) },
   { key: 'maxQueueMs', env: 'MPE_MAX_QUEUE_MS', flag: 'max-queue-ms', description: 'longest wait for a worker before shedding (ms)', parse: int(1, 3_600_000) },
   { key: 'defaultDeadlineMs', env: 'MPE_DEFAULT_DEADLINE_MS', flag: 'default-deadline-ms', description: 'deadline of requests that bring none (ms)', parse: int(1, 3_600_000) },
   { key: 'grpcWindowBytes', env: 'MPE_GRPC_WINDOW_BYTES', flag: 'grpc-window-bytes', description: 'HTTP/2 receive window of the gRPC server (bytes)', parse: int(65_535, 0x7fffffff) },
   { key: 'maxMessageBytes', env: 'MPE_MAX_MESSAGE_BYTES', flag: 'max-message-bytes', description: 'largest request message (bytes)', parse: int(1024, 1 << 30) },
+  { key: 'maxBodyBufferBytes', env: 'MPE_MAX_BODY_BUFFER_BYTES', flag: 'max-body-buffer-bytes', description: 'bytes of HTTP request bodies held at once while they arrive (at least --max-message-bytes)', parse: int(1024, 2 ** 40) },
   { key: 'requestRowLimit', env: 'MPE_REQUEST_ROW_LIMIT', flag: 'request-row-limit', description: 'rows per Score request', parse: int(1, 1 << 20) },
   { key: 'lookupFeatureLimit', env: 'MPE_LOOKUP_FEATURE_LIMIT', flag: 'lookup-feature-limit', description: 'features per Lookup request', parse: int(1, 1 << 24) },
   { key: 'shutdownGraceMs', env: 'MPE_SHUTDOWN_GRACE_MS', flag: 'shutdown-grace-ms', description: 'grace for in-flight requests on shutdown (ms)', parse: int(0, 3_600_000) },
@@ -250,6 +263,9 @@ export function resolveConfig(flags: ConfigFlags = {}, env: Readonly<Record<stri
     }
   }
   const cfg = out as unknown as ServeConfig;
+  if (cfg.maxBodyBufferBytes < cfg.maxMessageBytes) {
+    throw new MpeError('MPE_ERR_CONFIG_INVALID', `MPE_MAX_BODY_BUFFER_BYTES (--max-body-buffer-bytes) ${cfg.maxBodyBufferBytes} is below MPE_MAX_MESSAGE_BYTES (--max-message-bytes) ${cfg.maxMessageBytes}: no body of the largest size could ever be received`);
+  }
   return Object.freeze(cfg);
 }
 

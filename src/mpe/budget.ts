@@ -17,7 +17,12 @@
 import { qMax, qMin, roundHalfEven } from '../codec/quantize.js';
 import { MpeError } from '../errors.js';
 
-/** The size of a selection (bits per group) in the budget's unit; must not grow when a group is lowered. */
+/**
+ * The size of a selection (bits per group) in the budget's unit. It may grow when a group is
+ * lowered (all-in bytes: a new bit width adds a run to the vocabulary index); such a step is
+ * taken only when no step saves anything, and the smallest size must be every group at the
+ * smallest candidate (true of bits per weight and of all-in bytes).
+ */
 export type SelectionSize = (bitsPerGroup: Uint8Array) => number;
 
 /** The cost (>= 0, any unit; lower is cheaper) of lowering `group` from `from` to `to` bits, to < from. */

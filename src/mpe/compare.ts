@@ -23,7 +23,7 @@ import { MpeError } from '../errors.js';
 import type { TrainEvent } from '../train/loop.js';
 import { TRAIN_DEFAULTS } from '../train/options.js';
 import { type TrainOptions, trainModel } from '../train/trainer.js';
-import { type BudgetReport, TRAINING_METHODS, validateMpeMethodOptions } from './methods.js';
+import { type BudgetReport, budgetTargetText, TRAINING_METHODS, validateMpeMethodOptions } from './methods.js';
 import { quantizeBundleRowwise } from './rowwise.js';
 import { scoreBundleOnSplit } from './score-bundle.js';
 import { averageBitsPerFeature } from './selection.js';
@@ -120,11 +120,11 @@ async function describe(dir: string, ds: Dataset): Promise<{ avgBits: number; ta
 
 /**
  * The MPE options of one compare row: `mpe` takes the MPE flags as given; `mpe:<b>` takes them
- * with budget mode at b bits per weight in place of --lambda, --target-bits and --target-ratio.
+ * with budget mode at b bits per weight in place of --lambda and the --target-* flags.
  */
 export function mpeRowOptions(method: { kind: 'mpe'; targetBits?: number }, mpe: Readonly<Record<string, unknown>> = {}): Readonly<Record<string, unknown>> {
   if (method.targetBits === undefined) return mpe;
-  const rest = Object.entries(mpe).filter(([k]) => k !== 'lambda' && k !== 'targetBits' && k !== 'targetRatio');
+  const rest = Object.entries(mpe).filter(([k]) => k !== 'lambda' && k !== 'targetBits' && k !== 'targetRatio' && k !== 'targetBytes');
   return { ...Object.fromEntries(rest), targetBits: method.targetBits };
 }
 
@@ -207,7 +207,9 @@ export function compareMarkdown(rep: CompareReport): string {
     '|---|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of rep.results) {
-    const held = r.budget ? `; budget ${r.budget.targetBits}: search ${r.budget.searchBits.toFixed(3)} -> ${r.budget.bits.toFixed(3)} bits, ${r.budget.groupsLowered} groups lowered` : '';
+    const held = r.budget
+      ? `; budget ${budgetTargetText(r.budget)} ${r.budget.hit ? 'hit' : 'MISSED'}: search ${r.budget.searchBits.toFixed(3)} -> ${r.budget.bits.toFixed(3)} bits, ${r.budget.searchBytes} -> ${r.budget.bytes} bytes, ${r.budget.groupsLowered} groups lowered`
+      : '';
     const lam = r.lambda !== null ? ` (lambda ${r.lambda.toExponential(2)}${held})` : '';
     lines.push(
       `| ${r.method}${lam} | ${r.testAuc.toFixed(5)} | ${r.testLogLoss.toFixed(5)} | ${r.avgBits.toFixed(3)} | ${r.weightsRatio.toFixed(1)}x | ${r.allInRatio.toFixed(2)}x | ${fmtBytes(r.bundleBytes)} | ${r.trainSeconds.toFixed(1)} s |`,

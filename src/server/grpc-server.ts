@@ -8,6 +8,7 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import { MpeError } from '../errors.js';
 import type { Method, RequestMetrics } from '../metrics/request-metrics.js';
+import { currentWireFields, scanFlatScore } from './score-wire.js';
 import type { CallContext, EmbeddingService, LookupInput, LookupOutput, ModelInfo, RawColumn, RawFeature, ScoreInput, ScoreOutput } from '../service/embedding-service.js';
 import { toGrpcError } from './grpc-errors.js';
 import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS } from './connection-limits.js';
@@ -80,22 +81,35 @@ class ShedRequest {
   constructor(readonly error: MpeError) {}
 }
 
+/** A Score request read by the wire fast path (score-wire.ts) instead of the generic decoder. */
+class FastScore {
+  constructor(readonly input: ScoreInput) {}
+}
+
 /**
  * The service definition with every request deserializer refusing messages over `max` bytes (see
  * OversizedRequest), and the deserializers of `shedding` methods not decoding at all while
  * `overloaded()` says so (see ShedRequest).
  */
-function withAdmission(service: grpc.ServiceDefinition, max: number, shedding: ReadonlySet<string>, overloaded: () => MpeError | null): grpc.ServiceDefinition {
+function withAdmission(
+  service: grpc.ServiceDefinition,
+  max: number,
+  shedding: ReadonlySet<string>,
+  overloaded: () => MpeError | null,
+  fast: Readonly<Record<string, (buf: Buffer) => unknown>> = {},
+): grpc.ServiceDefinition {
   const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const [name, m] of Object.entries(service)) {
     const decode = m.requestDeserialize;
     const sheds = shedding.has(name);
+    const quick = fast[name];
     out[name] = {
       ...m,
       requestDeserialize: (buf: Buffer) => {
         if (buf.length > max) return new OversizedRequest(buf.length);
         const shed = sheds ? overloaded() : null;
-        return shed === null ? decode(buf) : new ShedRequest(shed);
+        if (shed !== null) return new ShedRequest(shed);
+        return (quick !== undefined ? quick(buf) : null) ?? decode(buf);
       },
     };
   }
@@ -257,9 +271,16 @@ export function createGrpcServer(deps: GrpcServerDeps): GrpcServer {
     };
   }
 
-  server.addService(withAdmission(proto.service, deps.maxMessageBytes, new Set(['Score']), () => service.overloaded()), {
+  // The gRPC Score wire fast path (score-wire.ts): the flat raw-values form without message objects.
+  const fieldsNow = currentWireFields(() => service.getModel());
+  const fastScore = (buf: Buffer): FastScore | null => {
+    const fields = fieldsNow();
+    const packed = fields === null ? null : scanFlatScore(buf, fields);
+    return packed === null ? null : new FastScore({ packedRows: { rows: packed.rows, values: packed.values, fields: fields!.names } });
+  };
+  server.addService(withAdmission(proto.service, deps.maxMessageBytes, new Set(['Score']), () => service.overloaded(), { Score: fastScore }), {
     Lookup: unary<LookupInput, LookupOutput>('lookup', (req, ctx) => service.lookup(req, ctx), encodeLookup),
-    Score: unary<GrpcScoreRequest, ScoreOutput>('score', (req, ctx) => service.score(decodeScore(req), ctx), encodeScore),
+    Score: unary<GrpcScoreRequest | FastScore, ScoreOutput>('score', (req, ctx) => service.score(req instanceof FastScore ? req.input : decodeScore(req), ctx), encodeScore),
     GetModel: unary<unknown, ModelInfo>('get_model', () => service.getModel(), encodeModel),
   });
   const health = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE_NAME]: 'NOT_SERVING' });

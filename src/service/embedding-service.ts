@@ -6,7 +6,7 @@
 import { MpeError } from '../errors.js';
 import { type FieldSpec, fieldToken } from '../features/token.js';
 import type { ServeConfig } from '../config/config.js';
-import { type RawPart, type RowLabel, resolveRawPart, ValuePacker } from '../vocab/packed-values.js';
+import { type PackedValues, type RawPart, type RowLabel, resolveRawPart, ValuePacker } from '../vocab/packed-values.js';
 import { type ModelStats, modelStats, type SectionName, type ServingModel } from './model.js';
 import type { ScorePool } from '../scorer/score-pool.js';
 import type { DriftModel } from '../stats/drift.js';
@@ -65,6 +65,13 @@ export interface ScoreInput {
   readonly candidates?: readonly RawRow[];
   /** Per-candidate fields, one column per field. */
   readonly columns?: RawColumns;
+  /**
+   * The flat form already packed by a transport (the gRPC wire fast path, server/score-wire.ts):
+   * `rows` x `fields.length` slots in the order of `fields`, every field once per row (checked
+   * there). Used as is when `fields` are the served model's; otherwise (the model was swapped
+   * between decoding and scoring) unpacked into `rows` and checked like them.
+   */
+  readonly packedRows?: { readonly rows: number; readonly values: PackedValues; readonly fields: readonly string[] };
 }
 
 export interface ScoreOutput {
@@ -129,6 +136,22 @@ export interface EmbeddingService {
   readonly stats: ModelStats;
   /** Live statistics of this model, null when sampling is off. */
   readonly live: LiveSource | null;
+}
+
+/** Packed flat rows back to one object per row (field name -> value text). */
+function unpackRows(rows: number, values: PackedValues, names: readonly string[]): Record<string, string>[] {
+  const F = names.length;
+  const out: Record<string, string>[] = [];
+  for (let r = 0, k = 0, off = 0; r < rows; r++) {
+    const row: Record<string, string> = {};
+    for (let f = 0; f < F; f++, k++) {
+      const n = values.lengths[k]!;
+      row[names[f]!] = values.text.slice(off, off + n);
+      off += n;
+    }
+    out.push(row);
+  }
+  return out;
 }
 
 /** The columns of the REST form (field -> values) as a list. */
@@ -318,6 +341,11 @@ export function createEmbeddingService(deps: EmbeddingServiceDeps): EmbeddingSer
    * fields (unknown, twice, missing, context overlap) and column lengths; values are resolved later.
    */
   function rawPart(req: ScoreInput): RawPart {
+    if (req.packedRows !== undefined) {
+      const p = req.packedRows;
+      if (sameFields(p.fields)) return { rows: checkRows(p.rows), values: p.values, context: null, label: 'rows', rowOffset: 0 };
+      return rawPart({ rows: unpackRows(p.rows, p.values, p.fields) });
+    }
     if (req.rows !== undefined && req.rows.length > 0) {
       const rows = checkRows(req.rows.length);
       const out = new ValuePacker(rows * F);
@@ -387,17 +415,18 @@ export function createEmbeddingService(deps: EmbeddingServiceDeps): EmbeddingSer
       const shed = pool.overloaded();
       if (shed !== null) throw shed;
       const shared = req.context !== undefined || req.candidates !== undefined || req.columns !== undefined;
-      const kinds = (req.rows?.length ? 1 : 0) + (req.ids?.length ? 1 : 0) + (req.idRows?.length ? 1 : 0) + (shared ? 1 : 0);
+      const flat = (req.rows !== undefined && req.rows.length > 0) || req.packedRows !== undefined;
+      const kinds = (flat ? 1 : 0) + (req.ids?.length ? 1 : 0) + (req.idRows?.length ? 1 : 0) + (shared ? 1 : 0);
       if (kinds > 1) throw new MpeError('MPE_ERR_REQ_INVALID', 'send one of rows, ids, columns, or context with candidates or columns');
       let rows: number;
       let ids: Int32Array;
-      if (shared || req.rows?.length) {
+      if (shared || flat) {
         const part = rawPart(req);
         if (pool.resolvesRaw) {
           // The worker resolves the values; its ids come back for the live statistics.
           return pool.scoreRaw(part, ctx.deadline, ctx.cancelled ?? null).then((r) => {
             observeRows(r.ids, part.rows);
-            return { probabilities: r.probabilities, modelVersion: model.version };
+            return checkFinite(r.probabilities);
           });
         }
         rows = part.rows;
@@ -434,6 +463,16 @@ export function createEmbeddingService(deps: EmbeddingServiceDeps): EmbeddingSer
       if (v - v !== 0) throw new MpeError('MPE_ERR_SCORER_RUN', `the scorer answered ${v} for row ${i}`);
     }
     return { probabilities, modelVersion: model.version };
+  }
+
+  /** Whether `names` are this model's field names in order (the last array that matched is remembered). */
+  let matchedNames: readonly string[] | null = null;
+  function sameFields(names: readonly string[]): boolean {
+    if (names === matchedNames) return true;
+    if (names.length !== F) return false;
+    for (let f = 0; f < F; f++) if (names[f] !== fields[f]!.name) return false;
+    matchedNames = names;
+    return true;
   }
 
   function checkRows(n: number): number {

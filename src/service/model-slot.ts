@@ -79,6 +79,7 @@ export function createModelSlot(opts: ModelSlotOptions): ModelSlot {
       workers: config.workers,
       maxBatchRows: config.maxBatchRows,
       maxWaitUs: config.maxWaitUs,
+      splitMinRows: config.splitMinRows,
       queueLimit: config.queueLimit,
       maxQueueMs: config.maxQueueMs,
       onBatch: metrics.pool.onBatch,

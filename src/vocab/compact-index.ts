@@ -87,39 +87,50 @@ export function compactIndexBytes(keys: number, runs = 1, segments = runs): numb
 
 /**
  * The lookup for one index (closure over its arrays; the one-run form has no rank code at all).
- * Rank of a multi-run key: its run's first id + the block's rank for the run + the run's codes
- * between the block start and the key, counted 4 at a time (SWAR zero-byte count of codes XOR r):
- * 1.09x faster than a byte loop in one run on this box (1M keys, 6 runs, load ~17).
+ *
+ * Memory order of a known-key lookup: the bucket's end offsets (in its block's directory record),
+ * then its fingerprints. Read in that order the two cache misses are serial, and that made the
+ * v2 index slower than the v1 table, whose three arrays are read at one slot, in parallel (1M
+ * keys: 0.87x one run, 0.76x six runs; bench/resolve.ts, load 27-30). So the fingerprints are
+ * read BEFORE the offsets are known, at the guess `base + j` (block base + bucket index in the
+ * block): about j keys precede the bucket in its block (+- sqrt(j) <= 8), so the guess lies in
+ * the bucket's cache line or the next one, and its miss overlaps the directory's. The block bases
+ * come from `bases`, a dense copy made at load (4 bytes per 64 keys: 62 KiB at 1M keys, so it
+ * stays in L2, where the 68-byte directory records, one line per lookup, do not). With R > 1 runs
+ * the key's code and its record's rank words are read the same way, up front. The guessed
+ * fingerprint is also a fast path: when it is the key's, the bucket scan is skipped.
+ * Rank of a multi-run key: the block's rank for its run + the quarter block's (16 buckets) + the
+ * run's codes from the quarter start to the key, counted 4 at a time (SWAR zero-byte count of
+ * codes XOR r), the first and last words masked, so there is no branch per code; the id is the
+ * run's first id + rank (one segment per run), else {@link CompactVocabulary.idOfRank}.
+ * Measured on this box as finds of precomputed hashes (the token hash, ~320 ns, left out), 1M
+ * keys, 8-hex tokens, each variant built in one process and timed interleaved, median of 11,
+ * ns per known-key find, load 7-9: v1 table 246; before this design one run 299, six runs 440;
+ * with the guesses one run 216, six runs 288. At 20k keys (all in cache) the per-code loop cost
+ * 93 ns in six runs, the masked words 75, the one-segment shortcut 73 (one run 49, v1 48).
+ * Tried and dropped: a fixed 5-word scan without branches (95 ns at 20k), reading both
+ * neighbour lines of the guess (no gain), reading the rank words only after the match (306 vs
+ * 288 ns at 1M). Whole-lookup figures (hash included): bench/resolve.ts, docs/benchmarks.md.
  */
-function makeFind(buckets: number, seed: number, toId: (r: number, rank: number) => number, oneSegment: boolean, first0: number, dir: Uint32Array, dir8: Uint8Array, stride: number, rankWords: number, fp: Uint32Array, codes: Uint8Array, codes32: Uint32Array): (hi: number, lo: number) => number {
+function makeFind(buckets: number, seed: number, toId: (r: number, rank: number) => number, oneSegment: boolean, segFirstId: Uint32Array, bases: Uint32Array, dir: Uint32Array, dir8: Uint8Array, stride: number, rankWords: number, fp: Uint32Array, codes: Uint8Array, codes32: Uint32Array): (hi: number, lo: number) => number {
   const single = rankWords === 0;
-  const rankId = (p: number, rec: number, r: number, j: number): number => {
-    // Count from the start of the key's quarter block (16 buckets): rank + quarter rank + scan.
-    const quarter = j >>> 4;
-    const base = dir[rec]!;
-    let c = dir[rec + 1 + r]! + dir8[4 * (rec + 1 + rankWords) + quarter * rankWords + r]!;
-    let q = quarter === 0 ? base : base + dir8[4 * (rec + 1 + 2 * rankWords) + 16 * quarter - 1]!;
-    while ((q & 3) !== 0 && q < p) if (codes[q++] === r) c++;
-    const pat = Math.imul(r, 0x01010101);
-    for (; q + 4 <= p; q += 4) {
-      const w = codes32[q >>> 2]! ^ pat;
-      const zero = ~((((w & 0x7f7f7f7f) + 0x7f7f7f7f) | w) | 0x7f7f7f7f) >>> 7; // 1 in the low bit of each zero byte
-      c += Math.imul(zero, 0x01010101) >>> 24;
-    }
-    while (q < p) if (codes[q++] === r) c++;
-    return toId(r, c);
-  };
+  const last = fp.length - 1;
+  const first0 = segFirstId[0] ?? 0;
   if (single) {
     return (hi, lo) => {
       const x = mix32((hi ^ mix32((lo ^ seed) >>> 0)) >>> 0);
       const y = (lo ^ mix32((x ^ FP_SALT) >>> 0)) >>> 0;
       const b = bucketOf(x, buckets);
-      const rec = (b >>> BLOCK_SHIFT) * stride;
+      const blk = b >>> BLOCK_SHIFT;
       const j = b & (BLOCK - 1);
-      const base = dir[rec]!;
-      const o8 = 4 * (rec + 1);
+      const base = bases[blk]!;
+      const gp = Math.min(base + j, last);
+      const g = fp[gp]!; // the guess: issued before the offsets below arrive (see above)
+      const o8 = 4 * (blk * stride + 1);
+      const start = j === 0 ? base : base + dir8[o8 + j - 1]!;
       const end = base + dir8[o8 + j]!;
-      for (let p = j === 0 ? base : base + dir8[o8 + j - 1]!; p < end; p++) {
+      if (g === y && gp >= start && gp < end) return oneSegment ? first0 + gp : toId(0, gp);
+      for (let p = start; p < end; p++) {
         const f = fp[p]!;
         if (f === y) return oneSegment ? first0 + p : toId(0, p);
         if (f > y) return -1; // sorted by fingerprint inside a bucket
@@ -131,20 +142,60 @@ function makeFind(buckets: number, seed: number, toId: (r: number, rank: number)
     const x = mix32((hi ^ mix32((lo ^ seed) >>> 0)) >>> 0);
     const y = (lo ^ mix32((x ^ FP_SALT) >>> 0)) >>> 0;
     const b = bucketOf(x, buckets);
-    const rec = (b >>> BLOCK_SHIFT) * stride;
+    const blk = b >>> BLOCK_SHIFT;
     const j = b & (BLOCK - 1);
-    const base = dir[rec]!;
+    const base = bases[blk]!;
+    const gp = Math.min(base + j, last);
+    // Every read that does not depend on the key's position or run is issued here, before the
+    // bucket's offsets arrive: the guessed fingerprint and code, and one byte of each part of the
+    // 116-byte (6 runs) directory record the rank reads (ranks, quarter ranks, offsets).
+    const g = fp[gp]!;
+    const gr = codes[gp]!;
+    const rec = blk * stride;
+    const rank0 = dir[rec + 1]!;
+    const quarter = j >>> 4;
+    const qr = 4 * (rec + 1 + rankWords) + quarter * rankWords;
+    const qrank0 = dir8[qr]!;
     const o8 = 4 * (rec + 1 + 2 * rankWords);
+    const qstart = quarter === 0 ? base : base + dir8[o8 + 16 * quarter - 1]!;
     const start = j === 0 ? base : base + dir8[o8 + j - 1]!;
     const end = base + dir8[o8 + j]!;
-    // Read the first code now: its cache line then loads alongside the fingerprint's.
-    const r0 = start < end ? codes[start]! : 0;
-    for (let p = start; p < end; p++) {
-      const f = fp[p]!;
-      if (f === y) return rankId(p, rec, p === start ? r0 : codes[p]!, j);
-      if (f > y) return -1; // sorted by fingerprint inside a bucket
+    let p = gp;
+    let r = gr;
+    if (!(g === y && gp >= start && gp < end)) {
+      p = -1;
+      for (let k = start; k < end; k++) {
+        const f = fp[k]!;
+        if (f === y) {
+          p = k;
+          r = codes[k]!;
+          break;
+        }
+        if (f > y) return -1; // sorted by fingerprint inside a bucket
+      }
+      if (p < 0) return -1;
     }
-    return -1;
+    // Rank in its run (see above): a per-code loop mispredicts on the keys' random runs.
+    let c = r === 0 ? rank0 + qrank0 : dir[rec + 1 + r]! + dir8[qr + r]!;
+    const pat = Math.imul(r, 0x01010101);
+    const w0 = qstart >>> 2;
+    const w1 = p >>> 2;
+    const head = -1 << (8 * (qstart & 3));
+    const tail = ~(-1 << (8 * (p & 3)));
+    let v = codes32[w0]! ^ pat;
+    let m = ~((((v & 0x7f7f7f7f) + 0x7f7f7f7f) | v) | 0x7f7f7f7f) & head; // bit 7 of each byte equal to r
+    if (w0 === w1) m &= tail;
+    else {
+      c += Math.imul(m >>> 7, 0x01010101) >>> 24;
+      for (let w = w0 + 1; w < w1; w++) {
+        v = codes32[w]! ^ pat;
+        c += Math.imul(~((((v & 0x7f7f7f7f) + 0x7f7f7f7f) | v) | 0x7f7f7f7f) >>> 7, 0x01010101) >>> 24;
+      }
+      v = codes32[w1]! ^ pat;
+      m = ~((((v & 0x7f7f7f7f) + 0x7f7f7f7f) | v) | 0x7f7f7f7f) & tail;
+    }
+    c += Math.imul(m >>> 7, 0x01010101) >>> 24;
+    return oneSegment ? segFirstId[r]! + c : toId(r, c);
   };
 }
 
@@ -159,7 +210,7 @@ export class CompactVocabulary {
   readonly buckets: number;
   readonly runCount: number;
   readonly seed: number;
-  /** Bytes of the serialised form (= memory held, the views are in place). */
+  /** Bytes of the serialised form (memory held: the views are in place, plus a 4-byte copy of each 64-bucket block's base, 1.2%). */
   readonly byteLength: number;
   private readonly bytes: Uint8Array;
   readonly segmentCount: number;
@@ -176,6 +227,8 @@ export class CompactVocabulary {
    */
   private readonly dir: Uint32Array;
   private readonly dir8: Uint8Array;
+  /** Each block's base (keys before it), copied out of the records at load so that it stays in cache (see makeFind). */
+  private readonly bases: Uint32Array;
   private readonly stride: number;
   private readonly rankWords: number;
   private readonly fp: Uint32Array;
@@ -208,12 +261,14 @@ export class CompactVocabulary {
     this.dir = new Uint32Array(buf, o + L.directory, L.strideWords * L.blocks);
     this.dir8 = new Uint8Array(buf, o + L.directory, 4 * L.strideWords * L.blocks);
     this.stride = L.strideWords;
+    this.bases = new Uint32Array(L.blocks);
+    for (let k = 0; k < L.blocks; k++) this.bases[k] = this.dir[k * L.strideWords]!;
     this.rankWords = L.rankWords;
     this.fp = new Uint32Array(buf, o + L.fingerprints, keys);
     this.codes = new Uint8Array(buf, o + L.codes, runs > 1 ? keys : 0);
-    this.codes32 = new Uint32Array(buf, o + L.codes, runs > 1 ? keys >>> 2 : 0);
+    this.codes32 = new Uint32Array(buf, o + L.codes, runs > 1 ? (keys + 3) >>> 2 : 0); // the payload pads the codes to whole words
     const toId = (r: number, rank: number): number => this.idOfRank(r, rank);
-    this.find = keys === 0 ? () => -1 : makeFind(buckets, seed, toId, runs === 1 && S === 1, this.segFirstId[0] ?? 0, this.dir, this.dir8, this.stride, this.rankWords, this.fp, this.codes, this.codes32);
+    this.find = keys === 0 ? () => -1 : makeFind(buckets, seed, toId, S === runs, this.segFirstId, this.bases, this.dir, this.dir8, this.stride, this.rankWords, this.fp, this.codes, this.codes32);
   }
 
   /**

@@ -19,7 +19,7 @@ test('method list parsing and its stable error codes', () => {
   // mpe:<b>: budget mode at b bits per weight, in place of --lambda / --target-*.
   assert.deepEqual(parseMethods('mpe,mpe:1,mpe:2.5').map((m) => m.method), [{ kind: 'mpe' }, { kind: 'mpe', targetBits: 1 }, { kind: 'mpe', targetBits: 2.5 }]);
   assert.throws(() => parseMethods('mpe:x'), { code: 'MPE_ERR_MPE_METHOD' });
-  assert.deepEqual(mpeRowOptions({ kind: 'mpe', targetBits: 2 }, { lambda: 3e-5, targetRatio: 8, tau: 0.01 }), { tau: 0.01, targetBits: 2 });
+  assert.deepEqual(mpeRowOptions({ kind: 'mpe', targetBits: 2 }, { lambda: 3e-5, targetRatio: 8, targetBytes: '1MB', tau: 0.01 }), { tau: 0.01, targetBits: 2 });
   assert.deepEqual(mpeRowOptions({ kind: 'mpe' }, { lambda: 3e-5 }), { lambda: 3e-5 });
   assert.equal(parseRowwiseBits('int4'), 4);
   assert.throws(() => parseRowwiseBits('int2'), { code: 'MPE_ERR_MPE_CONFIG' });

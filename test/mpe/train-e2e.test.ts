@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -9,7 +9,10 @@ import { synthesize } from '../../src/data/synth.js';
 import { TRAINING_METHODS } from '../../src/mpe/methods.js';
 import { quantizeBundleRowwise } from '../../src/mpe/rowwise.js';
 import { scoreBundleOnSplit } from '../../src/mpe/score-bundle.js';
+import { buildFrequencyGroups } from '../../src/mpe/groups.js';
 import { averageBitsPerFeature } from '../../src/mpe/selection.js';
+import { bundleSizeOf, keysPerGroup } from '../../src/train/bundle-size.js';
+import type { TrainEvent } from '../../src/train/loop.js';
 import { trainModel } from '../../src/train/trainer.js';
 
 // Small and fast: 6k synthetic rows, a 32-wide net, 2 epochs per phase.
@@ -163,4 +166,71 @@ test('budget flags are checked before anything is read or trained: range, confli
   await reject({ targetBits: 0 }, 'MPE_ERR_DATA_NOT_FOUND');
   await reject({ targetBits: 32 }, 'MPE_ERR_DATA_NOT_FOUND');
   await reject({ targetRatio: 1 }, 'MPE_ERR_DATA_NOT_FOUND');
+  // --target-bytes: a byte size (number or "50MB"-like string), alone, at least 1 byte.
+  await reject({ targetBytes: '5MB', targetBits: 2 }, 'MPE_ERR_MPE_TARGET_CONFLICT', /--target-bits and --target-bytes/);
+  await reject({ targetBytes: 5e6, targetRatio: 16 }, 'MPE_ERR_MPE_TARGET_CONFLICT', /--target-ratio and --target-bytes/);
+  await reject({ targetBytes: '5MB', lambda: 1e-3 }, 'MPE_ERR_MPE_TARGET_CONFLICT', /--target-bytes and --lambda/);
+  await reject({ targetBytes: 0 }, 'MPE_ERR_MPE_TARGET_RANGE', /--target-bytes must be a whole number of bytes from 1/);
+  await reject({ targetBytes: 1.5 }, 'MPE_ERR_MPE_TARGET_RANGE');
+  await reject({ targetBytes: '0.2B' }, 'MPE_ERR_MPE_TARGET_RANGE');
+  await reject({ targetBytes: '5 parsecs' }, 'MPE_ERR_MPE_CONFIG', /--target-bytes must be a size in bytes/);
+  await reject({ targetBytes: '5MB' }, 'MPE_ERR_DATA_NOT_FOUND');
+  await reject({ targetBytes: 1 }, 'MPE_ERR_DATA_NOT_FOUND'); // reachability depends on the data: checked after ingestion
+});
+
+/** table.bin + vocab.bin of this data set at `bits` per group (G groups, d 8, --pruned oov). */
+function allInBytes(G: number, bitsOf: (g: number) => number): { total: number; groups: number } {
+  const g = buildFrequencyGroups(ds.trainCounts, G);
+  const sizeOf = bundleSizeOf({ featureCount: ds.featureCount, d: SMALL.d, groupSize: g.groupSize, groupPad: g.groupPad, keysPerGroup: keysPerGroup(ds.vocab, g.groupOf, g.groups), dropPruned: true });
+  return { total: sizeOf(Uint8Array.from({ length: g.groups }, (_, i) => bitsOf(i))).total, groups: g.groups };
+}
+
+test('budget mode --target-bytes: the bundle written (table.bin + vocab.bin, vocabulary included) is at or under the target, and the report says so exactly', async () => {
+  // tau = 10: the search selects 6 bits everywhere (see above); the target sits between the
+  // smallest bundle (everything pruned) and that selection, so the enforcement must act.
+  const all6 = allInBytes(16, () => 6).total;
+  const floor = allInBytes(16, () => 0).total;
+  const target = Math.floor(floor + 0.4 * (all6 - floor));
+  const out = join(dir, 'budget-bytes');
+  const r = await trainModel({ dataset: ds, methods: TRAINING_METHODS, out, method: 'mpe', ...SMALL, epochs: 1, methodOptions: { groups: 16, tau: 10, targetBytes: `${target}B`, budgetProbes: 2 } });
+  type B = { targetBits: number | null; targetBytes: number; targetFrom: string; hit: boolean; searchBytes: number; bytes: number; tableBytes: number; vocabBytes: number; bits: number; groupsLowered: number; probes: { bytes: number }[] };
+  const info = (r.manifest.training as unknown as { mpe: { budget: B; targetBytes: number; bitsPerGroup: number[]; averageBits: number } }).mpe;
+  const b = info.budget;
+  assert.equal(b.targetBytes, target);
+  assert.equal(b.targetBits, null);
+  assert.equal(b.targetFrom, '--target-bytes');
+  assert.equal(info.targetBytes, target);
+  assert.equal(b.searchBytes, all6, 'the search selected 6 bits everywhere');
+  assert.ok(b.groupsLowered > 0);
+  // Achieved = the files on disk, and within the target.
+  const table = statSync(join(out, 'table.bin')).size;
+  const vocab = statSync(join(out, 'vocab.bin')).size;
+  assert.deepEqual({ tableBytes: b.tableBytes, vocabBytes: b.vocabBytes, bytes: b.bytes }, { tableBytes: table, vocabBytes: vocab, bytes: table + vocab });
+  assert.ok(b.bytes <= target, `written ${b.bytes} <= target ${target}`);
+  assert.equal(b.hit, true);
+  assert.equal(b.bits, info.averageBits);
+  assert.equal(b.probes.length, 2);
+  assert.ok(b.probes.every((p) => p.bytes > 0));
+  assert.ok(r.metrics.test.auc > 0.5, `test AUC ${r.metrics.test.auc}`);
+  await assertReproduces(out, r.testPredictions);
+});
+
+test('budget mode --target-bytes below the smallest bundle the run can write: MPE_ERR_MPE_TARGET_RANGE naming that size, before any training', async () => {
+  const floor = allInBytes(16, () => 0).total;
+  const floor1 = allInBytes(16, () => 1).total; // without 0 in --bits every group keeps 1 bit and every key
+  const events: TrainEvent[] = [];
+  const run = (targetBytes: number, extra: Record<string, unknown> = {}) =>
+    trainModel({ dataset: ds, methods: TRAINING_METHODS, out: join(dir, 'unreachable'), method: 'mpe', ...SMALL, epochs: 1, onEvent: (e) => events.push(e), methodOptions: { groups: 16, targetBytes, ...extra } });
+  await assert.rejects(run(floor - 1), (e: { code?: string; message?: string }) => {
+    assert.equal(e.code, 'MPE_ERR_MPE_TARGET_RANGE');
+    assert.match(e.message ?? '', new RegExp(`--target-bytes ${floor - 1} is below the smallest bundle this run can write, ${floor} bytes .*every group pruned`));
+    return true;
+  });
+  await assert.rejects(run(floor1 - 1, { bits: '1,2,4' }), (e: { code?: string; message?: string }) => {
+    assert.equal(e.code, 'MPE_ERR_MPE_TARGET_RANGE');
+    assert.match(e.message ?? '', new RegExp(`${floor1} bytes .*every group at 1 bits.*add 0 to --bits`));
+    return true;
+  });
+  assert.equal(events.filter((e) => e.type === 'epoch-start').length, 0, 'nothing was trained');
+  assert.equal(existsSync(join(dir, 'unreachable')), false);
 });

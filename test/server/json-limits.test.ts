@@ -4,11 +4,12 @@
  * Lookup answer is written a slice per event-loop turn and equals what the schema serializer wrote.
  */
 import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { Registry } from 'prom-client';
 import { testConfig } from '../../src/config/config.js';
 import { createServer, type RunningServer } from '../../src/app/create-server.js';
-import { checkJsonShape } from '../../src/server/json-guard.js';
+import { checkJsonShape, JsonShapeScanner } from '../../src/server/json-guard.js';
 import { JSON_SLICE, lookupJsonStream } from '../../src/server/json-stream.js';
 import { createFixture, type Fixture, fixtureModel, randomRows } from '../helpers/bundle-fixture.js';
 
@@ -56,11 +57,69 @@ test('a body of more arrays/objects than any valid request holds is 400 MPE_ERR_
   await stillServing();
 });
 
-test('the scan skips strings (brackets and escaped quotes inside values do not count)', () => {
+test('the scan skips strings (brackets and escaped quotes inside values do not count), also fed a byte at a time', () => {
   const limits = { maxDepth: 3, maxContainers: 10 };
-  checkJsonShape(JSON.stringify({ rows: [{ C1: '[[[[{{{{"\\"[[[[' }] }), limits);
-  assert.throws(() => checkJsonShape('{"a":[[[1]]]}', limits), /nested deeper than 3/);
-  assert.throws(() => checkJsonShape(`[${new Array(11).fill('{}').join(',')}]`, { maxDepth: 3, maxContainers: 11 }), /more than 11/);
+  const bytes = (s: string): Buffer => Buffer.from(s);
+  const tricky = bytes(JSON.stringify({ rows: [{ C1: '[[[[{{{{"\\"[[[[\\\\', C2: 'é[[[[' }] }));
+  checkJsonShape(tricky, limits);
+  // Byte by byte: an escape or a multi-byte character split across chunks changes nothing.
+  const scanner = new JsonShapeScanner(limits);
+  for (let i = 0; i < tricky.length; i++) scanner.push(tricky.subarray(i, i + 1));
+  assert.throws(() => checkJsonShape(bytes('{"a":[[[1]]]}'), limits), /nested deeper than 3/);
+  assert.throws(() => checkJsonShape(bytes(`[${new Array(11).fill('{}').join(',')}]`), { maxDepth: 3, maxContainers: 11 }), /more than 11/);
+  // A string ending in an escaped backslash closes: the bracket after it counts.
+  assert.throws(() => checkJsonShape(bytes('["\\\\",[[[1]]]]'), limits), /nested deeper than 3/);
+});
+
+/** Sends `head` then `body` on a new socket and resolves with what the server sent, once a whole response (by its content-length) or the close has arrived. */
+async function rawExchange(head: string, body: string): Promise<{ data: string; socket: Socket }> {
+  const s = await new Promise<Socket>((resolve, reject) => {
+    const c = connect(server.httpPort, '127.0.0.1', () => resolve(c));
+    c.once('error', reject);
+  });
+  s.on('error', () => {});
+  const data = await new Promise<string>((resolve) => {
+    let text = '';
+    s.on('data', (b: Buffer) => {
+      text += b.toString();
+      const split = text.indexOf('\r\n\r\n');
+      const length = /content-length: (\d+)/i.exec(text);
+      if (split >= 0 && length !== null && text.length >= split + 4 + Number(length[1])) resolve(text);
+    });
+    s.once('close', () => resolve(text));
+    s.write(head);
+    s.write(body);
+  });
+  return { data, socket: s };
+}
+
+test('a deep body is refused from its first bytes, without waiting for (or buffering) the rest', async () => {
+  // Headers announce 4 MB; only the first 64 KiB of brackets are sent, and the body is never finished.
+  // Fastify's own reader waited for the whole body, so this request got the request timeout's 408 instead.
+  const { data, socket } = await rawExchange(`POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${4 * 1024 * 1024 - 16}\r\n\r\n`, '['.repeat(65_536));
+  socket.destroy();
+  assert.match(data, /^HTTP\/1\.1 400 /);
+  assert.match(data, /MPE_ERR_REQ_JSON/);
+  await stillServing();
+});
+
+test('after refusing a body of declared length, the server reads the rest and keeps the connection: the client sees the 400, then its next request is served', async () => {
+  const bad = `[${'['.repeat(40)}${' '.repeat(200_000)}${']'.repeat(41)}`;
+  const good = JSON.stringify({ rows: okRows.raw });
+  const { data, socket } = await rawExchange(`POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${bad.length}\r\n\r\n`, bad);
+  assert.match(data, /^HTTP\/1\.1 400 /);
+  assert.doesNotMatch(data, /connection: close/i);
+  const next = await new Promise<string>((resolve) => {
+    let text = '';
+    socket.on('data', (b: Buffer) => {
+      text += b.toString();
+      if (/"probabilities"/.test(text) || /^HTTP\/1\.1 [45]/.test(text)) resolve(text);
+    });
+    socket.once('close', () => resolve(`closed: ${text}`));
+    socket.write(`POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${good.length}\r\n\r\n${good}`);
+  });
+  socket.destroy();
+  assert.match(next, /^HTTP\/1\.1 200 /);
 });
 
 test('a large Lookup answer streams in slices with event-loop turns between them, equal to the serializer output', async () => {

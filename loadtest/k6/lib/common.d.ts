@@ -1,4 +1,11 @@
-// Types of the parts of common.js the Node driver shares with the k6 scripts (one payload generator for both).
+// Types of common.js: the parts the Node driver shares with the k6 scripts (one payload generator
+// for both), and the k6-only helpers, so that `npm run typecheck` checks the k6 scripts' calls
+// (loadtest/k6/tsconfig.json, @types/k6).
+export function env(name: string, fallback: string): string;
+export function envNum(name: string, fallback: number): number;
+export function scenarios(): Record<string, Record<string, unknown>>;
+export function parseDurationSeconds(text: string): number;
+export function thresholds(durationMetric: string, p99Ms: number): Record<string, string[]>;
 export interface LoadModel {
   version: string;
   fields: { name: string; kind: string; oovId: number }[];
@@ -13,6 +20,7 @@ export function normaliseModel(m: unknown): LoadModel;
 export function prng(seed: number): () => number;
 export type ScoreForm = 'flat' | 'columns' | 'context' | 'context-columns';
 export const SCORE_FORMS: readonly ScoreForm[];
+export function envForm(name: string, fallback: ScoreForm): ScoreForm;
 export function defaultShared(model: LoadModel, form: ScoreForm): number;
 export interface GrpcScoreBody {
   rows?: { features: GrpcFeature[] }[];

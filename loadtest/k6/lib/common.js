@@ -123,6 +123,13 @@ function rawValue(field, rnd) {
 /** The Score request forms (docs/api.md): flat rows, columns, context + candidates, context + columns. */
 export const SCORE_FORMS = ['flat', 'columns', 'context', 'context-columns'];
 
+/** Reads a Score form (SCORE_FORMS) from an environment variable; a clear error on anything else. */
+export function envForm(name, fallback) {
+  const v = env(name, fallback);
+  if (SCORE_FORMS.indexOf(v) < 0) throw new Error(`${name} must be one of ${SCORE_FORMS.join(', ')}, got ${v}`);
+  return v;
+}
+
 /**
  * Shared (context) fields when none are asked for: context forms share all but the last 9 fields
  * (39 fields: 30 shared, 9 per candidate, like a ranking request's user/page vs item fields);
