@@ -12,6 +12,8 @@
  *   BENCH_ALLIN_DATA        shared data directory (default ../shared/data, resolved against the repo)
  *   BENCH_ALLIN_SETS        comma list of criteo,movielens,synth, run in that order (default all three)
  *   BENCH_ALLIN_EPOCHS      max epochs per phase (default 8, MPE defaults otherwise)
+ *   BENCH_ALLIN_VARIANTS    comma list of fp32,oov,zero (default all three): a large set can skip
+ *                           the paper's pruned = zero model once a smaller run has compared them
  * MovieLens CTR: click = rating >= 4 from movielens-100k u.data, fields user, item, the user's
  * age bucket (decade), gender, occupation, zip prefix (3 chars), the item's release year and first
  * listed genre; written to a temporary CSV outside the repository and removed afterwards.
@@ -34,7 +36,11 @@ const SYNTH_ROWS = Number(process.env.BENCH_ALLIN_SYNTH_ROWS ?? 300_000);
 const SETS = (process.env.BENCH_ALLIN_SETS ?? 'criteo,movielens,synth').split(',');
 const EPOCHS = Number(process.env.BENCH_ALLIN_EPOCHS ?? 8);
 /** Result name: `all-in` for the default sets, `all-in-<sets>` for a subset, so a run of one set keeps the others' section. */
-const RESULT = SETS.join(',') === 'criteo,movielens,synth' ? 'all-in' : `all-in-${SETS.join('-')}`;
+const VARIANTS = (process.env.BENCH_ALLIN_VARIANTS ?? 'fp32,oov,zero').split(',');
+const RESULT =
+  SETS.join(',') === 'criteo,movielens,synth' && VARIANTS.length === 3
+    ? 'all-in'
+    : `all-in-${SETS.join('-')}${SETS.includes('synth') && SYNTH_ROWS !== 300_000 ? `-${SYNTH_ROWS / 1000}k` : ''}`;
 
 /** v1 vocab.bin bytes for `keys` keys: 64-byte file header + 16-byte payload header + 12 bytes per slot, capacity = power of two >= max(16, 2 keys). */
 function v1VocabBytes(keys: number): number {
@@ -87,11 +93,15 @@ function movielensCsv(dir: string, out: string): void {
 }
 
 async function runSet(set: string, ds: Dataset, work: string, rows: Row[]): Promise<void> {
-  const variants: Array<[string, string, Record<string, unknown>]> = [
-    ['fp32', 'fp32', {}],
-    ['MPE, pruned -> OOV (v2 default)', 'mpe', { pruned: 'oov' }],
-    ['MPE, pruned -> zero (paper; keys kept)', 'mpe', { pruned: 'zero' }],
-  ];
+  const variants = (
+    [
+      ['fp32', 'fp32', 'fp32', {}],
+      ['oov', 'MPE, pruned -> OOV (v2 default)', 'mpe', { pruned: 'oov' }],
+      ['zero', 'MPE, pruned -> zero (paper; keys kept)', 'mpe', { pruned: 'zero' }],
+    ] as Array<[string, string, string, Record<string, unknown>]>
+  )
+    .filter(([key]) => VARIANTS.includes(key))
+    .map(([, name, method, extra]) => [name, method, extra] as const);
   for (const [name, method, extra] of variants) {
     const t0 = performance.now();
     const out = join(work, `${set}-${method}-${String(extra.pruned ?? 'none')}`);
@@ -141,7 +151,7 @@ function report(rows: readonly Row[], notes: readonly string[], t0: number, done
     ...notes,
     `- Load average at the time of writing: ${loadavg().map((x) => x.toFixed(1)).join(' / ')} on ${cpus().length} cores; ${((Date.now() - t0) / 60000).toFixed(1)} min since the start. The box is shared: train seconds are not comparable across rows.`,
   ].join('\n');
-  writeResult({ name: RESULT, title: `All-in memory: vocabulary shrinks with the table (format v2)${RESULT === 'all-in' ? '' : `, ${SETS.join(', ')}`}`, command: benchCommand('bench:all-in', ['BENCH_ALLIN_SYNTH_ROWS', 'BENCH_ALLIN_SETS', 'BENCH_ALLIN_EPOCHS', 'BENCH_ALLIN_DATA']), date: new Date().toISOString(), machine: describeMachine(), markdown, data: rows });
+  writeResult({ name: RESULT, title: `All-in memory: vocabulary shrinks with the table (format v2)${RESULT === 'all-in' ? '' : `, ${SETS.map((x) => (x === 'synth' ? `synthetic ${SYNTH_ROWS / 1000}k` : x)).join(', ')}`}`, command: benchCommand('bench:all-in', ['BENCH_ALLIN_SYNTH_ROWS', 'BENCH_ALLIN_SETS', 'BENCH_ALLIN_EPOCHS', 'BENCH_ALLIN_VARIANTS', 'BENCH_ALLIN_DATA']), date: new Date().toISOString(), machine: describeMachine(), markdown, data: rows });
   console.log(markdown);
   console.log(`wrote ${writeBenchmarksDoc()}`);
 }

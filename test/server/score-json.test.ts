@@ -38,7 +38,7 @@ function genericPack(body: string, names: readonly string[]): { rows: number; te
   const rows = (JSON.parse(body) as { rows: Record<string, string | number | null>[] }).rows;
   const F = names.length;
   const packer = new ValuePacker(rows.length * F);
-  rows.forEach((row, r) => names.forEach((n, f) => packer.set(r * F + f, row[n])));
+  for (let r = 0; r < rows.length; r++) for (let f = 0; f < F; f++) packer.set(r * F + f, rows[r]![names[f]!]);
   const p = packer.pack();
   return { rows: rows.length, text: p.text, lengths: p.lengths };
 }
