@@ -23,7 +23,11 @@
  * traces of both sides, JSON lines, into the work dir and keep it), --no-ref (ours only), --no-write
  * (print only), --timeout S (per reference run, default 3600), --reuse (take a run's results from
  * the work dir when an earlier invocation left them there: ref-<tag>.json, ours-<tag>.json),
- * --cached-only (with --reuse: tabulate only the runs found, run nothing).
+ * --cached-only (with --reuse: tabulate only the runs found, run nothing), --pareto LIST (after the
+ * grid, ours in budget mode at each of these bits per weight, e.g. 1,2,3,4, for every seed of
+ * --pareto-seeds, default --seeds: a second table and an SVG chart of test AUC against bits per
+ * weight, ours against the reference's lambda-grid runs, docs/fidelity-pareto-<data>.svg; cached
+ * in the work dir as pareto-<data>-b<bits>-s<seed>.json like the grid's runs).
  * Runs go seed by seed (every lambda of a seed, then the next seed), each reference run followed
  * by ours on the same configuration, so that a run cut short still has whole seeds.
  */
@@ -35,7 +39,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type Dataset, ingest } from '../src/data/ingest.js';
 import { writeNpz } from '../src/data/npz.js';
-import { TRAINING_METHODS } from '../src/mpe/methods.js';
+import { type ParetoPoint, type ParetoSeries, paretoSvg } from '../src/mpe/compare.js';
+import { type BudgetReport, TRAINING_METHODS } from '../src/mpe/methods.js';
 import type { TrainEvent } from '../src/train/loop.js';
 import { trainModel } from '../src/train/trainer.js';
 import { describeMachine, writeBenchmarksDoc, writeResult } from './report.js';
@@ -60,6 +65,8 @@ const { values: flags } = parseArgs({
     'no-write': { type: 'boolean', default: false },
     reuse: { type: 'boolean', default: false },
     'cached-only': { type: 'boolean', default: false },
+    pareto: { type: 'string' },
+    'pareto-seeds': { type: 'string' },
     timeout: { type: 'string', default: '3600' },
   },
 });
@@ -67,6 +74,8 @@ const { values: flags } = parseArgs({
 const list = (s: string): number[] => s.split(',').map((x) => Number(x.trim()));
 const lambdas = list(flags.lambdas!);
 const seeds = list(flags.seeds!);
+const paretoTargets = flags.pareto ? list(flags.pareto) : [];
+const paretoSeeds = flags['pareto-seeds'] ? list(flags['pareto-seeds']) : seeds;
 const epochs = Number(flags.epochs);
 const patience = Number(flags.patience);
 const batchSize = Number(flags['batch-size']);
@@ -159,10 +168,22 @@ function writeDatasetNpz(ds: Dataset, path: string): void {
   });
 }
 
-function runRef(npz: string, name: string, lambda: number, seed: number): Side {
+/**
+ * G for the reference: the number of groups G = 128 forms, ceil(n / ceil(n / 128)). When
+ * s * (G - 1) >= n (s = ceil(n / G)) the authors' code leaves the last G - ceil(n / s) groups EMPTY;
+ * their zero count sum becomes the normaliser (group_cnt / group_cnt.min()), so every real group
+ * gets f_g = inf, its regulariser term is 0 and lambda has no effect (the empty groups' logits turn
+ * NaN, unused). Given ceil(n / s) groups it forms exactly our groups (same s, same partial group)
+ * with finite weights. docs/mpe.md "Fidelity to the authors' code"; criteo-10k: 128 either way.
+ */
+function refGroups(featureCount: number): number {
+  return Math.ceil(featureCount / Math.ceil(featureCount / 128));
+}
+
+function runRef(npz: string, name: string, lambda: number, seed: number, featureCount: number): Side {
   const tag = `${name}-l${lambda}-s${seed}`;
   const out = join(work, `ref-${tag}.json`);
-  if (!(flags.reuse && existsSync(out))) runRefProcess(npz, name, lambda, seed, tag, out);
+  if (!(flags.reuse && existsSync(out))) runRefProcess(npz, name, lambda, seed, refGroups(featureCount), tag, out);
   const j = JSON.parse(readFileSync(out, 'utf8')) as {
     wall_s: number;
     record: { test_auc: number; test_loss: number; search_epoch: number };
@@ -183,7 +204,7 @@ function runRef(npz: string, name: string, lambda: number, seed: number): Side {
   };
 }
 
-function runRefProcess(npz: string, name: string, lambda: number, seed: number, tag: string, out: string): void {
+function runRefProcess(npz: string, name: string, lambda: number, seed: number, groups: number, tag: string, out: string): void {
   const args = [
     join(refDir, 'run_official.py'),
     '--code',
@@ -206,6 +227,8 @@ function runRefProcess(npz: string, name: string, lambda: number, seed: number, 
     '0',
     '--seed',
     String(seed),
+    '--group',
+    String(groups),
     '--out',
     out,
     '--work',
@@ -216,12 +239,15 @@ function runRefProcess(npz: string, name: string, lambda: number, seed: number, 
   if (r.status !== 0) throw new Error(`reference run ${tag} failed (${r.status ?? r.signal}): ${r.stderr.slice(-2000)}`);
 }
 
-async function runOurs(ds: Dataset, name: string, lambda: number, seed: number): Promise<Side> {
-  const tag = `${name}-l${lambda}-s${seed}`;
+/** Ours at `lambda`, or in budget mode at `{ targetBits }`; the search's per-epoch trace with --trace (lambda runs only). */
+async function runOurs(ds: Dataset, name: string, setting: number | { targetBits: number }, seed: number): Promise<Side & { lambda: number; budget: BudgetReport | null }> {
+  const budget = typeof setting !== 'number';
+  const tag = budget ? `${name}-b${setting.targetBits}-s${seed}` : `${name}-l${setting}-s${seed}`;
+  const trace = flags.trace && !budget;
   const tracePath = join(work, `trace-ours-${tag}.jsonl`);
-  if (flags.trace) writeFileSync(tracePath, '');
+  if (trace) writeFileSync(tracePath, '');
   const onEvent = (e: TrainEvent): void => {
-    if (!flags.trace || e.type !== 'search-epoch') return;
+    if (!trace || e.type !== 'search-epoch') return;
     // Same record as bench/fidelity-trace.py, in the reference's group order (rarest first).
     const G = e.bitsPerGroup.length;
     const K = e.logits.length / G;
@@ -241,7 +267,7 @@ async function runOurs(ds: Dataset, name: string, lambda: number, seed: number):
     out: join(work, `ours-${tag}`),
     method: 'mpe',
     methods: TRAINING_METHODS,
-    methodOptions: { lambda },
+    methodOptions: budget ? { targetBits: setting.targetBits } : { lambda: setting },
     epochs,
     patience,
     batchSize,
@@ -252,7 +278,7 @@ async function runOurs(ds: Dataset, name: string, lambda: number, seed: number):
   const wall = (performance.now() - t0) / 1000;
   rmSync(join(work, `ours-${tag}`), { recursive: true, force: true });
   const phase = (n: string) => r.phases.find((p) => p.name === n)!;
-  const mpe = r.manifest.training.mpe as { averageBits: number; searchBestEpoch: number; bitsPerGroup: number[] };
+  const mpe = r.manifest.training.mpe as { averageBits: number; searchBestEpoch: number; bitsPerGroup: number[]; lambda: number; budget?: BudgetReport | null };
   return {
     auc: r.metrics.test.auc,
     logLoss: r.metrics.test.logLoss,
@@ -262,6 +288,8 @@ async function runOurs(ds: Dataset, name: string, lambda: number, seed: number):
     wallSeconds: wall,
     searchEpoch: mpe.searchBestEpoch,
     bitsPerGroup: mpe.bitsPerGroup,
+    lambda: mpe.lambda,
+    budget: mpe.budget ?? null,
   };
 }
 
@@ -275,7 +303,7 @@ function table(name: string, ds: Dataset, runs: readonly Run[], refNote: string 
   const lines: string[] = [];
   lines.push(
     `Data: ${name}, ${ds.rows.toLocaleString('en-US')} rows (train/valid/test ${ds.stats.rowsPerSplit.join('/')}), ${ds.fieldCount} fields, ${ds.featureCount.toLocaleString('en-US')} features; split seed ${splitSeed}; ` +
-      `${epochs} epochs, patience ${patience}, batch ${batchSize}, weight decay 0, G 128, tau 3e-3, bits 0..6; ${runs.length} of ${lambdas.length * seeds.length} runs (lambdas ${lambdas.join(', ')} x seeds ${seeds.join(', ')}; seeds run: ${[...new Set(runs.map((r) => r.seed))].join(', ')}). Load average (1 min) during the runs: ${Math.min(...loads).toFixed(2)}-${Math.max(...loads).toFixed(2)}.`,
+      `${epochs} epochs, patience ${patience}, batch ${batchSize}, weight decay 0, G 128 (${refGroups(ds.featureCount)} groups formed; the reference is given --group ${refGroups(ds.featureCount)}, see docs/mpe.md), tau 3e-3, bits 0..6; ${runs.length} of ${lambdas.length * seeds.length} runs (lambdas ${lambdas.join(', ')} x seeds ${seeds.join(', ')}; seeds run: ${[...new Set(runs.map((r) => r.seed))].join(', ')}). Load average (1 min) during the runs: ${Math.min(...loads).toFixed(2)}-${Math.max(...loads).toFixed(2)}.`,
   );
   if (refNote) lines.push('', `Reference: ${refNote}.`);
   lines.push('', '| lambda | seed | ref AUC | ours AUC | ref bits | ours bits | ref search samples/s | ours search samples/s | ref retrain samples/s | ours retrain samples/s |', '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
@@ -327,6 +355,90 @@ function table(name: string, ds: Dataset, runs: readonly Run[], refNote: string 
   return lines.join('\n');
 }
 
+/** One budget-mode run of ours (--pareto). */
+interface ParetoRun {
+  readonly targetBits: number;
+  readonly seed: number;
+  readonly ours: Side & { lambda: number; budget: BudgetReport | null };
+  readonly loads: readonly [number, number];
+}
+
+/** Linear interpolation of y at x on points sorted by x; NaN outside their range (no extrapolation). */
+function interpolate(points: readonly (readonly [number, number])[], x: number): number {
+  for (let i = 1; i < points.length; i++) {
+    const [x0, y0] = points[i - 1]!;
+    const [x1, y1] = points[i]!;
+    if (x >= x0 && x <= x1) return x1 === x0 ? (y0 + y1) / 2 : y0 + ((y1 - y0) * (x - x0)) / (x1 - x0);
+  }
+  return Number.NaN;
+}
+
+/**
+ * The Pareto table: ours in budget mode per target (means over seeds), then each reference
+ * lambda (means over seeds) with our AUC at the same bits, interpolated between our budget
+ * means. Returns the markdown and the chart's series.
+ */
+function paretoTable(name: string, grid: readonly Run[], pareto: readonly ParetoRun[]): { md: string; series: ParetoSeries[] } {
+  const lines: string[] = [];
+  const loads = pareto.flatMap((p) => [...p.loads]);
+  lines.push(
+    `AUC vs bits per weight (issue 12 item 4): ours in budget mode (\`--target-bits\`, bisection over 7 calibrated lambda probes, then the budget held by lowering groups) at ${paretoTargets.join(', ')} bits, seeds ${[...new Set(pareto.map((p) => p.seed))].join(', ')} (${pareto.length} of ${paretoTargets.length * paretoSeeds.length} runs); the reference's points are its lambda-grid runs above. Same data, split and protocol. Load average (1 min) during our budget runs: ${loads.length ? `${Math.min(...loads).toFixed(2)}-${Math.max(...loads).toFixed(2)}` : '-'}.`,
+    '',
+    '| target bits | runs | ours bits mean (min-max) | ours AUC mean (spread) | lambda found (min-max) | search bits before holding the budget | groups lowered (mean) |',
+    '|---:|---:|---:|---:|---:|---:|---:|',
+  );
+  const curve: [number, number][] = [];
+  for (const t of paretoTargets) {
+    const rs = pareto.filter((p) => p.targetBits === t);
+    if (rs.length === 0) continue;
+    const b = rs.map((r) => r.ours.bits);
+    const a = rs.map((r) => r.ours.auc);
+    const l = rs.map((r) => r.ours.lambda);
+    const sb = rs.map((r) => r.ours.budget?.searchBits ?? Number.NaN);
+    const gl = rs.map((r) => r.ours.budget?.groupsLowered ?? Number.NaN);
+    curve.push([mean(b), mean(a)]);
+    lines.push(
+      `| ${t} | ${rs.length} | ${f2(mean(b))} (${f2(Math.min(...b))}-${f2(Math.max(...b))}) | ${f4(mean(a))} (${f4(spread(a))}) | ${Math.min(...l).toExponential(2)}-${Math.max(...l).toExponential(2)} | ${f2(mean(sb))} | ${f2(mean(gl))} |`,
+    );
+  }
+  curve.sort((x, y) => x[0] - y[0]);
+  if (!grid.some((r) => r.ref !== null)) lines.push('', 'No reference runs to compare with.');
+  else lines.push('', '| reference lambda | runs | ref bits mean | ref AUC mean | ours AUC at the same bits (budget curve) | ours - ref |', '|---|---:|---:|---:|---:|---:|');
+  for (const l of lambdas) {
+    const refs = grid.filter((r) => r.lambda === l && r.ref !== null).map((r) => r.ref!);
+    if (refs.length === 0) continue;
+    const rb = mean(refs.map((r) => r.bits));
+    const ra = mean(refs.map((r) => r.auc));
+    const ours = interpolate(curve, rb);
+    const d = ours - ra;
+    lines.push(`| ${l} | ${refs.length} | ${f2(rb)} | ${f4(ra)} | ${Number.isFinite(ours) ? f4(ours) : 'outside our targets'} | ${Number.isFinite(d) ? (d >= 0 ? '+' : '') + d.toFixed(4) : '-'} |`);
+  }
+  const runPoint = (s: Side, label: string): ParetoPoint => ({ bits: s.bits, auc: s.auc, label });
+  const series: ParetoSeries[] = [
+    { name: 'ours, budget mode (runs)', points: pareto.map((p) => runPoint(p.ours, `target ${p.targetBits}, seed ${p.seed}`)) },
+    { name: 'ours, budget mode (mean per target)', points: curve.map(([bits, auc]) => ({ bits, auc })), line: true },
+    { name: 'ours, lambda grid (runs)', points: grid.map((r) => runPoint(r.ours, `lambda ${r.lambda}, seed ${r.seed}`)) },
+    { name: 'reference, lambda grid (runs)', points: grid.filter((r) => r.ref !== null).map((r) => runPoint(r.ref!, `lambda ${r.lambda}, seed ${r.seed}`)) },
+  ];
+  const svg = `fidelity-pareto-${name}.svg`;
+  lines.push('', `![test AUC vs bits per weight, ${name}: ours in budget mode and the reference's lambda grid](${svg})`);
+  return { md: lines.join('\n'), series: series.filter((x) => x.points.length > 0) };
+}
+
+/**
+ * One run through the work dir's cache: with --reuse a run an earlier invocation left there is
+ * read back; otherwise (unless --cached-only: null) `make` runs, given the load average before
+ * it, and its result is cached.
+ */
+async function cachedRun<T>(file: string, make: (loadBefore: number) => Promise<T>): Promise<T | null> {
+  const cache = join(work, file);
+  if (flags.reuse && existsSync(cache)) return JSON.parse(readFileSync(cache, 'utf8')) as T;
+  if (flags['cached-only']) return null;
+  const run = await make(loadavg()[0]!);
+  writeFileSync(cache, JSON.stringify(run));
+  return run;
+}
+
 const refMissing = refAvailable();
 if (refMissing) console.log(`bench:fidelity: the reference will not run: ${refMissing}`);
 try {
@@ -339,17 +451,12 @@ try {
     const loads: number[] = [];
     for (const seed of seeds) {
       for (const lambda of lambdas) {
-        const cache = join(work, `run-${name}-l${lambda}-s${seed}.json`);
-        let run: Run;
-        if (flags.reuse && existsSync(cache)) run = JSON.parse(readFileSync(cache, 'utf8')) as Run;
-        else if (flags['cached-only']) continue;
-        else {
-          const l0 = loadavg()[0]!;
-          const ref = refMissing ? null : runRef(npz, name, lambda, seed);
+        const run = await cachedRun<Run>(`run-${name}-l${lambda}-s${seed}.json`, async (l0) => {
+          const ref = refMissing ? null : runRef(npz, name, lambda, seed, ds.featureCount);
           const ours = await runOurs(ds, name, lambda, seed);
-          run = { lambda, seed, ref, ours, loads: [l0, loadavg()[0]!] };
-          writeFileSync(cache, JSON.stringify(run));
-        }
+          return { lambda, seed, ref, ours, loads: [l0, loadavg()[0]!] };
+        });
+        if (run === null) continue;
         const { ref, ours } = run;
         loads.push(...run.loads);
         runs.push(run);
@@ -359,7 +466,27 @@ try {
       }
     }
     runs.sort((a, b) => b.lambda - a.lambda || a.seed - b.seed);
-    const md = table(name, ds, runs, refMissing, loads);
+    const pareto: ParetoRun[] = [];
+    for (const seed of paretoSeeds) {
+      for (const targetBits of paretoTargets) {
+        const run = await cachedRun<ParetoRun>(`pareto-${name}-b${targetBits}-s${seed}.json`, async (l0) => {
+          const ours = await runOurs(ds, name, { targetBits }, seed);
+          return { targetBits, seed, ours, loads: [l0, loadavg()[0]!] };
+        });
+        if (run === null) continue;
+        pareto.push(run);
+        console.log(
+          `${name} budget ${targetBits} bits seed ${seed}: ours AUC ${f4(run.ours.auc)} bits ${f2(run.ours.bits)} lambda ${run.ours.lambda.toExponential(2)} (${f2(run.ours.wallSeconds)} s) | load ${loadavg()[0]!.toFixed(2)}`,
+        );
+      }
+    }
+    let md = table(name, ds, runs, refMissing, loads);
+    let svg: string | null = null;
+    if (pareto.length > 0) {
+      const p = paretoTable(name, runs, pareto);
+      md += `\n\n${p.md}`;
+      svg = paretoSvg(`${name}: test AUC vs bits per weight (ours in budget mode, the reference's lambda grid)`, p.series);
+    }
     console.log(`\n${md}\n`);
     const args = process.argv.slice(2).join(' ');
     if (!flags['no-write']) {
@@ -370,8 +497,9 @@ try {
         date: new Date().toISOString(),
         machine: describeMachine(),
         markdown: md,
-        data: { name, rows: ds.rows, featureCount: ds.featureCount, epochs, patience, batchSize, splitSeed, lambdas, seeds, loads, runs },
+        data: { name, rows: ds.rows, featureCount: ds.featureCount, epochs, patience, batchSize, splitSeed, lambdas, seeds, loads, runs, paretoTargets, pareto },
       });
+      if (svg !== null) writeFileSync(join(ROOT, 'docs', `fidelity-pareto-${name}.svg`), svg);
     }
   }
   if (!flags['no-write']) writeBenchmarksDoc();

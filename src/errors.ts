@@ -120,6 +120,7 @@ export const ERROR_CATALOGUE = {
   MPE_ERR_REGISTRY_NAME: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'invalid model name or version: use 1-128 characters from A-Z a-z 0-9 . _ -' },
   MPE_ERR_REGISTRY_CONFLICT: { http: 409, grpc: G.ALREADY_EXISTS, message: 'this version is already published with different checksums: publish under a new version' },
   MPE_ERR_REGISTRY_LOCATION: { http: 409, grpc: G.ALREADY_EXISTS, message: 'this version is already published from another location: pass --force to repoint it, or publish under a new version' },
+  MPE_ERR_STATS_GROUPING: { http: 409, grpc: G.FAILED_PRECONDITION, message: "the live statistics bin their group counts with another groupSize or groupPad than this bundle's table: read the statistics of the bundle's own version" },
   MPE_ERR_STATS_CONFIG: { http: 400, grpc: G.INVALID_ARGUMENT, message: 'invalid frequency-statistics option: check --stats-rate, width, depth and top-k' },
 
   // --- interop (mpe import of a PyTorch export, docs/interop.md) ---

@@ -1,14 +1,17 @@
 /**
- * `mpe compare --data FILE --methods fp32,uniform4,mpe[,rowwise-int8,...] --out DIR`: trains
- * every method on the same ingested data and split, prints the comparison table and the bits
- * chosen per group (text bars), and writes DIR/compare.json, DIR/compare.md and one SVG chart
- * per grouped mixed-precision method (DIR/bits-<method>.svg). Bundles stay in DIR/<method>/.
+ * `mpe compare --data FILE --methods fp32,uniform4,mpe[,mpe:2,rowwise-int8,...] --out DIR
+ * [--reference FILE]`: trains every method on the same ingested data and split, prints the
+ * comparison table and the bits chosen per group (text bars), and writes DIR/compare.json,
+ * DIR/compare.md, one SVG chart per grouped mixed-precision method (DIR/bits-<method>.svg) and
+ * DIR/pareto.svg (test AUC vs bits per weight, with the reference's points when given).
+ * Bundles stay in DIR/<method>/.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { ingest } from '../data/ingest.js';
-import { bitsBars, bitsSvg, compareMarkdown, parseMethods, runComparison } from '../mpe/compare.js';
+import { MpeError } from '../errors.js';
+import { compareMarkdown, compareReport, mpeRowOptions, type ParetoPoint, parseMethods, referencePointsFrom, runComparison } from '../mpe/compare.js';
 import { validateMpeMethodOptions } from '../mpe/methods.js';
 import { createReporter } from './progress.js';
 import { addTrainingOptions, resolveTraining, type TrainingFlags } from './train-options.js';
@@ -18,6 +21,23 @@ interface CompareFlags extends TrainingFlags {
   out: string;
   name?: string;
   json?: boolean;
+  reference?: string;
+}
+
+function readReference(path: string): ParetoPoint[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new MpeError('MPE_ERR_DATA_NOT_FOUND', `--reference ${path}`, { cause: e });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new MpeError('MPE_ERR_TRAIN_CONFIG', `--reference ${path} is not JSON`, { cause: e });
+  }
+  return referencePointsFrom(json, path);
 }
 
 /** Registers the `compare` subcommand. */
@@ -26,12 +46,14 @@ export function register(program: Command): void {
   addTrainingOptions(cmd)
     .description('train several methods on the same data and split, and write a comparison report (takes every training flag of mpe train)')
     .requiredOption('--out <dir>', 'report directory (one bundle per method inside)')
-    .option('--methods <list>', 'fp32, mpe, uniform<b>, rowwise-int8, rowwise-int4', 'fp32,uniform4,mpe')
+    .option('--methods <list>', 'fp32, mpe, mpe:<b> (budget mode at b bits per weight), uniform<b>, rowwise-int8, rowwise-int4', 'fp32,uniform4,mpe')
+    .option('--reference <file>', "reference points for the AUC-vs-bits chart: [{bits, auc}, ...] or a bench:fidelity result JSON (its reference runs)")
     .option('--name <label>', 'data set label in the report')
     .option('--json', 'print the report as JSON')
     .action(async (o: CompareFlags) => {
       const { source, train, methodOptions } = resolveTraining(o);
-      if (parseMethods(o.methods).some((m) => m.method.kind === 'mpe')) validateMpeMethodOptions(methodOptions); // before ingesting
+      for (const m of parseMethods(o.methods)) if (m.method.kind === 'mpe') validateMpeMethodOptions(mpeRowOptions(m.method, methodOptions)); // before ingesting
+      const reference = o.reference !== undefined ? readReference(o.reference) : [];
       const log = (m: string) => process.stderr.write(`${m}\n`);
       const ds = await ingest({
         ...(source.files ? { files: source.files } : { path: source.data! }),
@@ -53,18 +75,8 @@ export function register(program: Command): void {
         mpe: methodOptions,
         onEvent: reporter.onEvent,
       }).finally(reporter.stop);
-      let md = `${compareMarkdown(rep)}\n`;
-      let bars = '';
-      for (const r of rep.results) {
-        const bpg = r.bitsPerGroup;
-        if (!bpg?.some((b) => b !== bpg[0])) continue;
-        const svgName = `bits-${r.method}.svg`;
-        writeFileSync(join(o.out, svgName), bitsSvg(`${rep.dataset}: bits per group, ${r.method}`, bpg));
-        md += `\n![bits per group, ${r.method}](${svgName})\n`;
-        bars += `\nbits per group, ${r.method} (group 0 = most frequent):\n${bitsBars(bpg)}\n`;
-      }
-      writeFileSync(join(o.out, 'compare.json'), `${JSON.stringify(rep, null, 2)}\n`);
-      writeFileSync(join(o.out, 'compare.md'), md);
+      const { files, bars } = compareReport(rep, reference);
+      for (const [name, content] of Object.entries(files)) writeFileSync(join(o.out, name), content);
       process.stdout.write(o.json ? `${JSON.stringify(rep)}\n` : `${compareMarkdown(rep)}\n${bars}`);
     });
 }

@@ -24,7 +24,6 @@ export async function flushSampler(redis: Redis, keys: KeyLayout, version: strin
   const { options } = sampler;
   const F = snap.fieldTotals.length;
   const rate = snap.rate;
-  const groupSize = options.groupSize;
   const p = redis.pipeline();
   const meta = keys.statsMeta(version);
   // The first flush fixes the geometry; readers check it (see readLiveCounts).
@@ -33,7 +32,9 @@ export async function flushSampler(redis: Redis, keys: KeyLayout, version: strin
   p.hsetnx(meta, 'seed', String(options.sketchSeed));
   p.hsetnx(meta, 'fields', String(F));
   p.hsetnx(meta, 'rate', String(rate));
-  p.hsetnx(meta, 'groupSize', String(groupSize));
+  // groupSize and groupPad: how the group counts bin ids, group = floor((id + groupPad) / groupSize).
+  p.hsetnx(meta, 'groupSize', String(options.groupSize));
+  p.hsetnx(meta, 'groupPad', String(options.groupPad));
   let ops: string[] = [];
   const cms = keys.statsCms(version);
   const cells = snap.sketch.cells;
@@ -104,5 +105,7 @@ export async function readLiveCounts(redis: Redis, keys: KeyLayout, version: str
   const candidates: Array<{ field: number; id: number }> = [];
   const tops = await Promise.all(Array.from({ length: F }, (_, f) => redis.zrange(keys.statsTop(version, f), '0', '-1')));
   for (let f = 0; f < F; f++) for (const id of tops[f]!) candidates.push({ field: f, id: Number(id) });
-  return { rate: Number(meta.rate), total, fieldTotals, oovCounts, groupCounts, sketch, candidates };
+  // groupPad absent: flushed before it was recorded here (null: the reader supplies the bundle's).
+  const groupPad = meta.groupPad === undefined ? null : Number(meta.groupPad);
+  return { rate: Number(meta.rate), total, fieldTotals, oovCounts, groupCounts, groupSize: Number(meta.groupSize), groupPad, sketch, candidates };
 }

@@ -28,18 +28,23 @@ import { quantizeBundleRowwise } from './rowwise.js';
 import { scoreBundleOnSplit } from './score-bundle.js';
 import { averageBitsPerFeature } from './selection.js';
 
-/** A parsed method name: fp32, mpe, uniform<b> (1..8), rowwise-int8 / rowwise-int4. */
-export type CompareMethod = { kind: 'fp32' } | { kind: 'mpe' } | { kind: 'uniform'; bits: number } | { kind: 'rowwise'; bits: 4 | 8 };
+/**
+ * A parsed method name: fp32, mpe, mpe:<b> (budget mode at b bits per weight, the MPE flags
+ * otherwise), uniform<b> (1..8), rowwise-int8 / rowwise-int4.
+ */
+export type CompareMethod = { kind: 'fp32' } | { kind: 'mpe'; targetBits?: number } | { kind: 'uniform'; bits: number } | { kind: 'rowwise'; bits: 4 | 8 };
 
-/** Parses "fp32,uniform4,mpe,rowwise-int8" (MPE_ERR_MPE_METHOD on an unknown name). */
+/** Parses "fp32,uniform4,mpe,mpe:2,rowwise-int8" (MPE_ERR_MPE_METHOD on an unknown name). */
 export function parseMethods(list: string): { name: string; method: CompareMethod }[] {
   const out: { name: string; method: CompareMethod }[] = [];
   for (const raw of list.split(',')) {
     const name = raw.trim();
     let m: CompareMethod;
     const u = /^uniform([1-8])$/.exec(name);
+    const budget = /^mpe:(\d+(?:\.\d+)?)$/.exec(name);
     if (name === 'fp32') m = { kind: 'fp32' };
     else if (name === 'mpe') m = { kind: 'mpe' };
+    else if (budget) m = { kind: 'mpe', targetBits: Number(budget[1]) };
     else if (u) m = { kind: 'uniform', bits: Number(u[1]) };
     else if (name === 'rowwise-int8' || name === 'int8') m = { kind: 'rowwise', bits: 8 };
     else if (name === 'rowwise-int4' || name === 'int4') m = { kind: 'rowwise', bits: 4 };
@@ -113,10 +118,20 @@ async function describe(dir: string, ds: Dataset): Promise<{ avgBits: number; ta
   return { avgBits: averageBitsPerFeature(spec.bitsPerGroup, ds.featureCount, spec.groupSize, spec.groupPad), tableBytes, vocabBytes, bitsPerGroup: [...spec.bitsPerGroup] };
 }
 
+/**
+ * The MPE options of one compare row: `mpe` takes the MPE flags as given; `mpe:<b>` takes them
+ * with budget mode at b bits per weight in place of --lambda and the --target-* flags.
+ */
+export function mpeRowOptions(method: { kind: 'mpe'; targetBits?: number }, mpe: Readonly<Record<string, unknown>> = {}): Readonly<Record<string, unknown>> {
+  if (method.targetBits === undefined) return mpe;
+  const rest = Object.entries(mpe).filter(([k]) => k !== 'lambda' && k !== 'targetBits' && k !== 'targetRatio' && k !== 'targetBytes');
+  return { ...Object.fromEntries(rest), targetBits: method.targetBits };
+}
+
 /** Trains every method on `o.dataset` and returns the table's rows (bundles stay in `o.outDir`). */
 export async function runComparison(o: CompareOptions): Promise<CompareReport> {
   const methods = parseMethods(o.methods);
-  if (methods.some((m) => m.method.kind === 'mpe')) validateMpeMethodOptions(o.mpe ?? {}); // before any training
+  for (const m of methods) if (m.method.kind === 'mpe') validateMpeMethodOptions(mpeRowOptions(m.method, o.mpe)); // before any training
   const ds = o.dataset;
   const d = o.train?.d ?? TRAIN_DEFAULTS.d;
   const results: CompareRow[] = [];
@@ -168,7 +183,7 @@ export async function runComparison(o: CompareOptions): Promise<CompareReport> {
       const s = await scoreBundleOnSplit(out, ds, SPLIT_TEST);
       results.push(await row(name, out, s.auc, s.logLoss, f.seconds + (performance.now() - t0) / 1000, null, null));
     } else {
-      const extra = method.kind === 'uniform' ? { bits: method.bits } : (o.mpe ?? {});
+      const extra = method.kind === 'uniform' ? { bits: method.bits } : mpeRowOptions(method, o.mpe);
       const { r, out, seconds } = await trainOne(name, method.kind, extra);
       const info = method.kind === 'mpe' ? (r.manifest.training as { mpe?: { lambda?: number; budget?: BudgetReport | null } }).mpe : undefined;
       results.push(await row(name, out, r.metrics.test.auc, r.metrics.test.logLoss, seconds, r.samplesPerSecond, info?.lambda ?? null, info?.budget ?? null));
@@ -237,4 +252,143 @@ export function bitsSvg(title: string, bitsPerGroup: readonly number[]): string 
   } finally {
     chart.dispose();
   }
+}
+
+/** One trained model on an AUC-vs-bits chart. */
+export interface ParetoPoint {
+  /** Average bits per weight (the paper's average bits per feature). */
+  readonly bits: number;
+  readonly auc: number;
+  /** What the point is, e.g. "mpe:2" or "lambda 3e-4, seed 2022". */
+  readonly label?: string;
+}
+
+/** A named set of points; `line` joins them in order of bits (e.g. means per setting), else a scatter. */
+export interface ParetoSeries {
+  readonly name: string;
+  readonly points: readonly ParetoPoint[];
+  readonly line?: boolean;
+}
+
+/** Colours of the AUC-vs-bits chart's series, in order (then again from the first). */
+export const PARETO_COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd'] as const;
+
+/**
+ * An SVG chart of test AUC against average bits per weight (echarts, server-side SVG renderer):
+ * one scatter or line per series, and a dashed horizontal line per baseline (e.g. fp32's AUC).
+ */
+export function paretoSvg(title: string, series: readonly ParetoSeries[], baselines: readonly { name: string; auc: number }[] = []): string {
+  const chart = echarts.init(null, null, { renderer: 'svg', ssr: true, width: 720, height: 400 });
+  const symbols = ['circle', 'diamond', 'triangle', 'rect'];
+  try {
+    const all = series.flatMap((s) => s.points);
+    const maxBits = Math.max(4, ...all.map((p) => p.bits));
+    // The AUC axis spans every point and baseline (echarts' own extent leaves mark lines out), with a margin.
+    const aucs = [...all.map((p) => p.auc), ...baselines.map((b) => b.auc)];
+    const lo = Math.min(...aucs);
+    const hi = Math.max(...aucs);
+    const margin = Math.max(0.1 * (hi - lo), 0.002);
+    chart.setOption({
+      animation: false,
+      color: [...PARETO_COLORS],
+      title: { text: title, left: 'center', textStyle: { fontSize: 13 } },
+      legend: { top: 26, data: series.map((s) => s.name) },
+      grid: { left: 70, right: 30, top: 70, bottom: 50 },
+      xAxis: { type: 'value', name: 'average bits per weight', nameLocation: 'middle', nameGap: 30, min: 0, max: Math.ceil(maxBits) },
+      yAxis: { type: 'value', name: 'test AUC', nameLocation: 'middle', nameGap: 52, min: Math.floor((lo - margin) * 1000) / 1000, max: Math.ceil((hi + margin) * 1000) / 1000 },
+      series: [
+        ...series.map((s, i) => ({
+          name: s.name,
+          type: s.line ? 'line' : 'scatter',
+          symbol: symbols[i % symbols.length],
+          symbolSize: s.line ? 7 : 9,
+          data: [...s.points].sort((a, b) => a.bits - b.bits).map((p) => [p.bits, p.auc]),
+        })),
+        ...(baselines.length > 0
+          ? [
+              {
+                name: 'baselines',
+                type: 'line',
+                data: [],
+                color: '#666666',
+                markLine: { symbol: 'none', lineStyle: { type: 'dashed' }, label: { formatter: '{b}' }, data: baselines.map((b) => ({ name: b.name, yAxis: b.auc })) },
+              },
+            ]
+          : []),
+      ],
+    });
+    return chart.renderToSVGString();
+  } finally {
+    chart.dispose();
+  }
+}
+
+/**
+ * Reference points for the AUC-vs-bits chart from parsed JSON: either an array of `{bits, auc,
+ * label?}` or a `npm run bench:fidelity` result (bench/results/fidelity-*.json: every run's
+ * reference side, labelled with its lambda and seed). Throws MPE_ERR_TRAIN_CONFIG otherwise.
+ */
+export function referencePointsFrom(json: unknown, source: string): ParetoPoint[] {
+  const bad = (why: string): never => {
+    throw new MpeError('MPE_ERR_TRAIN_CONFIG', `--reference ${source}: ${why}; give [{"bits": B, "auc": A}, ...] or a bench:fidelity result JSON`);
+  };
+  const point = (x: unknown, label?: string): ParetoPoint => {
+    const o = x as { bits?: unknown; auc?: unknown; label?: unknown } | null;
+    if (typeof o?.bits !== 'number' || typeof o.auc !== 'number' || !Number.isFinite(o.bits) || !Number.isFinite(o.auc)) bad(`a point lacks numeric bits and auc: ${JSON.stringify(x)?.slice(0, 80)}`);
+    const l = label ?? (typeof o!.label === 'string' ? o!.label : undefined);
+    return { bits: o!.bits as number, auc: o!.auc as number, ...(l !== undefined ? { label: l } : {}) };
+  };
+  if (Array.isArray(json)) return json.map((x) => point(x));
+  const runs = (json as { data?: { runs?: unknown } } | null)?.data?.runs;
+  if (!Array.isArray(runs)) return bad('neither an array of points nor a result with data.runs');
+  const out: ParetoPoint[] = [];
+  for (const r of runs as { lambda?: number; seed?: number; ref?: unknown }[]) if (r.ref) out.push(point(r.ref, `lambda ${r.lambda}, seed ${r.seed}`));
+  if (out.length === 0) bad('the result holds no reference runs');
+  return out;
+}
+
+/** The files of a comparison report (name -> content) and the text the CLI prints after the table. */
+export interface CompareReportFiles {
+  readonly files: Readonly<Record<string, string>>;
+  /** Text bars of the bits per group of each grouped mixed-precision row. */
+  readonly bars: string;
+}
+
+/**
+ * A comparison report: compare.json, compare.md (the table, then the charts), one SVG of the
+ * bits per group per grouped mixed-precision row (bits-<method>.svg) and, when some row has at
+ * most 8 bits per weight or reference points are given, pareto.svg: test AUC against bits per
+ * weight, ours per kind of method (fp32 as a dashed line) and the reference's points.
+ */
+export function compareReport(rep: CompareReport, reference: readonly ParetoPoint[] = []): CompareReportFiles {
+  const files: Record<string, string> = {};
+  let md = `${compareMarkdown(rep)}\n`;
+  let bars = '';
+  for (const r of rep.results) {
+    const bpg = r.bitsPerGroup;
+    if (!bpg?.some((b) => b !== bpg[0])) continue;
+    const svgName = `bits-${r.method.replace(/[^a-z0-9-]/gi, '_')}.svg`;
+    files[svgName] = bitsSvg(`${rep.dataset}: bits per group, ${r.method}`, bpg);
+    md += `\n![bits per group, ${r.method}](${svgName})\n`;
+    bars += `\nbits per group, ${r.method} (group 0 = most frequent):\n${bitsBars(bpg)}\n`;
+  }
+  const kinds: [string, (m: string) => boolean][] = [
+    ['ours: mpe', (m) => m === 'mpe' || m.startsWith('mpe:')],
+    ['ours: uniform', (m) => m.startsWith('uniform')],
+    ['ours: row-wise', (m) => m.startsWith('rowwise') || m === 'int8' || m === 'int4'],
+  ];
+  const series: ParetoSeries[] = [];
+  for (const [name, is] of kinds) {
+    const points = rep.results.filter((r) => is(r.method) && r.avgBits <= 8).map((r) => ({ bits: r.avgBits, auc: r.testAuc, label: r.method }));
+    if (points.length > 0) series.push({ name, points, line: name === 'ours: mpe' && points.length > 1 });
+  }
+  if (reference.length > 0) series.push({ name: 'reference', points: reference });
+  if (series.length > 0) {
+    const baselines = rep.results.filter((r) => r.method === 'fp32').map((r) => ({ name: 'fp32', auc: r.testAuc }));
+    files['pareto.svg'] = paretoSvg(`${rep.dataset}: test AUC vs bits per weight`, series, baselines);
+    md += '\n![test AUC vs bits per weight](pareto.svg)\n';
+  }
+  files['compare.json'] = `${JSON.stringify(rep, null, 2)}\n`;
+  files['compare.md'] = md;
+  return { files, bars };
 }

@@ -7,6 +7,7 @@
  * Exported as metrics by {@link registerDriftMetrics}.
  */
 import { Gauge, type Registry as PromRegistry } from 'prom-client';
+import { MpeError } from '../errors.js';
 import type { LiveCounts } from './sampler.js';
 
 /** The parts of a bundle's manifest drift needs. */
@@ -51,8 +52,16 @@ export interface DriftReport {
   readonly sketchEpsilon: number;
 }
 
-/** Computes a drift report of `live` statistics against `model`'s groups. */
+/**
+ * Computes a drift report of `live` statistics against `model`'s groups. Throws
+ * MPE_ERR_STATS_GROUPING when `live` binned its group counts with another groupSize or groupPad
+ * than the model (a groupPad of null, not recorded, is taken to be the model's).
+ */
 export function computeDrift(model: DriftModel, live: LiveCounts): DriftReport {
+  const pad = model.groupPad ?? 0;
+  if (live.groupSize !== model.groupSize || (live.groupPad !== null && live.groupPad !== pad)) {
+    throw new MpeError('MPE_ERR_STATS_GROUPING', `statistics groupSize ${live.groupSize}, groupPad ${live.groupPad}; bundle groupSize ${model.groupSize}, groupPad ${pad}`);
+  }
   const G = model.bitsPerGroup.length;
   const total = live.total;
   const share = (x: number): number => (total > 0 ? x / total : 0);
@@ -86,7 +95,6 @@ export function computeDrift(model: DriftModel, live: LiveCounts): DriftReport {
   let misplacedLookups = 0;
   for (let rank = 0; rank < scored.length; rank++) {
     const s = scored[rank]!;
-    const pad = model.groupPad ?? 0;
     const bits = model.bitsPerGroup[Math.floor((s.id + pad) / model.groupSize)]!;
     const liveRankBits = model.bitsPerGroup[Math.min(G - 1, Math.floor((rank + pad) / model.groupSize))]!;
     if (bits >= liveRankBits) continue;

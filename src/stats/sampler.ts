@@ -47,6 +47,13 @@ export interface LiveCounts {
   readonly fieldTotals: Float64Array;
   readonly oovCounts: Float64Array;
   readonly groupCounts: Float64Array;
+  /**
+   * How `groupCounts` bin ids: group = floor((id + groupPad) / groupSize), the bundle's own
+   * grouping (codec/layout.ts). groupPad is null for statistics flushed to Redis before it was
+   * recorded there (their binning used the served bundle's pad, which the reader must supply).
+   */
+  readonly groupSize: number;
+  readonly groupPad: number | null;
   /** Count-min sketch (for per-feature estimates) and heavy-hitter candidates, best first per field. */
   readonly sketch: FieldSketches;
   readonly candidates: ReadonlyArray<{ readonly field: number; readonly id: number }>;
@@ -65,7 +72,7 @@ export interface FrequencySampler {
   take(): SamplerDelta | null;
   /** Adds back a delta {@link FrequencySampler.take} handed over (a flush that failed). */
   restore(delta: SamplerDelta): void;
-  readonly options: Readonly<Required<Omit<SamplerOptions, 'oovIds' | 'samplingSeed' | 'groupPad'>>>;
+  readonly options: Readonly<Required<Omit<SamplerOptions, 'oovIds' | 'samplingSeed'>>>;
 }
 
 /** What a sampler held since the last flush: its counts and its heavy-hitter candidates with their local estimates. */
@@ -90,6 +97,8 @@ export function createFrequencySampler(opts: SamplerOptions): FrequencySampler {
   const topK = opts.topK ?? 16;
   check(Number.isInteger(topK) && topK >= 1 && topK <= 1024, `topK ${topK}: use 1..1024`);
   check(Number.isInteger(opts.groupSize) && opts.groupSize > 0, `groupSize ${opts.groupSize}`);
+  const groupPad = opts.groupPad ?? 0;
+  check(Number.isInteger(groupPad) && groupPad >= 0 && groupPad < opts.groupSize, `groupPad ${groupPad}`);
   const FB = opts.oovIds.length;
   // One more slot than the bundle's fields: lookups by id of non-OOV ids (module comment).
   const F = FB + 1;
@@ -99,14 +108,13 @@ export function createFrequencySampler(opts: SamplerOptions): FrequencySampler {
     depth: opts.depth ?? 4,
     topK,
     groupSize: opts.groupSize,
+    groupPad,
     featureCount: opts.featureCount,
     sketchSeed: opts.sketchSeed ?? 1,
   });
   const sketch = new FieldSketches(F, options.width, options.depth, options.sketchSeed);
   const top = new FieldTopK(F, topK);
   const oov = Int32Array.from([...Array.from(opts.oovIds), -1]);
-  const groupPad = opts.groupPad ?? 0;
-  check(Number.isInteger(groupPad) && groupPad >= 0 && groupPad < opts.groupSize, `groupPad ${groupPad}`);
   const groupCounts = new Float64Array(Math.ceil((opts.featureCount + groupPad) / opts.groupSize));
   const fieldTotals = new Float64Array(F);
   const oovCounts = new Float64Array(F);
@@ -174,6 +182,8 @@ export function createFrequencySampler(opts: SamplerOptions): FrequencySampler {
         fieldTotals: fieldTotals.slice(),
         oovCounts: oovCounts.slice(),
         groupCounts: groupCounts.slice(),
+        groupSize,
+        groupPad,
         sketch: new FieldSketches(F, options.width, options.depth, options.sketchSeed, sketch.cells.slice()),
         candidates: candidates(),
       };

@@ -25,6 +25,14 @@ test('mpe train and mpe compare refuse bad budget flags with a stable code befor
   assert.equal(c.status, 1);
   assert.match(c.stderr, /error MPE_ERR_MPE_TARGET_RANGE: .*--target-ratio must be >= 1/);
   assert.equal(existsSync(join(dir, 'c')), false, 'compare stopped before creating its report directory');
+  // mpe:<b> rows are budget mode at b bits per weight: checked like --target-bits, --lambda left to the plain mpe row.
+  const m = mpe('compare', '--data', missing, '--out', join(dir, 'm'), '--methods', 'mpe,mpe:0.5', '--bits', '1,2,4', '--lambda', '1e-4');
+  assert.equal(m.status, 1);
+  assert.match(m.stderr, /error MPE_ERR_MPE_TARGET_RANGE: .*0\.5 bits per weight, below the smallest candidate width 1/);
+  const ref = mpe('compare', '--data', missing, '--out', join(dir, 'r'), '--methods', 'mpe:2', '--reference', join(dir, 'no-such.json'));
+  assert.equal(ref.status, 1);
+  assert.match(ref.stderr, /error MPE_ERR_DATA_NOT_FOUND: .*--reference/);
+  assert.equal(existsSync(join(dir, 'm')) || existsSync(join(dir, 'r')), false, 'nothing written');
   // --target-bytes: a byte size, alone
   const y = mpe('train', '--data', missing, '--out', join(dir, 'd'), '--method', 'mpe', '--target-bytes', '50XB');
   assert.equal(y.status, 1);
