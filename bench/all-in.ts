@@ -40,7 +40,7 @@ const VARIANTS = (process.env.BENCH_ALLIN_VARIANTS ?? 'fp32,oov,zero').split(','
 const RESULT =
   SETS.join(',') === 'criteo,movielens,synth' && VARIANTS.length === 3
     ? 'all-in'
-    : `all-in-${SETS.join('-')}${SETS.includes('synth') && SYNTH_ROWS !== 300_000 ? `-${SYNTH_ROWS / 1000}k` : ''}`;
+    : `all-in-${SETS.join('-')}${SETS.includes('synth') && SYNTH_ROWS !== 300_000 ? `-${SYNTH_ROWS / 1000}k` : ''}${VARIANTS.join(',') === 'fp32,oov,zero' || VARIANTS.join(',') === 'fp32,oov' ? '' : `-${VARIANTS.join('-')}`}`;
 
 /** v1 vocab.bin bytes for `keys` keys: 64-byte file header + 16-byte payload header + 12 bytes per slot, capacity = power of two >= max(16, 2 keys). */
 function v1VocabBytes(keys: number): number {
