@@ -8,18 +8,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { scanFlatJson } from '../../src/server/score-json.js';
 import { wireFields } from '../../src/server/score-wire.js';
+import { createRng } from '../../src/util/random.js';
 import { ValuePacker } from '../../src/vocab/packed-values.js';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The project's seeded stream (util/random.ts), as a plain function. */
+const rng = (seed: number): (() => number) => createRng(seed).next;
 
 const CHARS = 'abcdef0123456789-_.:/ XYZ';
 function randomScalar(r: () => number): string | number | null {

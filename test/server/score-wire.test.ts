@@ -15,6 +15,7 @@ import { scanFlatScore, wireFields } from '../../src/server/score-wire.js';
 import { embeddingProto } from '../../src/server/proto.js';
 import { createEmbeddingService } from '../../src/service/embedding-service.js';
 import type { ServingModel } from '../../src/service/model.js';
+import { createRng } from '../../src/util/random.js';
 import { ValuePacker } from '../../src/vocab/packed-values.js';
 import { nanScorer } from '../helpers/bad-scorers.js';
 import { createFixture, fixtureModel, randomRows } from '../helpers/bundle-fixture.js';
@@ -23,16 +24,8 @@ const codec = embeddingProto().service.Score!;
 const encode = (msg: object): Buffer => codec.requestSerialize(msg);
 type Pair = { field?: string; value?: string };
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The project's seeded stream (util/random.ts), as a plain function. */
+const rng = (seed: number): (() => number) => createRng(seed).next;
 
 const VALUE_CHARS = 'abcdef0123456789-_.:/ XYZ';
 function randomValue(r: () => number): string {
