@@ -184,7 +184,7 @@ export function scanFlatJson(b: Uint8Array, fields: WireFields): PackedRows | nu
   p = ws(b, p + 1, end);
   if (b[p] !== RBRACE) return null;
   if (ws(b, p + 1, end) !== end) return null;
-  const slots = rows * F;
-  const values = packSlots(b, starts.subarray(0, slots), lengths.subarray(0, slots), total);
-  return values === null ? null : { rows, values: { text: values.text, lengths: lengths.slice(0, slots) } };
+  // A copy of the used slots: the lengths travel to a worker, and a view would take the whole grown buffer along.
+  const values = packSlots(b, starts, lengths.slice(0, rows * F), total);
+  return values === null ? null : { rows, values };
 }

@@ -146,7 +146,7 @@ export function scanFlatScore(buf: Uint8Array, fields: WireFields): PackedRows |
 }
 
 /**
- * The values at `starts[k]`, `lengths[k]` bytes of `buf`, in slot order, as one string (ASCII
+ * The values at `starts[k]`, `lengths[k]` bytes of `buf` for k < lengths.length, in slot order, as one string (ASCII
  * only: bytes = UTF-16 code units); null if a byte is not ASCII.
  */
 export function packSlots(buf: Uint8Array, starts: Int32Array, lengths: Int32Array, total: number): PackedValues | null {
