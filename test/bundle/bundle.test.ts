@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { loadBundle } from '../../src/bundle/load.js';
-import { manifestHashText } from '../../src/bundle/manifest.js';
 import { writeBundle } from '../../src/bundle/write.js';
 import { PackedTable } from '../../src/codec/packed-table.js';
 import { xxh64Hex } from '../../src/util/checksum.js';
 import { makeFixture } from './fixture.js';
+import { codeOf, editManifest, type Json } from '../helpers/bundle-edit.js';
 
 let root: string;
 before(async () => {
@@ -26,24 +26,6 @@ async function fresh(): Promise<string> {
   return dir;
 }
 
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (e) {
-    return (e as { code?: string }).code ?? String(e);
-  }
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: tests edit arbitrary manifest JSON on purpose
-type Json = Record<string, any>;
-/** Edits manifest.json and recomputes its own checksum (as a careless hand edit + re-sign would). */
-async function editManifest(dir: string, edit: (m: Json) => void): Promise<void> {
-  const m = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Json;
-  edit(m);
-  m.manifestXxh64 = await xxh64Hex(new TextEncoder().encode(manifestHashText(m)));
-  await writeFile(join(dir, 'manifest.json'), JSON.stringify(m, null, 2));
-}
 /** Changes bytes of a binary file and records its new size and checksum in the manifest. */
 async function editBinary(dir: string, name: string, edit: (b: Uint8Array) => Uint8Array | undefined): Promise<void> {
   const bytes = new Uint8Array(await readFile(join(dir, name)));

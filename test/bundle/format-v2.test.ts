@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Registry as PromRegistry } from 'prom-client';
 import { loadBundle } from '../../src/bundle/load.js';
-import { manifestHashText } from '../../src/bundle/manifest.js';
 import { summarizeBundle } from '../../src/bundle/summary.js';
 import { writeBundle } from '../../src/bundle/write.js';
 import { packTable } from '../../src/codec/pack-table.js';
@@ -23,6 +22,7 @@ import { servingModelFromBundle } from '../../src/service/model.js';
 import { xxh64Hex } from '../../src/util/checksum.js';
 import { CompactVocabularyBuilder } from '../../src/vocab/compact-index.js';
 import { createFixture, randomRows, writeFixtureBundle } from '../helpers/bundle-fixture.js';
+import { codeOf, editManifest } from '../helpers/bundle-edit.js';
 import { httpJson } from '../server/clients.js';
 
 let root: string;
@@ -32,23 +32,6 @@ before(async () => {
 });
 after(() => rm(root, { recursive: true, force: true }));
 
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (e) {
-    return (e as { code?: string }).code ?? String(e);
-  }
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: tests edit arbitrary manifest JSON on purpose
-type Json = Record<string, any>;
-async function editManifest(dir: string, edit: (m: Json) => void): Promise<void> {
-  const m = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Json;
-  edit(m);
-  m.manifestXxh64 = await xxh64Hex(new TextEncoder().encode(manifestHashText(m)));
-  await writeFile(join(dir, 'manifest.json'), JSON.stringify(m, null, 2));
-}
 /** Rewrites vocab.bin and records its new size and checksum (so the structural checks, not the checksum, must catch it). */
 async function editVocab(dir: string, edit: (b: Uint8Array) => Uint8Array): Promise<void> {
   const out = edit(new Uint8Array(await readFile(join(dir, 'vocab.bin'))));
