@@ -1,5 +1,5 @@
 /**
- * gRPC adapter: decodes nothing itself (proto-loader does), calls the service, maps errors in one
+ * gRPC adapter: decodes nothing itself (proto-loader does, or for the raw-value Score forms the wire readers score-wire*.ts), calls the service, maps errors in one
  * place ({@link toGrpcError}). Also serves grpc.health.v1 and server reflection.
  */
 import { constants as h2constants, type Http2Server, type ServerOptions as Http2ServerOptions } from 'node:http2';
@@ -9,6 +9,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import { MpeError } from '../errors.js';
 import type { Method, RequestMetrics } from '../metrics/request-metrics.js';
 import { currentWireFields, scanFlatScore } from './score-wire.js';
+import { scanCandidatesScore } from './score-wire-candidates.js';
 import type { CallContext, EmbeddingService, LookupInput, LookupOutput, ModelInfo, RawColumn, RawFeature, ScoreInput, ScoreOutput } from '../service/embedding-service.js';
 import { toGrpcError } from './grpc-errors.js';
 import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS } from './connection-limits.js';
@@ -271,12 +272,16 @@ export function createGrpcServer(deps: GrpcServerDeps): GrpcServer {
     };
   }
 
-  // The gRPC Score wire fast path (score-wire.ts): the flat raw-values form without message objects.
+  // The gRPC Score wire fast paths: the flat raw-values form (score-wire.ts), then the columnar and
+  // context + candidates forms (score-wire-candidates.ts), without message objects.
   const fieldsNow = currentWireFields(() => service.getModel());
   const fastScore = (buf: Buffer): FastScore | null => {
     const fields = fieldsNow();
-    const packed = fields === null ? null : scanFlatScore(buf, fields);
-    return packed === null ? null : new FastScore({ packedRows: { rows: packed.rows, values: packed.values, fields: fields!.names } });
+    if (fields === null) return null;
+    const flat = scanFlatScore(buf, fields);
+    if (flat !== null) return new FastScore({ packedRows: { rows: flat.rows, values: flat.values, fields: fields.names } });
+    const part = scanCandidatesScore(buf, fields);
+    return part === null ? null : new FastScore({ packedRows: { ...part, fields: fields.names } });
   };
   server.addService(withAdmission(proto.service, deps.maxMessageBytes, new Set(['Score']), () => service.overloaded(), { Score: fastScore }), {
     Lookup: unary<LookupInput, LookupOutput>('lookup', (req, ctx) => service.lookup(req, ctx), encodeLookup),

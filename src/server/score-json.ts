@@ -30,7 +30,8 @@ const NINE = 0x39;
 const ROWS_KEY = Buffer.from('"rows"', 'latin1');
 const NULL = Buffer.from('null', 'latin1');
 
-function ws(b: Uint8Array, p: number, end: number): number {
+/** Position of the first non-whitespace byte at or after `p`. */
+export function ws(b: Uint8Array, p: number, end: number): number {
   while (p < end) {
     const c = b[p]!;
     if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) break;
@@ -40,7 +41,7 @@ function ws(b: Uint8Array, p: number, end: number): number {
 }
 
 /** End of a string's contents starting after its opening quote, or -1 (escape, control character, unterminated). */
-function stringEnd(b: Uint8Array, p: number, end: number): number {
+export function stringEnd(b: Uint8Array, p: number, end: number): number {
   while (p < end) {
     const c = b[p]!;
     if (c === QUOTE) return p;
@@ -56,7 +57,7 @@ function stringEnd(b: Uint8Array, p: number, end: number): number {
  * end in 0, at most 15 significant digits in all, no exponent, not -0, and not below 1e-6 (where
  * String() switches to exponent notation).
  */
-function canonicalNumberEnd(b: Uint8Array, p: number, end: number): number {
+export function canonicalNumberEnd(b: Uint8Array, p: number, end: number): number {
   const start = p;
   if (b[p] === MINUS) p++;
   const intStart = p;

@@ -177,8 +177,13 @@ export function sameBytes(buf: Uint8Array, at: number, len: number, name: Uint8A
 /** Position after the last varint read (module state: avoids an allocation per read on the hot path). */
 let nextPos = 0;
 
-/** Reads a varint of at most 4 bytes (lengths below 2^28) at `pos`; -1 if truncated or longer. */
-function varint(buf: Uint8Array, pos: number, end: number): number {
+/** Position after the last {@link varint} read. */
+export function varintEnd(): number {
+  return nextPos;
+}
+
+/** Reads a varint of at most 4 bytes (lengths below 2^28) at `pos`; -1 if truncated or longer. Its end: {@link varintEnd}. */
+export function varint(buf: Uint8Array, pos: number, end: number): number {
   let x = 0;
   for (let shift = 0; shift < 28; shift += 7) {
     if (pos >= end) return -1;
