@@ -159,7 +159,7 @@ function boundHttp2Server(h2: Http2Server, limits: Pick<ConnectionLimits, 'maxCo
 }
 
 /** ScoreRequest as proto-loader decodes it: each row is a message wrapping its pairs; absent repeated fields are []. */
-interface GrpcScoreRequest {
+export interface GrpcScoreRequest {
   readonly rows: readonly { readonly features: readonly RawFeature[] }[];
   readonly ids: readonly number[];
   readonly context?: readonly RawFeature[];
@@ -174,7 +174,8 @@ function unwrapRows(rows: readonly { readonly features: readonly RawFeature[] }[
   return out;
 }
 
-function decodeScore(req: GrpcScoreRequest): ScoreInput {
+/** A ScoreRequest as proto-loader decodes it, as the service takes it (the generic path; exported for the fast paths' tests). */
+export function decodeScore(req: GrpcScoreRequest): ScoreInput {
   const context = req.context !== undefined && req.context.length > 0 ? req.context : undefined;
   const candidates = req.candidates !== undefined && req.candidates.length > 0 ? unwrapRows(req.candidates) : undefined;
   const columns = req.columns !== undefined && req.columns.length > 0 ? req.columns : undefined;
