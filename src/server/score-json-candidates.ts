@@ -13,21 +13,10 @@
  * the body takes fastify's JSON parser, the schema and the service's checks: errors and answers
  * are unchanged.
  */
-import { fieldAt, nextFreeFields, type PackedCandidates } from './score-wire-candidates.js';
-import { canonicalNumberEnd, stringEnd, ws } from './score-json.js';
-import { packSlots, sameBytes, type WireFields } from './score-wire.js';
+import { nextFreeFields, type PackedCandidates } from './score-wire-candidates.js';
+import { bodyStart, COLON, COMMA, LBRACE, LBRACKET, QUOTE, RBRACE, RBRACKET, readScalar, stringEnd, ws } from './score-json.js';
+import { fieldAt, packSlots, sameBytes, type WireFields } from './score-wire.js';
 
-const QUOTE = 0x22;
-const COLON = 0x3a;
-const COMMA = 0x2c;
-const LBRACE = 0x7b;
-const RBRACE = 0x7d;
-const LBRACKET = 0x5b;
-const RBRACKET = 0x5d;
-const MINUS = 0x2d;
-const ZERO = 0x30;
-const NINE = 0x39;
-const NULL = Buffer.from('null', 'latin1');
 const CONTEXT_KEY = Buffer.from('context', 'latin1');
 const CANDIDATES_KEY = Buffer.from('candidates', 'latin1');
 const COLUMNS_KEY = Buffer.from('columns', 'latin1');
@@ -50,9 +39,8 @@ class Reader {
   cap = FIRST_ROWS;
   rows = 0;
   total = 0;
-  /** The last scalar read: its text's start and length (null: 0). */
+  /** After {@link key}: the position of the member's value. */
   vAt = 0;
-  vLen = 0;
   readonly inColumn: Uint8Array;
 
   constructor(
@@ -83,30 +71,11 @@ class Reader {
     this.cap = cap;
   }
 
-  /** A string without escapes, a canonical number or null at `p` (vAt, vLen); its end, or -1. */
-  scalar(p: number): number {
-    const b = this.b;
-    const c = b[p];
-    if (c === QUOTE) {
-      const e = stringEnd(b, p + 1, this.end);
-      if (e < 0) return -1;
-      this.vAt = p + 1;
-      this.vLen = e - p - 1;
-      return e + 1;
-    }
-    if (c === MINUS || (c !== undefined && c >= ZERO && c <= NINE)) {
-      const e = canonicalNumberEnd(b, p, this.end);
-      if (e < 0) return -1;
-      this.vAt = p;
-      this.vLen = e - p;
-      return e;
-    }
-    if (sameBytes(b, p, 4, NULL)) {
-      this.vAt = p;
-      this.vLen = 0;
-      return p + 4;
-    }
-    return -1;
+  /** The value at `p` into row slot `k`; its end, or -1. */
+  slot(p: number, k: number): number {
+    p = readScalar(this.b, p, this.end, this.starts, this.lengths, k);
+    if (p >= 0) this.total += this.lengths[k]!;
+    return p;
   }
 
   /** A key `"name":` at `p` naming a model field: the field (vAt = the position after the colon and whitespace), or -1. */
@@ -148,12 +117,10 @@ class Reader {
     for (;;) {
       const f = this.key(p, expected);
       if (f < 0 || this.mask[f] === 1) return -1;
-      p = this.scalar(this.vAt);
+      p = readScalar(b, this.vAt, this.end, this.ctxStarts, this.ctxLengths, f);
       if (p < 0) return -1;
       this.mask[f] = 1;
-      this.ctxStarts[f] = this.vAt;
-      this.ctxLengths[f] = this.vLen;
-      this.ctxTotal += this.vLen;
+      this.ctxTotal += this.ctxLengths[f]!;
       expected = f + 1;
       p = this.after(p, RBRACE);
       if (p < 0 || this.closed) return p;
@@ -182,11 +149,8 @@ class Reader {
           if (f < 0) return -1;
           const k = base + f;
           if (this.lengths[k]! >= 0) return -1; // repeated key: JSON.parse keeps the last, leave that to it
-          p = this.scalar(this.vAt);
+          p = this.slot(this.vAt, k);
           if (p < 0) return -1;
-          this.starts[k] = this.vAt;
-          this.lengths[k] = this.vLen;
-          this.total += this.vLen;
           expected = next[f + 1]!;
           p = this.after(p, RBRACE);
           if (p < 0) return -1;
@@ -222,12 +186,8 @@ class Reader {
       } else {
         for (;;) {
           this.reserve(r + 1);
-          p = this.scalar(p);
+          p = this.slot(p, r * F + f);
           if (p < 0) return -1;
-          const k = r * F + f;
-          this.starts[k] = this.vAt;
-          this.lengths[k] = this.vLen;
-          this.total += this.vLen;
           r++;
           p = this.after(p, RBRACKET);
           if (p < 0) return -1;
@@ -251,10 +211,8 @@ class Reader {
 export function scanCandidatesJson(b: Uint8Array, fields: WireFields): PackedCandidates | null {
   const F = fields.names.length;
   const end = b.length;
-  if (F === 0) return null;
-  let p = ws(b, 0, end);
-  if (b[p] !== LBRACE) return null;
-  p = ws(b, p + 1, end);
+  let p = F === 0 ? -1 : bodyStart(b, end);
+  if (p < 0) return null;
   const rd = new Reader(b, fields);
   let form: 'candidates' | 'columns' | null = null;
   for (;;) {

@@ -15,14 +15,14 @@
  */
 import { type PackedRows, packSlots, sameBytes, type WireFields } from './score-wire.js';
 
-const QUOTE = 0x22;
+export const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
-const COLON = 0x3a;
-const COMMA = 0x2c;
-const LBRACE = 0x7b;
-const RBRACE = 0x7d;
-const LBRACKET = 0x5b;
-const RBRACKET = 0x5d;
+export const COLON = 0x3a;
+export const COMMA = 0x2c;
+export const LBRACE = 0x7b;
+export const RBRACE = 0x7d;
+export const LBRACKET = 0x5b;
+export const RBRACKET = 0x5d;
 const MINUS = 0x2d;
 const DOT = 0x2e;
 const ZERO = 0x30;
@@ -87,15 +87,47 @@ export function canonicalNumberEnd(b: Uint8Array, p: number, end: number): numbe
   return p;
 }
 
+/**
+ * The value at `p` into slot `k` (`starts[k]`, `lengths[k]`: its text as the generic path packs
+ * it): a string without escapes (its contents), a canonical number (its text), or null (empty).
+ * Returns the position after it, or -1 for anything else.
+ */
+export function readScalar(b: Uint8Array, p: number, end: number, starts: Int32Array, lengths: Int32Array, k: number): number {
+  const c = b[p];
+  if (c === QUOTE) {
+    const e = stringEnd(b, p + 1, end);
+    if (e < 0) return -1;
+    starts[k] = p + 1;
+    lengths[k] = e - p - 1;
+    return e + 1;
+  }
+  if (c === MINUS || (c !== undefined && c >= ZERO && c <= NINE)) {
+    const e = canonicalNumberEnd(b, p, end);
+    if (e < 0) return -1;
+    starts[k] = p;
+    lengths[k] = e - p;
+    return e;
+  }
+  if (sameBytes(b, p, 4, NULL)) {
+    starts[k] = p;
+    lengths[k] = 0;
+    return p + 4;
+  }
+  return -1;
+}
+
+/** Position of the first member of the body's object (past `{` and whitespace), or -1 when the body is no object. */
+export function bodyStart(b: Uint8Array, end: number): number {
+  const p = ws(b, 0, end);
+  return b[p] === LBRACE ? ws(b, p + 1, end) : -1;
+}
+
 /** Reads the flat `rows` body, or returns null (see the module comment). */
 export function scanFlatJson(b: Uint8Array, fields: WireFields): PackedRows | null {
   const F = fields.names.length;
   const end = b.length;
-  if (F === 0) return null;
-  let p = ws(b, 0, end);
-  if (b[p] !== LBRACE) return null;
-  p = ws(b, p + 1, end);
-  if (!sameBytes(b, p, ROWS_KEY.length, ROWS_KEY)) return null;
+  let p = F === 0 ? -1 : bodyStart(b, end);
+  if (p < 0 || !sameBytes(b, p, ROWS_KEY.length, ROWS_KEY)) return null;
   p = ws(b, p + ROWS_KEY.length, end);
   if (b[p] !== COLON) return null;
   p = ws(b, p + 1, end);
@@ -141,26 +173,8 @@ export function scanFlatJson(b: Uint8Array, fields: WireFields): PackedRows | nu
       p = ws(b, keyEnd + 1, end);
       if (b[p] !== COLON) return null;
       p = ws(b, p + 1, end);
-      const c = b[p];
-      if (c === QUOTE) {
-        const e = stringEnd(b, p + 1, end);
-        if (e < 0) return null;
-        starts[k] = p + 1;
-        lengths[k] = e - p - 1;
-        p = e + 1;
-      } else if (c === MINUS || (c !== undefined && c >= ZERO && c <= NINE)) {
-        const e = canonicalNumberEnd(b, p, end);
-        if (e < 0) return null;
-        starts[k] = p;
-        lengths[k] = e - p;
-        p = e;
-      } else if (sameBytes(b, p, 4, NULL)) {
-        starts[k] = p;
-        lengths[k] = 0;
-        p += 4;
-      } else {
-        return null;
-      }
+      p = readScalar(b, p, end, starts, lengths, k);
+      if (p < 0) return null;
       total += lengths[k]!;
       present++;
       expected = f + 1;

@@ -12,7 +12,7 @@
  * input among them) returns null and the request takes the generic path (proto-loader's decoder,
  * then the service's checks), which gives the exact error code and message.
  */
-import { type PackedValues, packSlots, sameBytes, varint, varintEnd, type WireFields } from './score-wire.js';
+import { fieldAt, type PackedValues, packSlots, readPair, varint, varintEnd, type WireFields, wirePair } from './score-wire.js';
 
 /** A candidates / columns request in packed form (service PackedScore less `fields`). */
 export interface PackedCandidates {
@@ -28,47 +28,6 @@ const TAG_LEN_2 = 0x12; // field 2, length-delimited
 const TAG_CONTEXT = 0x1a; // ScoreRequest.context (3)
 const TAG_CANDIDATES = 0x22; // ScoreRequest.candidates (4)
 const TAG_COLUMNS = 0x2a; // ScoreRequest.columns (5)
-
-// The last RawFeature read by readFeature (module state: no allocation per feature).
-let nameAt = -1;
-let nameLen = 0;
-let valueAt = -1;
-let valueLen = 0;
-
-/** Reads a RawFeature in [pos, end): one name, at most one value, nothing else; false otherwise. */
-function readFeature(buf: Uint8Array, pos: number, end: number): boolean {
-  nameAt = -1;
-  valueAt = -1;
-  valueLen = 0;
-  while (pos < end) {
-    const tag = buf[pos];
-    if (tag !== TAG_LEN_1 && tag !== TAG_LEN_2) return false;
-    const l = varint(buf, pos + 1, end);
-    const at = varintEnd();
-    if (l < 0 || at + l > end) return false;
-    if (tag === TAG_LEN_1) {
-      if (nameAt >= 0) return false;
-      nameAt = at;
-      nameLen = l;
-    } else {
-      if (valueAt >= 0) return false;
-      valueAt = at;
-      valueLen = l;
-    }
-    pos = at + l;
-  }
-  return nameAt >= 0;
-}
-
-/**
- * Index of the field named by the `len` bytes of `buf` at `at`, or -1: `expected` first (one byte
- * comparison when fields come in the model's order), a map lookup otherwise.
- */
-export function fieldAt(buf: Uint8Array, at: number, len: number, fields: WireFields, expected: number): number {
-  if (expected < fields.bytes.length && sameBytes(buf, at, len, fields.bytes[expected]!)) return expected;
-  const i = fields.index.get(Buffer.from(buf.buffer, buf.byteOffset + at, len).toString('latin1'));
-  return i === undefined ? -1 : i;
-}
 
 /** nextFree[f] = the first field >= f not in context (F past the last): the field expected next in a row or after a column. */
 export function nextFreeFields(mask: Uint8Array): Int32Array {
@@ -102,13 +61,13 @@ export function scanCandidatesScore(buf: Uint8Array, fields: WireFields): Packed
     const next = at + len;
     if (next > end) return null;
     if (tag === TAG_CONTEXT) {
-      if (!readFeature(buf, at, next)) return null;
-      const f = fieldAt(buf, nameAt, nameLen, fields, ctxExpected);
+      if (!readPair(buf, at, next, false)) return null;
+      const f = fieldAt(buf, wirePair.nameAt, wirePair.nameLen, fields, ctxExpected);
       if (f < 0 || mask[f] === 1) return null;
       ctxExpected = f + 1;
       mask[f] = 1;
-      ctxStarts[f] = valueAt;
-      ctxLengths[f] = valueAt < 0 ? 0 : valueLen;
+      ctxStarts[f] = wirePair.valueAt;
+      ctxLengths[f] = wirePair.valueLen;
       ctxTotal += ctxLengths[f]!;
       ctxCount++;
     } else if (tag === TAG_CANDIDATES) {
@@ -133,46 +92,54 @@ export function scanCandidatesScore(buf: Uint8Array, fields: WireFields): Packed
   return { rows: candidates > 0 ? candidates : values.lengths.length / F, values, label: candidates > 0 ? 'candidates' : 'columns', context };
 }
 
+/** Start and end of the contents of each of the `count` top-level messages with tag `tag` (lengths checked by pass 1), in pairs. */
+function messagesOf(buf: Uint8Array, tag: number, count: number): Int32Array {
+  const out = new Int32Array(2 * count);
+  const end = buf.length;
+  for (let pos = 0, i = 0; pos < end; ) {
+    const t = buf[pos];
+    const len = varint(buf, pos + 1, end);
+    const at = varintEnd();
+    pos = at + len;
+    if (t !== tag) continue;
+    out[i++] = at;
+    out[i++] = pos;
+  }
+  return out;
+}
+
 /** The `rows` candidates, each exactly the `perRow` fields not in context, packed row-major (context slots empty). */
 function readCandidates(buf: Uint8Array, fields: WireFields, rows: number, mask: Uint8Array, perRow: number, nextFree: Int32Array): PackedValues | null {
   const F = fields.names.length;
-  const end = buf.length;
   const starts = new Int32Array(rows * F);
   const lengths = new Int32Array(rows * F).fill(-1);
   let total = 0;
-  let r = 0;
-  let pos = 0;
-  while (pos < end) {
-    const tag = buf[pos];
-    const len = varint(buf, pos + 1, end);
-    const rowStart = varintEnd();
-    const rowEnd = rowStart + len;
-    pos = rowEnd;
-    if (tag !== TAG_CANDIDATES) continue;
+  const at = messagesOf(buf, TAG_CANDIDATES, rows);
+  for (let r = 0; r < rows; r++) {
+    const rowEnd = at[2 * r + 1]!;
     const base = r * F;
     let expected = nextFree[0]!;
     let present = 0;
-    let p = rowStart;
+    let p = at[2 * r]!;
     while (p < rowEnd) {
       if (buf[p] !== TAG_LEN_1) return null;
       const featLen = varint(buf, p + 1, rowEnd);
       if (featLen < 0) return null;
       const featAt = varintEnd();
       const featEnd = featAt + featLen;
-      if (featEnd > rowEnd || !readFeature(buf, featAt, featEnd)) return null;
-      const f = fieldAt(buf, nameAt, nameLen, fields, expected);
+      if (featEnd > rowEnd || !readPair(buf, featAt, featEnd, false)) return null;
+      const f = fieldAt(buf, wirePair.nameAt, wirePair.nameLen, fields, expected);
       if (f < 0 || mask[f] === 1) return null;
       const k = base + f;
       if (lengths[k]! >= 0) return null; // the field twice in this candidate
-      starts[k] = valueAt;
-      lengths[k] = valueAt < 0 ? 0 : valueLen;
+      starts[k] = wirePair.valueAt;
+      lengths[k] = wirePair.valueLen;
       total += lengths[k]!;
       present++;
       expected = nextFree[f + 1]!;
       p = featEnd;
     }
     if (present !== perRow) return null;
-    r++;
   }
   // The slots left are exactly the context fields' (present === perRow, none in context): empty, as the generic packer leaves them.
   for (let k = 0; k < lengths.length; k++) if (lengths[k]! < 0) lengths[k] = 0;
@@ -182,52 +149,21 @@ function readCandidates(buf: Uint8Array, fields: WireFields, rows: number, mask:
 /** The `count` columns, each a field not in context, together every such field, all of one non-zero length; packed row-major. */
 function readColumns(buf: Uint8Array, fields: WireFields, count: number, mask: Uint8Array, nextFree: Int32Array): PackedValues | null {
   const F = fields.names.length;
-  const end = buf.length;
-  const colStart = new Int32Array(count);
-  const colEnd = new Int32Array(count);
+  const at = messagesOf(buf, TAG_COLUMNS, count);
   const colField = new Int32Array(count);
   const inColumn = new Uint8Array(F);
   let n = -1;
-  let c = 0;
   let expected = nextFree[0]!;
-  let pos = 0;
   // Pass 2: each column's field and length.
-  while (pos < end) {
-    const tag = buf[pos];
-    const len = varint(buf, pos + 1, end);
-    const at = varintEnd();
-    const stop = at + len;
-    pos = stop;
-    if (tag !== TAG_COLUMNS) continue;
-    let name = -1;
-    let nameBytes = 0;
-    let values = 0;
-    let p = at;
-    while (p < stop) {
-      const t = buf[p];
-      if (t !== TAG_LEN_1 && t !== TAG_LEN_2) return null;
-      const l = varint(buf, p + 1, stop);
-      const a = varintEnd();
-      if (l < 0 || a + l > stop) return null;
-      if (t === TAG_LEN_1) {
-        if (name >= 0) return null;
-        name = a;
-        nameBytes = l;
-      } else {
-        values++;
-      }
-      p = a + l;
-    }
-    if (name < 0) return null;
-    const f = fieldAt(buf, name, nameBytes, fields, expected);
+  for (let c = 0; c < count; c++) {
+    if (!readPair(buf, at[2 * c]!, at[2 * c + 1]!, true)) return null;
+    const values = wirePair.values;
+    const f = fieldAt(buf, wirePair.nameAt, wirePair.nameLen, fields, expected);
     if (f < 0 || mask[f] === 1 || inColumn[f] === 1) return null;
     if (n < 0) n = values;
     else if (values !== n) return null;
     inColumn[f] = 1;
-    colStart[c] = at;
-    colEnd[c] = stop;
     colField[c] = f;
-    c++;
     expected = nextFree[f + 1]!;
   }
   if (n <= 0) return null;
@@ -237,9 +173,9 @@ function readColumns(buf: Uint8Array, fields: WireFields, count: number, mask: U
   const lengths = new Int32Array(n * F);
   let total = 0;
   for (let i = 0; i < count; i++) {
-    const stop = colEnd[i]!;
+    const stop = at[2 * i + 1]!;
     let k = colField[i]!;
-    let p = colStart[i]!;
+    let p = at[2 * i]!;
     while (p < stop) {
       const t = buf[p];
       const l = varint(buf, p + 1, stop);

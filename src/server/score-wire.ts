@@ -87,7 +87,6 @@ export function scanFlatScore(buf: Uint8Array, fields: WireFields): PackedRows |
   const slots = rows * F;
   const starts = new Int32Array(slots);
   const lengths = new Int32Array(slots).fill(-1);
-  const names = fields.bytes;
   let total = 0;
   pos = 0;
   for (let r = 0; r < rows; r++) {
@@ -104,33 +103,11 @@ export function scanFlatScore(buf: Uint8Array, fields: WireFields): PackedRows |
       pos = nextPos;
       const featEnd = pos + featLen;
       if (featEnd > rowEnd) return null;
-      let nameAt = -1;
-      let nameLen = 0;
-      let valueAt = -1;
-      let valueLen = 0;
-      while (pos < featEnd) {
-        const tag = buf[pos];
-        if (tag !== TAG_LEN_1 && tag !== TAG_LEN_2) return null;
-        const l = varint(buf, pos + 1, featEnd);
-        if (l < 0 || nextPos + l > featEnd) return null;
-        if (tag === TAG_LEN_1) {
-          if (nameAt >= 0) return null;
-          nameAt = nextPos;
-          nameLen = l;
-        } else {
-          if (valueAt >= 0) return null;
-          valueAt = nextPos;
-          valueLen = l;
-        }
-        pos = nextPos + l;
-      }
-      if (nameAt < 0) return null;
-      let f = expected < F && sameBytes(buf, nameAt, nameLen, names[expected]!) ? expected : -1;
-      if (f < 0) {
-        const i = fields.index.get(Buffer.from(buf.buffer, buf.byteOffset + nameAt, nameLen).toString('latin1'));
-        if (i === undefined) return null;
-        f = i;
-      }
+      if (!readPair(buf, pos, featEnd, false)) return null;
+      pos = featEnd;
+      const { valueAt, valueLen } = wirePair;
+      const f = fieldAt(buf, wirePair.nameAt, wirePair.nameLen, fields, expected);
+      if (f < 0) return null;
       const k = base + f;
       if (lengths[k]! >= 0) return null; // the field twice in this row
       starts[k] = valueAt;
@@ -143,6 +120,50 @@ export function scanFlatScore(buf: Uint8Array, fields: WireFields): PackedRows |
   }
   const values = packSlots(buf, starts, lengths, total);
   return values === null ? null : { rows, values };
+}
+
+/** The last RawFeature or Column read by {@link readPair} (one object: no allocation per message). */
+export const wirePair = { nameAt: -1, nameLen: 0, valueAt: -1, valueLen: 0, values: 0 };
+
+/**
+ * Reads a RawFeature (`repeated` false: field 1 the name, field 2 at most one value) or a Column
+ * (`repeated` true: field 2 any number of values, counted) in [pos, end) into {@link wirePair}: the
+ * name exactly once and nothing else, or false.
+ */
+export function readPair(buf: Uint8Array, pos: number, end: number, repeated: boolean): boolean {
+  const w = wirePair;
+  w.nameAt = -1;
+  w.valueAt = -1;
+  w.valueLen = 0;
+  w.values = 0;
+  while (pos < end) {
+    const tag = buf[pos];
+    if (tag !== TAG_LEN_1 && tag !== TAG_LEN_2) return false;
+    const l = varint(buf, pos + 1, end);
+    if (l < 0 || nextPos + l > end) return false;
+    if (tag === TAG_LEN_1) {
+      if (w.nameAt >= 0) return false;
+      w.nameAt = nextPos;
+      w.nameLen = l;
+    } else {
+      if (w.values > 0 && !repeated) return false;
+      w.valueAt = nextPos;
+      w.valueLen = l;
+      w.values++;
+    }
+    pos = nextPos + l;
+  }
+  return w.nameAt >= 0;
+}
+
+/**
+ * Index of the field named by the `len` bytes of `buf` at `at`, or -1: `expected` first (one byte
+ * comparison when fields come in the model's order), a map lookup otherwise.
+ */
+export function fieldAt(buf: Uint8Array, at: number, len: number, fields: WireFields, expected: number): number {
+  if (expected < fields.bytes.length && sameBytes(buf, at, len, fields.bytes[expected]!)) return expected;
+  const i = fields.index.get(Buffer.from(buf.buffer, buf.byteOffset + at, len).toString('latin1'));
+  return i === undefined ? -1 : i;
 }
 
 /**

@@ -5,6 +5,8 @@
  * fields, whitespace, escapes, non-canonical numbers), and the packing the service's generic path
  * gives their decoded form (its rawPart, restated: the reference the fast paths must equal).
  */
+import assert from 'node:assert/strict';
+import type { PackedCandidates } from '../../src/server/score-wire-candidates.js';
 import { ValuePacker } from '../../src/vocab/packed-values.js';
 
 export type Scalar = string | number | null;
@@ -244,4 +246,20 @@ export function referencePack(d: DecodedCandidates, names: readonly string[]): P
   const p = out.pack();
   const c = ctx.pack();
   return { rows, label: cands !== null ? 'candidates' : 'columns', text: p.text, lengths: p.lengths, context: hasContext ? { text: c.text, lengths: c.lengths, mask } : null };
+}
+
+/** Asserts that a fast path's packing is the reference's, slot for slot (rows, label, values, context, mask). */
+export function assertSamePacked(got: PackedCandidates, want: PackedReference, what: string): void {
+  assert.equal(got.rows, want.rows, `${what}: rows`);
+  assert.equal(got.label, want.label, `${what}: label`);
+  assert.equal(got.values.text, want.text, `${what}: text`);
+  assert.deepEqual(got.values.lengths, want.lengths, `${what}: lengths`);
+  if (want.context === null) {
+    assert.equal(got.context, null, `${what}: no context`);
+    return;
+  }
+  assert.ok(got.context !== null, `${what}: context`);
+  assert.equal(got.context.values.text, want.context.text, `${what}: context text`);
+  assert.deepEqual(got.context.values.lengths, want.context.lengths, `${what}: context lengths`);
+  assert.deepEqual(got.context.mask, want.context.mask, `${what}: mask`);
 }

@@ -1,5 +1,7 @@
 /** A real service over a real one-worker ScorePool (onnxruntime), for tests that call the service without a transport. */
+import assert from 'node:assert/strict';
 import { type ServeConfig } from '../../src/config/config.js';
+import { isMpeError } from '../../src/errors.js';
 import { ScorePool } from '../../src/scorer/score-pool.js';
 import { createEmbeddingService, type EmbeddingService } from '../../src/service/embedding-service.js';
 import type { ServingModel } from '../../src/service/model.js';
@@ -18,5 +20,15 @@ export async function withService<T>(model: ServingModel, config: ServeConfig, f
     return await fn(createEmbeddingService({ model, pool, config }));
   } finally {
     await pool.close();
+  }
+}
+
+/** The outcome of a score call as one comparable string: the probabilities, or the error's code and message. */
+export async function outcome(p: Promise<{ probabilities: Float32Array }>): Promise<string> {
+  try {
+    return JSON.stringify([...(await p).probabilities]);
+  } catch (e) {
+    assert.ok(isMpeError(e), String(e));
+    return `${e.code}: ${e.message}`;
   }
 }

@@ -9,15 +9,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { testConfig } from '../../src/config/config.js';
-import { isMpeError } from '../../src/errors.js';
 import { scanCandidatesJson } from '../../src/server/score-json-candidates.js';
 import { scanFlatJson } from '../../src/server/score-json.js';
 import { wireFields } from '../../src/server/score-wire.js';
 import type { EmbeddingService, ScoreInput } from '../../src/service/embedding-service.js';
 import { createRng } from '../../src/util/random.js';
 import { createFixture, fixtureModel } from '../helpers/bundle-fixture.js';
-import { type DecodedCandidates, encodeJson, randomCandidateRequest, randomScalar, referencePack, shuffle } from '../helpers/candidate-requests.js';
-import { withService } from '../helpers/score-service.js';
+import { assertSamePacked, type DecodedCandidates, encodeJson, randomCandidateRequest, randomScalar, referencePack, shuffle } from '../helpers/candidate-requests.js';
+import { outcome, withService } from '../helpers/score-service.js';
 
 const rng = (seed: number): (() => number) => createRng(seed).next;
 
@@ -40,17 +39,7 @@ test('accepted bodies pack exactly as JSON.parse + the service packing; the othe
       continue;
     }
     const want = referencePack(JSON.parse(body) as DecodedCandidates, names);
-    assert.equal(got.rows, want.rows, `seed ${seed}: rows`);
-    assert.equal(got.label, want.label, `seed ${seed}: label`);
-    assert.equal(got.values.text, want.text, `seed ${seed}: text`);
-    assert.deepEqual(got.values.lengths, want.lengths, `seed ${seed}: lengths`);
-    if (want.context === null) assert.equal(got.context, null, `seed ${seed}: no context`);
-    else {
-      assert.ok(got.context !== null, `seed ${seed}: context`);
-      assert.equal(got.context.values.text, want.context.text, `seed ${seed}: context text`);
-      assert.deepEqual(got.context.values.lengths, want.context.lengths, `seed ${seed}: context lengths`);
-      assert.deepEqual(got.context.mask, want.context.mask, `seed ${seed}: mask`);
-    }
+    assertSamePacked(got, want, `seed ${seed}`);
     accepted++;
   }
   assert.ok(accepted > 300 && declined > 10, `accepted ${accepted}, declined ${declined}`);
@@ -124,15 +113,6 @@ test('bad inputs and bodies it cannot map exactly are left to the generic path (
 
 const config = testConfig({ workers: 1, requestRowLimit: 16 });
 const deadline = { deadline: Number.POSITIVE_INFINITY };
-
-async function outcome(p: Promise<{ probabilities: Float32Array }>): Promise<string> {
-  try {
-    return JSON.stringify([...(await p).probabilities]);
-  } catch (e) {
-    assert.ok(isMpeError(e), String(e));
-    return `${e.code}: ${e.message}`;
-  }
-}
 
 /** The body as the HTTP adapter hands it to the service after JSON.parse and the schema (http-server.ts). */
 function genericInput(body: string): ScoreInput {

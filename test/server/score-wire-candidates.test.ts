@@ -10,7 +10,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { testConfig } from '../../src/config/config.js';
-import { isMpeError } from '../../src/errors.js';
 import { decodeScore, type GrpcScoreRequest } from '../../src/server/grpc-server.js';
 import { embeddingProto } from '../../src/server/proto.js';
 import { scanCandidatesScore } from '../../src/server/score-wire-candidates.js';
@@ -18,8 +17,8 @@ import { scanFlatScore, wireFields } from '../../src/server/score-wire.js';
 import type { EmbeddingService, ScoreInput } from '../../src/service/embedding-service.js';
 import { createRng } from '../../src/util/random.js';
 import { createFixture, fixtureModel } from '../helpers/bundle-fixture.js';
-import { type CandidateRequest, type DecodedCandidates, encodeWire, randomCandidateRequest, randomScalar, referencePack, shuffle } from '../helpers/candidate-requests.js';
-import { withService } from '../helpers/score-service.js';
+import { assertSamePacked, type CandidateRequest, type DecodedCandidates, encodeWire, randomCandidateRequest, randomScalar, referencePack, shuffle } from '../helpers/candidate-requests.js';
+import { outcome, withService } from '../helpers/score-service.js';
 
 const codec = embeddingProto().service.Score!;
 const encode = (msg: object): Buffer => codec.requestSerialize(msg);
@@ -47,17 +46,7 @@ test('accepted messages pack exactly as the generic decoder + packer; the others
       continue;
     }
     const want = referencePack(decodeScore(decode(buf)) as DecodedCandidates, names);
-    assert.equal(got.rows, want.rows, `seed ${seed}: rows`);
-    assert.equal(got.label, want.label, `seed ${seed}: label`);
-    assert.equal(got.values.text, want.text, `seed ${seed}: text`);
-    assert.deepEqual(got.values.lengths, want.lengths, `seed ${seed}: lengths`);
-    if (want.context === null) assert.equal(got.context, null, `seed ${seed}: no context`);
-    else {
-      assert.ok(got.context !== null, `seed ${seed}: context`);
-      assert.equal(got.context.values.text, want.context.text, `seed ${seed}: context text`);
-      assert.deepEqual(got.context.values.lengths, want.context.lengths, `seed ${seed}: context lengths`);
-      assert.deepEqual(got.context.mask, want.context.mask, `seed ${seed}: mask`);
-    }
+    assertSamePacked(got, want, `seed ${seed}`);
     accepted++;
   }
   // Both branches ran (else the test could not fail either way).
@@ -117,16 +106,6 @@ const fx = createFixture({ fields: 8, seed: 61 });
 const fxNames = fx.fields.map((f) => f.name);
 const config = testConfig({ workers: 1, requestRowLimit: 16 });
 const deadline = { deadline: Number.POSITIVE_INFINITY };
-
-/** The outcome of a score call: the probabilities, or the error's code and message. */
-async function outcome(p: Promise<{ probabilities: Float32Array }>): Promise<string> {
-  try {
-    return JSON.stringify([...(await p).probabilities]);
-  } catch (e) {
-    assert.ok(isMpeError(e), String(e));
-    return `${e.code}: ${e.message}`;
-  }
-}
 
 /** Fast path then generic, as the server dispatches; `fields` as the reader was prepared (possibly another model's order). */
 function fastInput(buf: Buffer, fields: readonly string[]): ScoreInput | null {
