@@ -126,8 +126,11 @@ export function bodyStart(b: Uint8Array, end: number): number {
 export function scanFlatJson(b: Uint8Array, fields: WireFields): PackedRows | null {
   const F = fields.names.length;
   const end = b.length;
-  let p = F === 0 ? -1 : bodyStart(b, end);
-  if (p < 0 || !sameBytes(b, p, ROWS_KEY.length, ROWS_KEY)) return null;
+  if (F === 0) return null;
+  let p = ws(b, 0, end);
+  if (b[p] !== LBRACE) return null;
+  p = ws(b, p + 1, end);
+  if (!sameBytes(b, p, ROWS_KEY.length, ROWS_KEY)) return null;
   p = ws(b, p + ROWS_KEY.length, end);
   if (b[p] !== COLON) return null;
   p = ws(b, p + 1, end);
@@ -173,8 +176,26 @@ export function scanFlatJson(b: Uint8Array, fields: WireFields): PackedRows | nu
       p = ws(b, keyEnd + 1, end);
       if (b[p] !== COLON) return null;
       p = ws(b, p + 1, end);
-      p = readScalar(b, p, end, starts, lengths, k);
-      if (p < 0) return null;
+      const c = b[p];
+      if (c === QUOTE) {
+        const e = stringEnd(b, p + 1, end);
+        if (e < 0) return null;
+        starts[k] = p + 1;
+        lengths[k] = e - p - 1;
+        p = e + 1;
+      } else if (c === MINUS || (c !== undefined && c >= ZERO && c <= NINE)) {
+        const e = canonicalNumberEnd(b, p, end);
+        if (e < 0) return null;
+        starts[k] = p;
+        lengths[k] = e - p;
+        p = e;
+      } else if (sameBytes(b, p, 4, NULL)) {
+        starts[k] = p;
+        lengths[k] = 0;
+        p += 4;
+      } else {
+        return null;
+      }
       total += lengths[k]!;
       present++;
       expected = f + 1;

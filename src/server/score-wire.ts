@@ -87,6 +87,7 @@ export function scanFlatScore(buf: Uint8Array, fields: WireFields): PackedRows |
   const slots = rows * F;
   const starts = new Int32Array(slots);
   const lengths = new Int32Array(slots).fill(-1);
+  const names = fields.bytes;
   let total = 0;
   pos = 0;
   for (let r = 0; r < rows; r++) {
@@ -103,11 +104,33 @@ export function scanFlatScore(buf: Uint8Array, fields: WireFields): PackedRows |
       pos = nextPos;
       const featEnd = pos + featLen;
       if (featEnd > rowEnd) return null;
-      if (!readPair(buf, pos, featEnd, false)) return null;
-      pos = featEnd;
-      const { valueAt, valueLen } = wirePair;
-      const f = fieldAt(buf, wirePair.nameAt, wirePair.nameLen, fields, expected);
-      if (f < 0) return null;
+      let nameAt = -1;
+      let nameLen = 0;
+      let valueAt = -1;
+      let valueLen = 0;
+      while (pos < featEnd) {
+        const tag = buf[pos];
+        if (tag !== TAG_LEN_1 && tag !== TAG_LEN_2) return null;
+        const l = varint(buf, pos + 1, featEnd);
+        if (l < 0 || nextPos + l > featEnd) return null;
+        if (tag === TAG_LEN_1) {
+          if (nameAt >= 0) return null;
+          nameAt = nextPos;
+          nameLen = l;
+        } else {
+          if (valueAt >= 0) return null;
+          valueAt = nextPos;
+          valueLen = l;
+        }
+        pos = nextPos + l;
+      }
+      if (nameAt < 0) return null;
+      let f = expected < F && sameBytes(buf, nameAt, nameLen, names[expected]!) ? expected : -1;
+      if (f < 0) {
+        const i = fields.index.get(Buffer.from(buf.buffer, buf.byteOffset + nameAt, nameLen).toString('latin1'));
+        if (i === undefined) return null;
+        f = i;
+      }
       const k = base + f;
       if (lengths[k]! >= 0) return null; // the field twice in this row
       starts[k] = valueAt;
