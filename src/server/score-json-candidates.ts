@@ -17,6 +17,8 @@ import { nextFreeFields, type PackedCandidates } from './score-wire-candidates.j
 import { bodyStart, COLON, COMMA, LBRACE, LBRACKET, QUOTE, RBRACE, RBRACKET, readScalar, stringEnd, ws } from './score-json.js';
 import { fieldAt, packSlots, sameBytes, type WireFields } from './score-wire.js';
 
+/** Whitespace and nothing else at or below it (JSON's four whitespace bytes; other control bytes fail later). */
+const SPACE = 0x20;
 const CONTEXT_KEY = Buffer.from('context', 'latin1');
 const CANDIDATES_KEY = Buffer.from('candidates', 'latin1');
 const COLUMNS_KEY = Buffer.from('columns', 'latin1');
@@ -98,13 +100,17 @@ class Reader {
   /** After a member or element at `p`: past `close` (closed) or the next member's position (after a comma), or -1. */
   after(p: number, close: number): number {
     const b = this.b;
-    p = ws(b, p, this.end);
-    if (b[p] === COMMA) {
+    let c = b[p]!;
+    if (c <= SPACE) {
+      p = ws(b, p, this.end);
+      c = b[p]!;
+    }
+    if (c === COMMA) {
       this.closed = false;
-      return ws(b, p + 1, this.end);
+      return b[++p]! <= SPACE ? ws(b, p, this.end) : p;
     }
     this.closed = true;
-    return b[p] === close ? p + 1 : -1;
+    return c === close ? p + 1 : -1;
   }
 
   /** The context object at `p`; its end, or -1. */
@@ -137,7 +143,7 @@ class Reader {
     const next = nextFreeFields(this.mask); // the field expected next in a row (a hint: the context may come later)
     for (;;) {
       if (b[p] !== LBRACE) return -1;
-      this.reserve(this.rows + 1);
+      if (this.rows === this.cap) this.reserve(this.rows + 1);
       const base = this.rows * F;
       p = ws(b, p + 1, this.end);
       if (b[p] === RBRACE) {
@@ -185,7 +191,7 @@ class Reader {
         p++;
       } else {
         for (;;) {
-          this.reserve(r + 1);
+          if (r === this.cap) this.reserve(r + 1);
           p = this.slot(p, r * F + f);
           if (p < 0) return -1;
           r++;
