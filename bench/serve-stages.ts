@@ -18,7 +18,8 @@
  *   raw onnxruntime under the same schedule (two 1-thread sessions, one run at a time each, like
  *   the pool's two workers, in this process).
  * `--compare "FLAGS"`: a second server of this checkout with extra `mpe serve` flags (e.g.
- * "--split-min-rows 0"), measured interleaved in the same run: before/after in one run.
+ * "--split-min-rows 0"), measured interleaved in the same run: before/after in one run;
+ * `--compare-node "FLAGS"`: the same with node flags (e.g. "--single-threaded-gc").
  * `--pin`: the server on CPU 1 and this driver on CPU 0 (taskset), so they cannot preempt each other.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -45,6 +46,8 @@ const IDLE_ROUNDS = arg('--idle-rounds', 10);
 const FORMS = (strArg('--forms') ?? 'ids,flat,columns,context').split(',') as Form[];
 const TRANSPORTS = (strArg('--transports') ?? 'grpc,http').split(',') as ('grpc' | 'http')[];
 const COMPARE = strArg('--compare');
+/** `--compare-node "FLAGS"`: node flags of the second server (with or without --compare's serve flags). */
+const COMPARE_NODE = strArg('--compare-node');
 const PIN = args.includes('--pin');
 const RESULT = strArg('--result') ?? 'serve-stages';
 const STAGES = [...SCORE_STAGES, 'rest'] as const;
@@ -108,7 +111,10 @@ const dir = join(tmp, 'bundle');
 await writeFixtureBundle(load.fx, dir, 'bench-1');
 const serveArgs = ['--model', dir, '--workers', '2', '--intra-op-threads', '1'];
 const servers: { label: string; child: ServeChild }[] = [{ label: '', child: await spawnServe(serveArgs) }];
-if (COMPARE !== null) servers.push({ label: ` (${COMPARE})`, child: await spawnServe([...serveArgs, ...COMPARE.split(' ')]) });
+if (COMPARE !== null || COMPARE_NODE !== null) {
+  const label = [COMPARE, COMPARE_NODE === null ? null : `node ${COMPARE_NODE}`].filter((x) => x !== null).join(', ');
+  servers.push({ label: ` (${label})`, child: await spawnServe([...serveArgs, ...(COMPARE?.split(' ') ?? [])], null, COMPARE_NODE?.split(' ') ?? []) });
+}
 if (PIN) {
   for (const s of servers) execFileSync('taskset', ['-a', '-p', '-c', '1', String(s.child.child.pid)]);
   execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)]);
@@ -131,8 +137,8 @@ const loads: number[] = [loadavg()[0]!];
 const clients: { close(): void }[] = [];
 const rawRows: Record<number, { p50Ms: number; rowsPerCpuSecond: number }> = {};
 const idle: Record<string, { clientP50: number; means: number[]; p50s: number[] }> = {};
-const max: Record<string, { rowsPerSec: number; rowsPerServerCpuS: number; mainMsPerReq: number; otherMsPerReq: number; means: number[]; batchRows: number; gcMsPerS: number; errors: number }> = {};
-const half: Record<string, { rate: number; p50: number; p99: number; means: number[]; tail: number[]; lagMaxMs: number; lagP99Ms: number; gcMsPerS: number; driverLagP99Ms: number; driverLagMaxMs: number; errors: number }> = {};
+const max: Record<string, { rowsPerSec: number; rowsPerServerCpuS: number; mainMsPerReq: number; otherMsPerReq: number; means: number[]; batchRows: number; gcMsPerS: number; gcMeanMs: number; errors: number }> = {};
+const half: Record<string, { rate: number; p50: number; p99: number; means: number[]; tail: number[]; lagMaxMs: number; lagP99Ms: number; gcMsPerS: number; gcMeanMs: number; driverLagP99Ms: number; driverLagMaxMs: number; errors: number }> = {};
 let rawHalf: { rate: number; p50: number; p99: number } | null = null;
 try {
   // Raw onnxruntime, 1 thread, per run size: back to back (p50), then 2 s for rows per CPU-second.
@@ -179,8 +185,8 @@ try {
     idle[v.name] = { clientP50: median(s.client), means: s.stages.map(mean), p50s: s.stages.map(median) };
   }
   // Max: closed loop, interleaved; stage times of every request, CPU from /proc, batches and GC from /metrics.
-  const acc: Record<string, { rows: number; seconds: number; serverCpu: number; mainCpu: number; samples: Samples; batchRows: number; batches: number; gc: number; rates: number[]; errors: number }> = {};
-  for (const v of variants) acc[v.name] = { rows: 0, seconds: 0, serverCpu: 0, mainCpu: 0, samples: new Samples(), batchRows: 0, batches: 0, gc: 0, rates: [], errors: 0 };
+  const acc: Record<string, { rows: number; seconds: number; serverCpu: number; mainCpu: number; samples: Samples; batchRows: number; batches: number; gc: number; gcCount: number; rates: number[]; errors: number }> = {};
+  for (const v of variants) acc[v.name] = { rows: 0, seconds: 0, serverCpu: 0, mainCpu: 0, samples: new Samples(), batchRows: 0, batches: 0, gc: 0, gcCount: 0, rates: [], errors: 0 };
   for (let rep = 0; rep < REPS; rep++) {
     for (const v of variants) {
       const a = acc[v.name]!;
@@ -211,6 +217,7 @@ try {
       a.batchRows += m1.batchRows! - m0.batchRows!;
       a.batches += m1.batches! - m0.batches!;
       a.gc += m1.gcSeconds! - m0.gcSeconds!;
+      a.gcCount += m1.gcCount! - m0.gcCount!;
     }
   }
   loads.push(loadavg()[0]!);
@@ -225,12 +232,17 @@ try {
       means: a.samples.stages.map(mean),
       batchRows: a.batchRows / a.batches,
       gcMsPerS: (1000 * a.gc) / a.seconds,
+      gcMeanMs: (1000 * a.gc) / a.gcCount,
       errors: a.errors,
     };
   }
-  // 50% of max: open loop per variant, with the server's and the driver's event-loop delay.
+  // 50% of max: open loop per variant, with the server's and the driver's event-loop delay. The
+  // servers compared (--compare) get the SAME rate, half the lower of their maxima (a max moves
+  // with the shared box's load; unequal rates would compare different loads).
+  const formOf = (name: string): string => name.split(' ').slice(0, 2).join(' ');
+  const lowestMax = (name: string): number => Math.min(...variants.filter((w) => formOf(w.name) === formOf(name)).map((w) => max[w.name]!.rowsPerSec));
   for (const v of variants) {
-    const rate = (0.5 * max[v.name]!.rowsPerSec) / ROWS;
+    const rate = (0.5 * lowestMax(v.name)) / ROWS;
     const samples = new Samples();
     v.sink.samples = samples;
     const m0 = await scrape(v.server.http);
@@ -254,6 +266,7 @@ try {
       lagMaxMs: m1.lagMax! * 1000 - EVENT_LOOP_SAMPLE_MS,
       lagP99Ms: m1.lagP99! * 1000 - EVENT_LOOP_SAMPLE_MS,
       gcMsPerS: (1000 * (m1.gcSeconds! - m0.gcSeconds!)) / secs,
+      gcMeanMs: (1000 * (m1.gcSeconds! - m0.gcSeconds!)) / (m1.gcCount! - m0.gcCount!),
       driverLagP99Ms: driver.percentile(99) / 1e6 - DRIVER_LAG_MS,
       driverLagMaxMs: driver.max / 1e6 - DRIVER_LAG_MS,
       errors: lat.errors,
@@ -299,16 +312,16 @@ const f = (x: number, digits = 2): string => (Number.isFinite(x) ? x.toFixed(dig
 const head = STAGES.join(' | ');
 let md = `Where a served Score's time and CPU go: ${ROWS} candidates x ${FIELDS} fields, default DNN 1024-512-256, d = ${D}, \`mpe serve\` with 2 workers x 1 intra-op thread from src/ via tsx, on ${availableParallelism()} cores${PIN ? ', **the server pinned to CPU 1 and the driver to CPU 0** (taskset)' : ', the driver on the same cores'}. `;
 md += 'Stages from the Server-Timing every request asked for (`mpe-timing: 1`; docs/api.md): decode (transport start to the pool queue: gRPC from the deserializer, HTTP from the request head, so it includes reading the body), queue (incl. the micro-batch wait), to_worker (postMessage to the worker handler), resolve, dequantize, onnx (the worker\'s onnxruntime run), to_main (the worker\'s postMessage to the main thread handler), encode (to the serialised answer); rest = client latency - the server\'s stages (wire, framing before decoding, the client). ';
-if (COMPARE !== null) md += `Rows marked (${COMPARE}) are a second server of this checkout with those flags, interleaved in the same run. `;
+if (servers.length > 1) md += `Rows marked${servers[1]!.label} are a second server of this checkout with those ${COMPARE !== null ? '`mpe serve` ' : ''}${COMPARE_NODE !== null ? 'node ' : ''}flags, interleaved in the same run. `;
 md += `Load average (1 min) at start / after idle / after max / at the end: ${loads.map((x) => x.toFixed(1)).join(' / ')}.\n\n`;
 md += 'Raw onnxruntime, 1 intra-op thread, per run size:\n\n| rows per run | p50 ms per run | rows per CPU-second |\n|---|---|---|\n';
 for (const [rows, r] of Object.entries(rawRows)) md += `| ${rows} | ${f(r.p50Ms)} | ${f(r.rowsPerCpuSecond, 0)} |\n`;
 md += `\nIdle (one request at a time, ${IDLE_N * IDLE_ROUNDS} per variant, interleaved in ${IDLE_ROUNDS} rounds), ms, mean / p50:\n\n| transport, form | client p50 | ${head} |\n|${'---|'.repeat(STAGES.length + 2)}\n`;
 for (const [name, r] of Object.entries(idle)) md += `| ${name} | ${f(r.clientP50)} | ${r.means.map((m, i) => `${f(m)} / ${f(r.p50s[i]!)}`).join(' | ')} |\n`;
-md += `\nMax (closed loop, ${CONCURRENCY} in flight, ${REPS} interleaved slices, ${SECONDS} s per variant in total): stage means in ms, CPU from /proc (main thread = the event loop; other = the workers, onnxruntime and V8's helper threads), GC of the main thread only (prom-client):\n\n| transport, form | rows/s | rows per server CPU-s | main CPU ms/req | other CPU ms/req | mean batch rows | main GC ms/s | ${head} | errors |\n|${'---|'.repeat(STAGES.length + 8)}\n`;
-for (const [name, r] of Object.entries(max)) md += `| ${name} | ${f(r.rowsPerSec, 0)} | ${f(r.rowsPerServerCpuS, 0)} | ${f(r.mainMsPerReq)} | ${f(r.otherMsPerReq)} | ${f(r.batchRows, 1)} | ${f(r.gcMsPerS, 1)} | ${r.means.map((m) => f(m)).join(' | ')} | ${r.errors} |\n`;
-md += `\n50% of max (open loop for ${SECONDS} s, latency from the scheduled send): stage means (ms) of all requests and of the slowest 1% (latency >= p99); event-loop delay (beyond the monitor's interval) of the server (prom-client's monitor, one sample per ${EVENT_LOOP_SAMPLE_MS} ms, so it misses stalls between samples) and of the driver (${DRIVER_LAG_MS} ms resolution):\n\n| transport, form | req/s | p50 | p99 | server lag max | server GC ms/s | driver lag p99 / max | all: ${head} | slowest 1%: ${head} |\n|${'---|'.repeat(2 * STAGES.length + 7)}\n`;
-for (const [name, r] of Object.entries(half)) md += `| ${name} | ${f(r.rate, 0)} | ${f(r.p50)} | ${f(r.p99)} | ${f(r.lagMaxMs, 1)} | ${f(r.gcMsPerS, 1)} | ${f(r.driverLagP99Ms, 1)} / ${f(r.driverLagMaxMs, 1)} | ${r.means.map((m) => f(m)).join(' | ')} | ${r.tail.map((m) => f(m)).join(' | ')} |\n`;
+md += `\nMax (closed loop, ${CONCURRENCY} in flight, ${REPS} interleaved slices, ${SECONDS} s per variant in total): stage means in ms, CPU from /proc (main thread = the event loop; other = the workers, onnxruntime and V8's helper threads), GC of the main thread only (prom-client):\n\n| transport, form | rows/s | rows per server CPU-s | main CPU ms/req | other CPU ms/req | mean batch rows | main GC ms/s (mean pause ms) | ${head} | errors |\n|${'---|'.repeat(STAGES.length + 8)}\n`;
+for (const [name, r] of Object.entries(max)) md += `| ${name} | ${f(r.rowsPerSec, 0)} | ${f(r.rowsPerServerCpuS, 0)} | ${f(r.mainMsPerReq)} | ${f(r.otherMsPerReq)} | ${f(r.batchRows, 1)} | ${f(r.gcMsPerS, 1)} (${f(r.gcMeanMs, 1)}) | ${r.means.map((m) => f(m)).join(' | ')} | ${r.errors} |\n`;
+md += `\n50% of max (${servers.length > 1 ? 'both servers at half the lower of their two maxima, ' : ''}open loop for ${SECONDS} s, latency from the scheduled send): stage means (ms) of all requests and of the slowest 1% (latency >= p99); event-loop delay (beyond the monitor's interval) of the server (prom-client's monitor, one sample per ${EVENT_LOOP_SAMPLE_MS} ms, so it misses stalls between samples) and of the driver (${DRIVER_LAG_MS} ms resolution):\n\n| transport, form | req/s | p50 | p99 | server lag max | server GC ms/s (mean pause ms) | driver lag p99 / max | all: ${head} | slowest 1%: ${head} |\n|${'---|'.repeat(2 * STAGES.length + 7)}\n`;
+for (const [name, r] of Object.entries(half)) md += `| ${name} | ${f(r.rate, 0)} | ${f(r.p50)} | ${f(r.p99)} | ${f(r.lagMaxMs, 1)} | ${f(r.gcMsPerS, 1)} (${f(r.gcMeanMs, 1)}) | ${f(r.driverLagP99Ms, 1)} / ${f(r.driverLagMaxMs, 1)} | ${r.means.map((m) => f(m)).join(' | ')} | ${r.tail.map((m) => f(m)).join(' | ')} |\n`;
 if (rawHalf !== null) md += `\nRaw onnxruntime under the same open-loop schedule (${f(rawHalf.rate, 0)} runs/s of ${ROWS} rows, two 1-thread sessions with one run in flight each, in the driver process): p50 ${f(rawHalf.p50)} ms, p99 ${f(rawHalf.p99)} ms.\n`;
 writeResult({
   name: RESULT,
@@ -317,6 +330,6 @@ writeResult({
   date: new Date().toISOString(),
   machine: describeMachine(),
   markdown: md,
-  data: { rawRows, idle, max, half, rawHalf, loads, compare: COMPARE, pin: PIN, stages: STAGES },
+  data: { rawRows, idle, max, half, rawHalf, loads, compare: COMPARE, compareNode: COMPARE_NODE, pin: PIN, stages: STAGES },
 });
 console.log(`wrote ${writeBenchmarksDoc()}`);
