@@ -322,6 +322,17 @@ md += `\nMax (closed loop, ${CONCURRENCY} in flight, ${REPS} interleaved slices,
 for (const [name, r] of Object.entries(max)) md += `| ${name} | ${f(r.rowsPerSec, 0)} | ${f(r.rowsPerServerCpuS, 0)} | ${f(r.mainMsPerReq)} | ${f(r.otherMsPerReq)} | ${f(r.batchRows, 1)} | ${f(r.gcMsPerS, 1)} (${f(r.gcMeanMs, 1)}) | ${r.means.map((m) => f(m)).join(' | ')} | ${r.errors} |\n`;
 md += `\n50% of max (${servers.length > 1 ? 'both servers at half the lower of their two maxima, ' : ''}open loop for ${SECONDS} s, latency from the scheduled send): stage means (ms) of all requests and of the slowest 1% (latency >= p99); event-loop delay (beyond the monitor's interval) of the server (prom-client's monitor, one sample per ${EVENT_LOOP_SAMPLE_MS} ms, so it misses stalls between samples) and of the driver (${DRIVER_LAG_MS} ms resolution):\n\n| transport, form | req/s | p50 | p99 | server lag max | server GC ms/s (mean pause ms) | driver lag p99 / max | all: ${head} | slowest 1%: ${head} |\n|${'---|'.repeat(2 * STAGES.length + 7)}\n`;
 for (const [name, r] of Object.entries(half)) md += `| ${name} | ${f(r.rate, 0)} | ${f(r.p50)} | ${f(r.p99)} | ${f(r.lagMaxMs, 1)} | ${f(r.gcMsPerS, 1)} (${f(r.gcMeanMs, 1)}) | ${f(r.driverLagP99Ms, 1)} / ${f(r.driverLagMaxMs, 1)} | ${r.means.map((m) => f(m)).join(' | ')} | ${r.tail.map((m) => f(m)).join(' | ')} |\n`;
+{
+  // The anatomy of the p99, over every variant: shares of the slowest 1%'s latency.
+  const ix = (st: string): number => STAGES.indexOf(st as (typeof STAGES)[number]);
+  const rows = Object.values(half);
+  const share = (pick: (r: (typeof rows)[number]) => number): number => (100 * rows.reduce((t, r) => t + pick(r) / r.tail.reduce((a, b) => a + b, 0), 0)) / rows.length;
+  const outside = share((r) => r.tail[ix('rest')]!);
+  const onnx = share((r) => r.tail[ix('onnx')]!);
+  const waits = share((r) => r.tail[ix('queue')]! + r.tail[ix('to_worker')]! + r.tail[ix('to_main')]!);
+  const stretch = rows.reduce((t, r) => t + r.tail[ix('onnx')]! / r.means[ix('onnx')]!, 0) / rows.length;
+  md += `\nThe slowest 1% at 50% load, averaged over the variants: ${f(outside, 0)}% of their latency outside the server (rest), ${f(onnx, 0)}% in the onnxruntime run (${f(stretch, 1)}x the mean run of all requests: the same work, a worker waiting for a core), ${f(waits, 0)}% in the queue and the two hops between threads.\n`;
+}
 if (rawHalf !== null) md += `\nRaw onnxruntime under the same open-loop schedule (${f(rawHalf.rate, 0)} runs/s of ${ROWS} rows, two 1-thread sessions with one run in flight each, in the driver process): p50 ${f(rawHalf.p50)} ms, p99 ${f(rawHalf.p99)} ms.\n`;
 writeResult({
   name: RESULT,
