@@ -59,7 +59,8 @@ export class Vocabulary {
     return this.find(hashHi(), hashLo());
   }
 
-  private find(hi: number, lo: number): number {
+  /** Id of the key whose 64-bit hash (`hash.ts`) is (hi, lo), or -1. */
+  find(hi: number, lo: number): number {
     const { keyHi, keyLo, ids, mask } = this;
     let s = slotHash(hi, lo) & mask;
     for (;;) {
