@@ -7,7 +7,7 @@ import { MpeError } from '../errors.js';
 
 /** "MPEVOCF1" (the file; the payload, `Vocabulary.toBytes()`, starts with its own "MPEVOCB1"). */
 export const VOCAB_MAGIC = Uint8Array.of(0x4d, 0x50, 0x45, 0x56, 0x4f, 0x43, 0x46, 0x31);
-/** vocab.bin version written (v2: the payload is a compact index "MPEVOCB2" or a v1 hash table). */
+/** vocab.bin version written (v2: the payload is a compact index "MPEVOCB3" or a v1 hash table). */
 export const VOCAB_FORMAT_VERSION = 2;
 const VOCAB_READABLE_VERSIONS: readonly number[] = [1, 2];
 export const VOCAB_HEADER_BYTES = 64;

@@ -1,21 +1,25 @@
 /**
- * The compact static key index of bundle format v2 (payload magic "MPEVOCB2"): (field, token) ->
- * feature id in about 5 bytes per key, with no stored id.
+ * The compact static key index of bundle format v2 (payload magic "MPEVOCB3"): (field, token) ->
+ * feature id in about 5 bytes per key (one run) or 7.1 + R/16 (R runs), with no stored id.
  *
  * Design. Every key's 64-bit hash (`hash.ts`) is split, under a build seed s, into a bucket
  * b = floor(x * B / 2^32) (B = number of buckets = max(1, number of keys)) and a 32-bit
  * fingerprint y, where
- *   x = fmix32(hi XOR fmix32(lo XOR s)),  y = lo XOR fmix32(x XOR 0x9e3779b9)   (all mod 2^32)
- * ((x, y) is a bijection of (hi, lo): two distinct keys never share both). The index stores the
+ *   x = fmix32(hi XOR lo XOR s),  y = lo XOR fmix32(x XOR 0x9e3779b9)   (all mod 2^32)
+ * ((x, y) is a bijection of (hi, lo) for each s: x gives hi XOR lo, then y gives lo; two
+ * distinct keys never share both). x mixes hi XOR lo once, as the v1 table's slot does (the
+ * pre-release layout mixed lo first, one fmix32 more per lookup); y must mix x in: FNV-1a's low
+ * word alone is a multiply by 0x1b3 mod 2^32 per byte, too weak a fingerprint. The index stores the
  * fingerprints sorted by (bucket, fingerprint) plus a directory of bucket starts (one u32 per 64
  * buckets + one u8 offset per bucket). The feature id is implied by the position: the rows of
- * the embedding table are ordered the same way. Rows may be reordered freely inside a RUN (a
- * maximal range of consecutive groups with the same bit width: bits are per group, so a row
- * keeps its value wherever it sits in the run), so the id of the key at position p is
+ * the embedding table are ordered the same way. Rows may be reordered freely inside a RUN (the
+ * groups with one bit width: bits are per group, so a row keeps its value wherever it sits in the
+ * run), so the id of the key at position p is
  *   runFirst[r] + (number of keys of run r before p)
- * where r is the key's run: one u8 code per key, and per block of 64 buckets one u32 count per run
- * (the count of each run's keys before the block). With one run (fp32, uniform, row-wise tables)
- * neither is stored and the id is runFirst[0] + p.
+ * where r is the key's run. With R > 1 runs each key has a u16 code: its run, and its rank among
+ * its run's keys in its 64-bucket block; each block has a u32 count per run of the run's keys in
+ * earlier blocks. So the rank is one addition, no scan. With one run (fp32, uniform, row-wise
+ * tables) neither is stored and the id is runFirst[0] + p.
  *
  * False hits: an unknown key is compared with the keys of its bucket only; it hits one when the
  * 32-bit fingerprints agree, so for a key whose hash behaves as random the false-hit rate per
@@ -23,24 +27,30 @@
  * (bucket, fingerprint) are impossible by construction (the build retries with the next seed;
  * the same 64-bit hash twice is MPE_ERR_VOCAB_DUPLICATE).
  *
- * Bytes: 32 header + 8 per run + 4 * (blocks + 1) + 4 per key (fingerprint) + (B + 1) directory
- * bytes, and with R > 1 runs 1 code byte per key + 4 * R * blocks. One run: about 5.06 bytes per
- * key; eight runs about 6.6. Byte layout in docs/format.md ("Compact index payload").
+ * Bytes: 4 per key (fingerprint) + 1 per bucket (offset) + 4 per block of 64 (base), and with
+ * R > 1 runs 2 per key (code) + 4 R per block: 5.06 bytes per key with one run, 7.44 with six.
+ * Byte layout in docs/format.md ("Compact index payload").
+ *
+ * The pre-release layout "MPEVOCB2" (run code u8 per key, ranks per quarter block, a rank scan)
+ * was 0.6 B/key smaller with six runs but slower: see makeFind. It is refused by magic
+ * (vocab/decode.ts: MPE_ERR_BUNDLE_VERSION).
  */
 import { MpeError } from '../errors.js';
 import { mix32 } from '../util/hash.js';
 import { lookupBatchWith } from './lookup-batch.js';
 import { hashHi, hashInto, hashLo } from './hash.js';
 
-/** "MPEVOCB2" */
-export const COMPACT_MAGIC = Uint8Array.of(0x4d, 0x50, 0x45, 0x56, 0x4f, 0x43, 0x42, 0x32);
+/** "MPEVOCB3" */
+export const COMPACT_MAGIC = Uint8Array.of(0x4d, 0x50, 0x45, 0x56, 0x4f, 0x43, 0x42, 0x33);
 const HEADER_BYTES = 32;
-/** Buckets per directory block (one u32 start, and one u32 rank per run, per block). */
+/** Buckets per directory block (one u32 start, one u32 rank per run, 64 u8 end offsets, per block). */
 const BLOCK = 64;
 const BLOCK_SHIFT = 6;
-/** At most 256 runs: a key's run is one byte. */
+/** At most 256 runs: a key's run is the low byte of its code. */
 export const MAX_RUNS = 256;
 const FP_SALT = 0x9e3779b9;
+/** The end-offset section starts at a multiple of 64 bytes of the payload (one cache line per block when the payload is line-aligned). */
+const ENDS_ALIGN = 64;
 const IS_LE = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
 /** floor(x * B / 2^32) for x < 2^32, B < 2^31, exactly (every intermediate < 2^53). */
@@ -51,15 +61,15 @@ function bucketOf(x: number, buckets: number): number {
 /** Byte offsets of a payload's sections. */
 interface Layout {
   readonly blocks: number;
-  /** Rank words per directory record (0 with one run). */
+  /** Rank words per block (0 with one run). */
   readonly rankWords: number;
-  /** Directory record size in u32 words: base, ranks (u32 per run), quarter ranks (4 u8 per run), 64 end offsets (16 words). */
-  readonly strideWords: number;
   readonly runSeg: number;
   readonly runKeys: number;
   readonly segFirstId: number;
   readonly segFirstRank: number;
-  readonly directory: number;
+  readonly bases: number;
+  readonly ranks: number;
+  readonly ends: number;
   readonly fingerprints: number;
   readonly codes: number;
   readonly total: number;
@@ -68,16 +78,17 @@ interface Layout {
 function layoutOf(keys: number, buckets: number, runs: number, segments: number): Layout {
   const blocks = Math.ceil(buckets / BLOCK);
   const rankWords = runs > 1 ? runs : 0;
-  const strideWords = 1 + 2 * rankWords + BLOCK / 4;
   const runSeg = HEADER_BYTES;
   const runKeys = runSeg + 4 * (runs + 1);
   const segFirstId = runKeys + 4 * runs;
   const segFirstRank = segFirstId + 4 * segments;
-  const directory = segFirstRank + 4 * segments;
-  const fingerprints = directory + 4 * strideWords * blocks;
+  const bases = segFirstRank + 4 * segments;
+  const ranks = bases + 4 * blocks;
+  const ends = Math.ceil((ranks + 4 * rankWords * blocks) / ENDS_ALIGN) * ENDS_ALIGN;
+  const fingerprints = ends + BLOCK * blocks;
   const codes = fingerprints + 4 * keys;
-  const end = codes + (runs > 1 ? keys : 0);
-  return { blocks, rankWords, strideWords, runSeg, runKeys, segFirstId, segFirstRank, directory, fingerprints, codes, total: (end + 3) & ~3 };
+  const end = codes + (runs > 1 ? 2 * keys : 0);
+  return { blocks, rankWords, runSeg, runKeys, segFirstId, segFirstRank, bases, ranks, ends, fingerprints, codes, total: (end + 3) & ~3 };
 }
 
 /** Bytes of a compact index payload with `keys` keys in `runs` runs (what {@link CompactVocabulary.byteLength} will be). */
@@ -86,39 +97,33 @@ export function compactIndexBytes(keys: number, runs = 1, segments = runs): numb
 }
 
 /**
- * The lookup for one index (closure over its arrays; the one-run form has no rank code at all).
+ * The lookup for one index (closure over its arrays; the one-run form reads no code at all).
  *
- * Memory order of a known-key lookup: the bucket's end offsets (in its block's directory record),
- * then its fingerprints. Read in that order the two cache misses are serial, and that made the
- * v2 index slower than the v1 table, whose three arrays are read at one slot, in parallel (1M
- * keys: 0.87x one run, 0.76x six runs; bench/resolve.ts, load 27-30). So the fingerprints are
- * read BEFORE the offsets are known, at the guess `base + j` (block base + bucket index in the
- * block): about j keys precede the bucket in its block (+- sqrt(j) <= 8), so the guess lies in
- * the bucket's cache line or the next one, and its miss overlaps the directory's. The block bases
- * come from `bases`, a dense copy made at load (4 bytes per 64 keys: 62 KiB at 1M keys, so it
- * stays in L2, where the 68-byte directory records, one line per lookup, do not). With R > 1 runs
- * the key's code and its record's rank words are read the same way, up front. The guessed
- * fingerprint is also a fast path: when it is the key's, the bucket scan is skipped.
- * Rank of a multi-run key: the block's rank for its run + the quarter block's (16 buckets) + the
- * run's codes from the quarter start to the key, counted 4 at a time (SWAR zero-byte count of
- * codes XOR r), the first and last words masked, so there is no branch per code; the id is the
- * run's first id + rank (one segment per run), else {@link CompactVocabulary.idOfRank}.
- * Measured on this box as finds of precomputed hashes (the token hash, then ~320 ns, now ~60 ns, left out), 1M
- * keys, 8-hex tokens, each variant built in one process and timed interleaved, median of 11,
- * ns per known-key find, load 7-9: v1 table 246; before this design one run 299, six runs 440;
- * with the guesses one run 216, six runs 288. At 20k keys (all in cache) the per-code loop cost
- * 93 ns in six runs, the masked words 75, the one-segment shortcut 73 (one run 49, v1 48).
- * Tried and dropped: a fixed 5-word scan without branches (95 ns at 20k), reading both
- * neighbour lines of the guess (no gain), reading the rank words only after the match (306 vs
- * 288 ns at 1M). Whole-lookup figures (hash included): bench/resolve.ts, docs/benchmarks.md.
+ * Memory order of a known-key lookup: the block's base (`bases`, 4 bytes per 64 keys: 62 KiB at
+ * 1M keys, so it stays in L2), then the bucket's end offsets (one line of `ends`) and its
+ * fingerprints. Read in that order the two cache misses are serial, so the fingerprint (and,
+ * with R > 1 runs, the code and the block's first rank word) is read BEFORE the offsets are
+ * known, at the guess `base + j` (block base + bucket index in the block): about j keys precede
+ * the bucket in its block (+- sqrt(j) <= 8), so the guess lies in the bucket's cache line or the
+ * next one, and its miss overlaps the offsets'. When the guessed fingerprint is the key's, the
+ * bucket scan is skipped. The id of a multi-run key is then one addition: the block's rank word
+ * for its run + the in-block rank in its code (+ the run's first id; {@link
+ * CompactVocabulary.idOfRank} when a run has several segments).
+ *
+ * Measured (npm run bench:lookup -- --resolve-only, whole lookups with the token hash, each index
+ * in a loop of its own): with the pre-release layout (u8 run code, ranks per 16-bucket quarter, a
+ * branch-free count of the run's codes from the quarter start) six runs were 0.78x-0.81x of the
+ * v1 table on power-law traffic (mostly cached: instruction-bound) and 0.87x-1.12x on uniform
+ * 10M (by load); this layout's figures are in docs/benchmarks.md. In a /tmp microbenchmark of
+ * finds alone (1M keys, six runs, load ~1.5): quarter ranks + scan 108 ns, this layout 76 ns,
+ * one run 58 ns; the u16 code interleaved with the fingerprint (one line for both) gave no more.
  */
-function makeFind(buckets: number, seed: number, toId: (r: number, rank: number) => number, oneSegment: boolean, segFirstId: Uint32Array, bases: Uint32Array, dir: Uint32Array, dir8: Uint8Array, stride: number, rankWords: number, fp: Uint32Array, codes: Uint8Array, codes32: Uint32Array): (hi: number, lo: number) => number {
-  const single = rankWords === 0;
+function makeFind(buckets: number, seed: number, toId: (r: number, rank: number) => number, oneSegment: boolean, segFirstId: Uint32Array, bases: Uint32Array, ranks: Uint32Array, ends: Uint8Array, runs: number, fp: Uint32Array, codes: Uint16Array): (hi: number, lo: number) => number {
   const last = fp.length - 1;
   const first0 = segFirstId[0] ?? 0;
-  if (single) {
+  if (runs === 1) {
     return (hi, lo) => {
-      const x = mix32((hi ^ mix32((lo ^ seed) >>> 0)) >>> 0);
+      const x = mix32((hi ^ lo ^ seed) >>> 0);
       const y = (lo ^ mix32((x ^ FP_SALT) >>> 0)) >>> 0;
       const b = bucketOf(x, buckets);
       const blk = b >>> BLOCK_SHIFT;
@@ -126,9 +131,9 @@ function makeFind(buckets: number, seed: number, toId: (r: number, rank: number)
       const base = bases[blk]!;
       const gp = Math.min(base + j, last);
       const g = fp[gp]!; // the guess: issued before the offsets below arrive (see above)
-      const o8 = 4 * (blk * stride + 1);
-      const start = j === 0 ? base : base + dir8[o8 + j - 1]!;
-      const end = base + dir8[o8 + j]!;
+      const o = BLOCK * blk + j;
+      const start = j === 0 ? base : base + ends[o - 1]!;
+      const end = base + ends[o]!;
       if (g === y && gp >= start && gp < end) return oneSegment ? first0 + gp : toId(0, gp);
       for (let p = start; p < end; p++) {
         const f = fp[p]!;
@@ -139,63 +144,37 @@ function makeFind(buckets: number, seed: number, toId: (r: number, rank: number)
     };
   }
   return (hi, lo) => {
-    const x = mix32((hi ^ mix32((lo ^ seed) >>> 0)) >>> 0);
+    const x = mix32((hi ^ lo ^ seed) >>> 0);
     const y = (lo ^ mix32((x ^ FP_SALT) >>> 0)) >>> 0;
     const b = bucketOf(x, buckets);
     const blk = b >>> BLOCK_SHIFT;
     const j = b & (BLOCK - 1);
     const base = bases[blk]!;
     const gp = Math.min(base + j, last);
-    // Every read that does not depend on the key's position or run is issued here, before the
-    // bucket's offsets arrive: the guessed fingerprint and code, and one byte of each part of the
-    // 116-byte (6 runs) directory record the rank reads (ranks, quarter ranks, offsets).
+    // Issued before the offsets arrive: the guessed fingerprint and code, and the block's ranks.
     const g = fp[gp]!;
-    const gr = codes[gp]!;
-    const rec = blk * stride;
-    const rank0 = dir[rec + 1]!;
-    const quarter = j >>> 4;
-    const qr = 4 * (rec + 1 + rankWords) + quarter * rankWords;
-    const qrank0 = dir8[qr]!;
-    const o8 = 4 * (rec + 1 + 2 * rankWords);
-    const qstart = quarter === 0 ? base : base + dir8[o8 + 16 * quarter - 1]!;
-    const start = j === 0 ? base : base + dir8[o8 + j - 1]!;
-    const end = base + dir8[o8 + j]!;
-    let p = gp;
-    let r = gr;
+    const gc = codes[gp]!;
+    const rw = blk * runs;
+    const rank0 = ranks[rw]!;
+    const o = BLOCK * blk + j;
+    const start = j === 0 ? base : base + ends[o - 1]!;
+    const end = base + ends[o]!;
+    let c = gc;
     if (!(g === y && gp >= start && gp < end)) {
-      p = -1;
-      for (let k = start; k < end; k++) {
-        const f = fp[k]!;
+      c = -1;
+      for (let p = start; p < end; p++) {
+        const f = fp[p]!;
         if (f === y) {
-          p = k;
-          r = codes[k]!;
+          c = codes[p]!;
           break;
         }
         if (f > y) return -1; // sorted by fingerprint inside a bucket
       }
-      if (p < 0) return -1;
+      if (c < 0) return -1;
     }
-    // Rank in its run (see above): a per-code loop mispredicts on the keys' random runs.
-    let c = r === 0 ? rank0 + qrank0 : dir[rec + 1 + r]! + dir8[qr + r]!;
-    const pat = Math.imul(r, 0x01010101);
-    const w0 = qstart >>> 2;
-    const w1 = p >>> 2;
-    const head = -1 << (8 * (qstart & 3));
-    const tail = ~(-1 << (8 * (p & 3)));
-    let v = codes32[w0]! ^ pat;
-    let m = ~((((v & 0x7f7f7f7f) + 0x7f7f7f7f) | v) | 0x7f7f7f7f) & head; // bit 7 of each byte equal to r
-    if (w0 === w1) m &= tail;
-    else {
-      c += Math.imul(m >>> 7, 0x01010101) >>> 24;
-      for (let w = w0 + 1; w < w1; w++) {
-        v = codes32[w]! ^ pat;
-        c += Math.imul(~((((v & 0x7f7f7f7f) + 0x7f7f7f7f) | v) | 0x7f7f7f7f) >>> 7, 0x01010101) >>> 24;
-      }
-      v = codes32[w1]! ^ pat;
-      m = ~((((v & 0x7f7f7f7f) + 0x7f7f7f7f) | v) | 0x7f7f7f7f) & tail;
-    }
-    c += Math.imul(m >>> 7, 0x01010101) >>> 24;
-    return oneSegment ? segFirstId[r]! + c : toId(r, c);
+    const r = c & 0xff;
+    const rank = (r === 0 ? rank0 : ranks[rw + r]!) + (c >>> 8);
+    return oneSegment ? segFirstId[r]! + rank : toId(r, rank);
   };
 }
 
@@ -210,7 +189,7 @@ export class CompactVocabulary {
   readonly buckets: number;
   readonly runCount: number;
   readonly seed: number;
-  /** Bytes of the serialised form (memory held: the views are in place, plus a 4-byte copy of each 64-bucket block's base, 1.2%). */
+  /** Bytes of the serialised form (= memory held: every section is viewed in place). */
   readonly byteLength: number;
   private readonly bytes: Uint8Array;
   readonly segmentCount: number;
@@ -220,21 +199,16 @@ export class CompactVocabulary {
   private readonly segFirstRank: Uint32Array;
   /** Positions per segment of each run's first segment (the guess of rank -> segment). */
   private readonly segLen0: Float64Array;
-  /**
-   * Directory records, one per 64 buckets, each in ONE place so that a lookup's first memory
-   * access brings the block's base, its run ranks and the bucket offsets together (an earlier
-   * layout with three separate arrays made the 6-run lookup about 2x slower than the v1 table).
-   */
-  private readonly dir: Uint32Array;
-  private readonly dir8: Uint8Array;
-  /** Each block's base (keys before it), copied out of the records at load so that it stays in cache (see makeFind). */
+  /** Keys before each 64-bucket block: a dense array of its own, so that it stays in cache (see makeFind). */
   private readonly bases: Uint32Array;
-  private readonly stride: number;
-  private readonly rankWords: number;
+  /** R > 1: keys of run r in all earlier blocks, at [block * R + r]. */
+  private readonly ranks: Uint32Array;
+  /** Per block 64 u8: keys of buckets 64k .. 64k + j of block k (one line per block). */
+  private readonly ends: Uint8Array;
+  private readonly blocks: number;
   private readonly fp: Uint32Array;
-  private readonly codes: Uint8Array;
-  /** The codes, 4 per word, for the rank scan. */
-  private readonly codes32: Uint32Array;
+  /** R > 1: run | (rank among the run's keys in the block) << 8, per key. */
+  private readonly codes: Uint16Array;
   /**
    * Id of the key with 64-bit hash (hi, lo), or -1: a closure over the typed arrays, made once
    * per index ({@link makeFind}). Measured in one run on this box (1M keys, one run, load ~13):
@@ -253,22 +227,19 @@ export class CompactVocabulary {
     this.byteLength = bytes.byteLength;
     this.runSeg = new Uint32Array(buf, o + L.runSeg, runs + 1);
     this.runKeys = new Uint32Array(buf, o + L.runKeys, runs);
-    const S = (L.directory - L.segFirstId) / 8;
+    const S = (L.bases - L.segFirstId) / 8;
     this.segmentCount = S;
     this.segFirstId = new Uint32Array(buf, o + L.segFirstId, S);
     this.segFirstRank = new Uint32Array(buf, o + L.segFirstRank, S);
     this.segLen0 = new Float64Array(runs);
-    this.dir = new Uint32Array(buf, o + L.directory, L.strideWords * L.blocks);
-    this.dir8 = new Uint8Array(buf, o + L.directory, 4 * L.strideWords * L.blocks);
-    this.stride = L.strideWords;
-    this.bases = new Uint32Array(L.blocks);
-    for (let k = 0; k < L.blocks; k++) this.bases[k] = this.dir[k * L.strideWords]!;
-    this.rankWords = L.rankWords;
+    this.blocks = L.blocks;
+    this.bases = new Uint32Array(buf, o + L.bases, L.blocks);
+    this.ranks = new Uint32Array(buf, o + L.ranks, L.rankWords * L.blocks);
+    this.ends = new Uint8Array(buf, o + L.ends, BLOCK * L.blocks);
     this.fp = new Uint32Array(buf, o + L.fingerprints, keys);
-    this.codes = new Uint8Array(buf, o + L.codes, runs > 1 ? keys : 0);
-    this.codes32 = new Uint32Array(buf, o + L.codes, runs > 1 ? (keys + 3) >>> 2 : 0); // the payload pads the codes to whole words
+    this.codes = new Uint16Array(buf, o + L.codes, runs > 1 ? keys : 0);
     const toId = (r: number, rank: number): number => this.idOfRank(r, rank);
-    this.find = keys === 0 ? () => -1 : makeFind(buckets, seed, toId, S === runs, this.segFirstId, this.bases, this.dir, this.dir8, this.stride, this.rankWords, this.fp, this.codes, this.codes32);
+    this.find = keys === 0 ? () => -1 : makeFind(buckets, seed, toId, S === runs, this.segFirstId, this.bases, this.ranks, this.ends, runs, this.fp, this.codes);
   }
 
   /**
@@ -326,7 +297,7 @@ export class CompactVocabulary {
    */
   static fromBytes(input: Uint8Array): CompactVocabulary {
     for (let i = 0; i < Math.min(8, input.length); i++) {
-      if (input[i] !== COMPACT_MAGIC[i]) throw new MpeError('MPE_ERR_BUNDLE_MAGIC', 'vocabulary does not start with MPEVOCB2');
+      if (input[i] !== COMPACT_MAGIC[i]) throw new MpeError('MPE_ERR_BUNDLE_MAGIC', 'vocabulary does not start with MPEVOCB3');
     }
     if (input.length < HEADER_BYTES) throw new MpeError('MPE_ERR_BUNDLE_TRUNCATED', `compact index has ${input.length} bytes, header needs ${HEADER_BYTES}`);
     const bad = (what: string): never => {
@@ -348,18 +319,19 @@ export class CompactVocabulary {
     if (input.length < L.total) throw new MpeError('MPE_ERR_BUNDLE_TRUNCATED', `compact index has ${input.length} bytes, its header says ${L.total}`);
     if (input.length > L.total) bad(`${input.length} bytes, its header says ${L.total}`);
     const bytes = input.byteOffset % 4 === 0 ? input : input.slice();
-    for (let i = L.codes + (runs > 1 ? keys : 0); i < L.total; i++) if (bytes[i] !== 0) bad('padding is not zero');
+    for (let i = L.ranks + 4 * L.rankWords * L.blocks; i < L.ends; i++) if (bytes[i] !== 0) bad('padding is not zero');
+    for (let i = L.codes + (runs > 1 ? 2 * keys : 0); i < L.total; i++) if (bytes[i] !== 0) bad('padding is not zero');
     const v = new CompactVocabulary(bytes, keys, buckets, runs, seed, L);
-    v.validate(L);
+    v.validate();
     return v;
   }
 
   /** The structural checks of {@link fromBytes}. */
-  private validate(L: Layout): void {
+  private validate(): void {
     const bad = (what: string): never => {
       throw new MpeError('MPE_ERR_BUNDLE_MISMATCH', `compact index: ${what}`);
     };
-    const { size: keys, buckets, runCount: runs, runSeg, runKeys, segFirstId, segFirstRank, dir, dir8, stride, fp, codes } = this;
+    const { size: keys, buckets, runCount: runs, runSeg, runKeys, segFirstId, segFirstRank, bases, ranks, ends, blocks, fp, codes } = this;
     // Runs: each owns segments runSeg[r] .. runSeg[r + 1] - 1 (at least one), ranks from 0 strictly
     // increasing, every segment holding at least one key; segments' id ranges disjoint.
     if (runSeg[0] !== 0 || runSeg[runs] !== this.segmentCount) bad('run segment table does not cover the segments');
@@ -383,30 +355,30 @@ export class CompactVocabulary {
     ranges.sort((a, b) => a[0] - b[0]);
     for (let i = 1; i < ranges.length; i++) if (ranges[i]![0] < ranges[i - 1]![0] + ranges[i - 1]![1]) bad(`segments overlap at id ${ranges[i]![0]}`);
     // Directory: each block's base = keys before it; end offsets non-decreasing; buckets past the
-    // last hold nothing; the last bucket ends at the key count. Codes < runs; ranks = counts;
-    // fingerprints strictly increasing inside each bucket.
+    // last hold nothing; the last bucket ends at the key count. Codes: run < R, in-block rank =
+    // the run's keys before it in the block; block ranks = counts; fingerprints strictly
+    // increasing inside each bucket.
     const count = new Uint32Array(runs);
+    const inBlock = new Uint32Array(runs);
     let pos = 0;
-    for (let block = 0; block < L.blocks; block++) {
-      const rec = block * stride;
-      if (dir[rec] !== pos) bad(`block ${block} starts at ${dir[rec]}, ${pos} keys precede it`);
-      if (runs > 1) for (let r = 0; r < runs; r++) if (dir[rec + 1 + r] !== count[r]) bad(`block ${block} rank of run ${r}`);
-      const o8 = 4 * (rec + 1 + 2 * L.rankWords);
-      const sub8 = 4 * (rec + 1 + L.rankWords);
+    for (let block = 0; block < blocks; block++) {
+      if (bases[block] !== pos) bad(`block ${block} starts at ${bases[block]}, ${pos} keys precede it`);
+      if (runs > 1) for (let r = 0; r < runs; r++) if (ranks[block * runs + r] !== count[r]) bad(`block ${block} rank of run ${r}`);
+      inBlock.fill(0);
       let prev = 0;
       for (let j = 0; j < BLOCK; j++) {
-        if (runs > 1 && (j & 15) === 0) {
-          for (let r = 0; r < runs; r++) if (dir[rec + 1 + r]! + dir8[sub8 + (j >>> 4) * runs + r]! !== count[r]) bad(`block ${block} quarter ${j >>> 4} rank of run ${r}`);
-        }
-        const e = dir8[o8 + j]!;
+        const e = ends[BLOCK * block + j]!;
         if (e < prev) bad(`block ${block} bucket ${j} ends before it starts`);
         if (block * BLOCK + j >= buckets && e !== prev) bad(`block ${block} bucket ${j} past the last bucket holds keys`);
         for (let p = pos + prev; p < pos + e; p++) {
           if (p >= keys) bad(`block ${block} runs past ${keys} keys`);
           if (p > pos + prev && fp[p]! <= fp[p - 1]!) bad(`fingerprints of bucket ${block * BLOCK + j} are not increasing`);
           if (runs > 1) {
-            const r = codes[p]!;
+            const c = codes[p]!;
+            const r = c & 0xff;
             if (r >= runs) bad(`key ${p} has run ${r} of ${runs}`);
+            if (c >>> 8 !== inBlock[r]) bad(`key ${p}: in-block rank ${c >>> 8}, ${inBlock[r]} keys of run ${r} precede it in the block`);
+            inBlock[r]!++;
             count[r]!++;
           }
         }
@@ -472,7 +444,7 @@ export function buildCompactIndex(hi: Uint32Array, lo: Uint32Array, run: Uint8Ar
     if (seed > 64) throw new MpeError('MPE_ERR_VOCAB_FULL', 'no seed separates the keys (64 tried)');
     start.fill(0);
     for (let i = 0; i < n; i++) {
-      const x = mix32((hi[i]! ^ mix32((lo[i]! ^ seed) >>> 0)) >>> 0);
+      const x = mix32((hi[i]! ^ lo[i]! ^ seed) >>> 0);
       y[i] = (lo[i]! ^ mix32((x ^ FP_SALT) >>> 0)) >>> 0;
       const b = bucketOf(x, buckets);
       bucketOfKey[i] = b;
@@ -522,36 +494,32 @@ export function buildCompactIndex(hi: Uint32Array, lo: Uint32Array, run: Uint8Ar
     new Uint32Array(bytes.buffer, L.runKeys, runs).set(runKeys);
     new Uint32Array(bytes.buffer, L.segFirstId, S).set(segFirstId);
     new Uint32Array(bytes.buffer, L.segFirstRank, S).set(segFirstRank);
-    const dir = new Uint32Array(bytes.buffer, L.directory, L.strideWords * L.blocks);
-    const dir8 = new Uint8Array(bytes.buffer, L.directory, 4 * L.strideWords * L.blocks);
+    const bases = new Uint32Array(bytes.buffer, L.bases, L.blocks);
+    const ranks = new Uint32Array(bytes.buffer, L.ranks, L.rankWords * L.blocks);
+    const ends = new Uint8Array(bytes.buffer, L.ends, BLOCK * L.blocks);
     const fp = new Uint32Array(bytes.buffer, L.fingerprints, n);
-    const codes = new Uint8Array(bytes.buffer, L.codes, runs > 1 ? n : 0);
+    const codes = new Uint16Array(bytes.buffer, L.codes, runs > 1 ? n : 0);
     const idOfKey = new Int32Array(n);
     const count = new Uint32Array(runs);
+    const inBlock = new Uint32Array(runs);
     const segAt = Int32Array.from(runSeg.slice(0, runs));
     let p = 0;
     for (let k = 0; k < L.blocks; k++) {
-      const rec = k * L.strideWords;
       const base = start[k * BLOCK]!;
-      dir[rec] = base;
-      if (runs > 1) dir.set(count, rec + 1);
-      const o8 = 4 * (rec + 1 + 2 * L.rankWords);
-      const sub8 = 4 * (rec + 1 + L.rankWords);
-      for (let j = 0; j < BLOCK; j++) dir8[o8 + j] = start[Math.min(k * BLOCK + j + 1, buckets)]! - base;
-      for (let quarter = 0; quarter < 4; quarter++) {
-        const end = start[Math.min(k * BLOCK + 16 * (quarter + 1), buckets)]!;
-        if (runs > 1) for (let r = 0; r < runs; r++) dir8[sub8 + quarter * runs + r] = count[r]! - dir[rec + 1 + r]!;
-        for (; p < end; p++) {
+      bases[k] = base;
+      if (runs > 1) ranks.set(count, k * runs);
+      inBlock.fill(0);
+      for (let j = 0; j < BLOCK; j++) ends[BLOCK * k + j] = start[Math.min(k * BLOCK + j + 1, buckets)]! - base;
+      for (const end = start[Math.min((k + 1) * BLOCK, buckets)]!; p < end; p++) {
         const key = order[p]!;
         fp[p] = y[key]!;
         const r = run[key]!;
-        if (runs > 1) codes[p] = r;
-        let k = segAt[r]!;
-        while (k + 1 < runSeg[r + 1]! && segFirstRank[k + 1]! <= count[r]!) k++;
-        segAt[r] = k;
-        idOfKey[key] = segFirstId[k]! + count[r]! - segFirstRank[k]!;
+        if (runs > 1) codes[p] = r | (inBlock[r]!++ << 8);
+        let g = segAt[r]!;
+        while (g + 1 < runSeg[r + 1]! && segFirstRank[g + 1]! <= count[r]!) g++;
+        segAt[r] = g;
+        idOfKey[key] = segFirstId[g]! + count[r]! - segFirstRank[g]!;
         count[r]!++;
-        }
       }
     }
     return { index: CompactVocabulary.fromBytes(bytes), idOfKey };

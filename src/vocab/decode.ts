@@ -1,7 +1,10 @@
 /**
  * One name for both vocabulary payloads a bundle can hold: the v1 hash table ("MPEVOCB1",
- * `vocabulary.ts`) and the v2 compact index ("MPEVOCB2", `compact-index.ts`). Both answer
+ * `vocabulary.ts`) and the v2 compact index ("MPEVOCB3", `compact-index.ts`). Both answer
  * (field, token) -> id or -1 with the same methods; {@link vocabularyFromBytes} picks by magic.
+ * "MPEVOCB2", the compact index's pre-release layout (main between 2026-12-01 and 2026-12-02,
+ * before format v2 was closed), is refused with MPE_ERR_BUNDLE_VERSION: re-run the command that
+ * wrote the bundle.
  */
 import { MpeError } from '../errors.js';
 import { COMPACT_MAGIC, CompactVocabulary } from './compact-index.js';
@@ -20,22 +23,30 @@ export interface VocabularyIndex {
   toBytes(): Uint8Array;
 }
 
-/** Payload magics: index 0 = v1 hash table, 1 = v2 compact index. */
-const V1_MAGIC_PREFIX = 'MPEVOCB1';
+const V1_MAGIC = 'MPEVOCB1';
+const PRE_RELEASE_MAGIC = 'MPEVOCB2';
+
+function startsWith(payload: Uint8Array, magic: string): boolean {
+  if (payload.length < 8) return false;
+  for (let i = 0; i < 8; i++) if (payload[i] !== magic.charCodeAt(i)) return false;
+  return true;
+}
 
 /**
  * Reads a vocabulary payload of either kind, in place when aligned (a SharedArrayBuffer view
- * stays shared). Throws MPE_ERR_BUNDLE_MAGIC for neither magic, and each kind's own
+ * stays shared). Throws MPE_ERR_BUNDLE_MAGIC for neither magic, MPE_ERR_BUNDLE_VERSION for the
+ * pre-release MPEVOCB2, and each kind's own
  * MPE_ERR_BUNDLE_TRUNCATED / _MISMATCH.
  */
 export function vocabularyFromBytes(payload: Uint8Array): VocabularyIndex {
   let compact = payload.length >= 8;
   for (let i = 0; i < 8 && compact; i++) compact = payload[i] === COMPACT_MAGIC[i];
   if (compact) return CompactVocabulary.fromBytes(payload);
-  let v1 = payload.length >= 8;
-  for (let i = 0; i < 8 && v1; i++) v1 = payload[i] === V1_MAGIC_PREFIX.charCodeAt(i);
-  if (v1) return Vocabulary.fromBytes(payload);
-  throw new MpeError('MPE_ERR_BUNDLE_MAGIC', 'vocabulary payload starts with neither MPEVOCB1 nor MPEVOCB2');
+  if (startsWith(payload, V1_MAGIC)) return Vocabulary.fromBytes(payload);
+  if (startsWith(payload, PRE_RELEASE_MAGIC)) {
+    throw new MpeError('MPE_ERR_BUNDLE_VERSION', 'vocab.bin holds the pre-release compact index MPEVOCB2 (written before format v2 was final); re-run the command that wrote the bundle');
+  }
+  throw new MpeError('MPE_ERR_BUNDLE_MAGIC', 'vocabulary payload starts with neither MPEVOCB1 nor MPEVOCB3');
 }
 
 /** True when `payload` is a v2 compact index. */
