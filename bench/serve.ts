@@ -22,17 +22,15 @@
  * The load generator shares the machine's cores with the server: that cost is part of the figures.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import * as http from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as grpc from '@grpc/grpc-js';
 import * as ort from 'onnxruntime-node';
 import { createScorerSession } from '../src/scorer/session.js';
-import { embeddingProto } from '../src/server/proto.js';
-import { createFixture, randomRows, writeFixtureBundle } from '../test/helpers/bundle-fixture.js';
+import { writeFixtureBundle } from '../test/helpers/bundle-fixture.js';
 import { parseLogs, spawnServe } from '../test/helpers/spawn-serve.js';
 import { describeMachine, writeBenchmarksDoc, writeResult } from './report.js';
+import { backToBack, CONCURRENCY, cpuSecondsOf, createServeLoad, D, FIELDS, type Form, type Latency, maxThroughput, median, openLoop, ownCpuSeconds, pct, ROWS, type Send, SHARED, sender } from './serve-load.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: number): number => {
@@ -47,12 +45,6 @@ const REPS = arg('--reps', 5);
 /** Requests per variant per round of the idle-latency phase, and rounds. */
 const IDLE_N = arg('--idle-requests', 20);
 const IDLE_ROUNDS = arg('--idle-rounds', 10);
-const ROWS = 100;
-const FIELDS = 39;
-const SHARED = 30;
-const D = 16;
-const BATCHES = 64;
-const CONCURRENCY = 8;
 /** `--dist DIR`: run the server compiled by `tsc --outDir DIR` (no tsx loader) instead of src/ via tsx. */
 const DIST = strArg('--dist');
 /** `--baseline DIR`: a second checkout whose server is measured in the same run (every form of `--forms`). */
@@ -64,143 +56,14 @@ const FORMS = (strArg('--forms') ?? 'ids,flat,columns,context').split(',') as Fo
 /** `--transports grpc,http`. */
 const TRANSPORTS = (strArg('--transports') ?? 'grpc,http').split(',') as ('grpc' | 'http')[];
 
-type Form = 'ids' | 'flat' | 'columns' | 'context';
-type Send = (k: number) => Promise<boolean>;
-
-interface Latency {
-  readonly rate: number;
-  readonly sent: number;
-  readonly ok: number;
-  readonly errors: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-}
-
-function pct(sorted: Float64Array | number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
-}
-
-/** Closed loop: `CONCURRENCY` requests always in flight for `seconds`. Returns rows/s. */
-async function maxThroughput(send: Send, seconds: number): Promise<{ rowsPerSec: number; errors: number }> {
-  const end = performance.now() + seconds * 1000;
-  let done = 0;
-  let errors = 0;
-  let k = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (performance.now() < end) {
-        if (await send(k++)) done++;
-        else errors++;
-      }
-    }),
-  );
-  return { rowsPerSec: (done * ROWS) / ((performance.now() - t0) / 1000), errors };
-}
-
-/** Open loop at `rate` requests/s for `seconds`; latency from each request's scheduled time. */
-async function openLoop(send: Send, rate: number, seconds: number): Promise<Latency> {
-  const n = Math.max(1, Math.floor(rate * seconds));
-  const lat = new Float64Array(n);
-  let ok = 0;
-  let errors = 0;
-  const t0 = performance.now() + 50;
-  const pending: Promise<void>[] = [];
-  for (let i = 0; i < n; i++) {
-    const at = t0 + (i * 1000) / rate;
-    const wait = at - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    pending.push(
-      send(i).then((good) => {
-        if (good) lat[ok++] = performance.now() - at;
-        else errors++;
-      }),
-    );
-  }
-  await Promise.all(pending);
-  const sorted = lat.subarray(0, ok).sort();
-  return { rate, sent: n, ok, errors, p50Ms: pct(sorted, 0.5), p99Ms: pct(sorted, 0.99) };
-}
-
-/** One request at a time, `n` of them: appends each latency (ms) to `out`; returns errors. */
-async function backToBack(send: Send, n: number, k0: number, out: number[]): Promise<number> {
-  let errors = 0;
-  for (let i = 0; i < n; i++) {
-    const t = performance.now();
-    if (await send(k0 + i)) out.push(performance.now() - t);
-    else errors++;
-  }
-  return errors;
-}
-
-/** CPU seconds (user + system, all threads) of a process, from /proc (Linux); `tid` = one thread (the main thread's tid is the pid). */
-function cpuSecondsOf(pid: number, tid?: number): number {
-  const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-}
-const CLK_TCK = 100;
-const ownCpuSeconds = (): number => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-};
-
-const median = (xs: number[]): number => {
-  const s = xs.slice().sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-
-console.log(`building the bench bundle: ${FIELDS} fields, d=${D}, DNN 1024-512-256 ...`);
-const fx = createFixture({ fields: FIELDS, d: D, featureCount: 200_000, groupSize: 2048, hidden: [1024, 512, 256], seed: 2024 });
-const names = fx.fields.map((f) => f.name);
+const load = createServeLoad();
+const { fx, inputs } = load;
 const tmp = mkdtempSync(join(tmpdir(), 'mpe-bench-serve-'));
 const dir = join(tmp, 'bundle');
 await writeFixtureBundle(fx, dir, 'bench-1');
 /** The same model as a format v1 bundle for `--baseline`: checkouts from before format v2 read only v1. */
 const dirV1 = join(tmp, 'bundle-v1');
 if (BASELINE !== null) await writeFixtureBundle(fx, dirV1, 'bench-1', 1);
-/** Each batch: 100 candidates whose first SHARED fields hold row 0's values (ids and raw agree). */
-const batches = Array.from({ length: BATCHES }, (_, k) => {
-  const { ids, raw } = randomRows(fx, ROWS, 9000 + k);
-  for (let r = 1; r < ROWS; r++) {
-    for (let f = 0; f < SHARED; f++) {
-      ids[r * FIELDS + f] = ids[f]!;
-      raw[r]![names[f]!] = raw[0]![names[f]!]!;
-    }
-  }
-  return { ids, raw };
-});
-const inputs = batches.map(({ ids }) => {
-  const x = new Float32Array(ids.length * D);
-  fx.table.dequantize(ids, ids.length, x, 0);
-  return x;
-});
-
-/** Request bodies of batch `b` in `form`: gRPC objects (encoded once below) and JSON strings. */
-function bodies(b: { ids: Int32Array; raw: Record<string, string | number>[] }, form: Form): { grpc: object; http: string } {
-  const { ids, raw } = b;
-  const str = (v: string | number): string => String(v);
-  switch (form) {
-    case 'ids':
-      return { grpc: { ids: Array.from(ids) }, http: JSON.stringify({ ids: Array.from({ length: ROWS }, (_, r) => Array.from(ids.subarray(r * FIELDS, (r + 1) * FIELDS))) }) };
-    case 'flat':
-      return { grpc: { rows: raw.map((row) => ({ features: names.map((field) => ({ field, value: str(row[field]!) })) })) }, http: JSON.stringify({ rows: raw }) };
-    case 'columns':
-      return {
-        grpc: { columns: names.map((field) => ({ field, values: raw.map((row) => str(row[field]!)) })) },
-        http: JSON.stringify({ columns: Object.fromEntries(names.map((field) => [field, raw.map((row) => row[field]!)])) }),
-      };
-    case 'context': {
-      const ctx = names.slice(0, SHARED);
-      const rest = names.slice(SHARED);
-      return {
-        grpc: { context: ctx.map((field) => ({ field, value: str(raw[0]![field]!) })), candidates: raw.map((row) => ({ features: rest.map((field) => ({ field, value: str(row[field]!) })) })) },
-        http: JSON.stringify({ context: Object.fromEntries(ctx.map((f) => [f, raw[0]![f]!])), candidates: raw.map((row) => Object.fromEntries(rest.map((f) => [f, row[f]!]))) }),
-      };
-    }
-  }
-}
 
 /** A raw onnxruntime session over the pre-dequantized batches. */
 async function rawRunner(threads: number): Promise<{ run(seconds: number): Promise<number>; once(k: number): Promise<number>; release(): Promise<void> }> {
@@ -265,48 +128,6 @@ interface Variant {
   readonly send: Send;
 }
 
-/** Senders for `server` over `transport` in `form`: gRPC requests encoded once, HTTP bodies stringified once. */
-function sender(server: Server, transport: 'grpc' | 'http', form: Form, clients: { close(): void }[]): Send {
-  const proto = embeddingProto();
-  const score = proto.service.Score!;
-  if (transport === 'grpc') {
-    const client = new proto.client(`127.0.0.1:${server.grpc}`, grpc.credentials.createInsecure());
-    clients.push(client);
-    const reqs = batches.map((b) => score.requestSerialize(bodies(b, form).grpc));
-    return (k) =>
-      new Promise((resolve) => {
-        client.makeUnaryRequest(score.path, (b: Buffer) => b, score.responseDeserialize as (b: Buffer) => { probabilities: number[] }, reqs[k % BATCHES]!, (e, v) => resolve(e === null && v!.probabilities.length === ROWS));
-      });
-  }
-  // node:http with a keep-alive Agent, not fetch: fetch spent 1.2-1.7 ms of client CPU per request
-  // vs 0.41 ms for node:http on this box; the generator should cost as little as it can.
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-  clients.push({ close: () => agent.destroy() });
-  const texts = batches.map((b) => bodies(b, form).http);
-  return (k) =>
-    new Promise((resolve) => {
-      const body = texts[k % BATCHES]!;
-      const req = http.request(
-        { host: '127.0.0.1', port: server.http, path: '/v1/score', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            try {
-              const j = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { probabilities?: number[] };
-              resolve(res.statusCode === 200 && j.probabilities?.length === ROWS);
-            } catch {
-              resolve(false);
-            }
-          });
-          res.on('error', () => resolve(false));
-        },
-      );
-      req.on('error', () => resolve(false));
-      req.end(body);
-    });
-}
-
 /** Rows and CPU seconds per phase: raw loops (this process), served (server process, and server + this process as the client). */
 const cpu: Record<string, { rows: number; cpu: number; serverCpu?: number; mainCpu?: number }[]> = { raw1: [], raw2: [] };
 const rowsPerCpuSecond = (name: string, which: 'cpu' | 'serverCpu' | 'mainCpu' = 'cpu'): number => {
@@ -346,8 +167,8 @@ try {
   const variants: Variant[] = [];
   for (const transport of TRANSPORTS) {
     for (const form of FORMS) {
-      variants.push({ name: `${transport} ${form}`, server: mine, send: sender(mine, transport, form, clients) });
-      if (baseline !== null) variants.push({ name: `${transport} ${form} (baseline)`, server: baseline, send: sender(baseline, transport, form, clients) });
+      variants.push({ name: `${transport} ${form}`, server: mine, send: sender(load, mine, transport, form, clients) });
+      if (baseline !== null) variants.push({ name: `${transport} ${form} (baseline)`, server: baseline, send: sender(load, baseline, transport, form, clients) });
     }
   }
   for (const v of variants) {

@@ -71,10 +71,11 @@ export async function createServer(config: ServeConfig, deps: ServerDeps): Promi
   const inFlight = new InFlight();
   let ready = false;
   const limits = { maxMessageBytes: config.maxMessageBytes, defaultDeadlineMs: config.defaultDeadlineMs, connections: connectionLimits(config) };
-  const grpc = createGrpcServer({ service, metrics: metrics.requests, inFlight, ...limits, windowBytes: config.grpcWindowBytes });
+  const grpc = createGrpcServer({ service, metrics: metrics.requests, stages: metrics.stages, inFlight, ...limits, windowBytes: config.grpcWindowBytes });
   const http = createHttpServer({
     service,
     metrics: metrics.requests,
+    stages: metrics.stages,
     registry: metrics.registry,
     inFlight,
     ...limits,

@@ -7,6 +7,7 @@ import { createMemoryMetrics } from './memory-metrics.js';
 import { createModelMetrics, type ModelMetrics } from './model-metrics.js';
 import { createPoolMetrics, type PoolMetrics } from './pool-metrics.js';
 import { createRequestMetrics, type RequestMetrics } from './request-metrics.js';
+import { createStageMetrics, type StageMetrics } from './stage-metrics.js';
 
 const LINT_FAILING_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
@@ -15,6 +16,7 @@ export interface ServeMetrics {
   readonly model: ModelMetrics;
   readonly requests: RequestMetrics;
   readonly pool: PoolMetrics;
+  readonly stages: StageMetrics;
 }
 
 /**
@@ -37,5 +39,6 @@ export function createServeMetrics(registry: Registry): ServeMetrics {
     model: createModelMetrics(registry),
     requests: createRequestMetrics(registry),
     pool: createPoolMetrics(registry),
+    stages: createStageMetrics(registry),
   };
 }

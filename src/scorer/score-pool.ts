@@ -29,6 +29,7 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { MpeError } from '../errors.js';
+import { nowNs, type ScoreTiming } from '../util/score-timing.js';
 import { type RawPart, sliceRawPart } from '../vocab/packed-values.js';
 import type { JobPart, ScoreWorkerInit, WorkerMessage } from './score-worker-protocol.js';
 import { type ActiveProvider, disableOrtTelemetry } from './session.js';
@@ -71,6 +72,8 @@ interface Pending {
   readonly cancelled: (() => boolean) | null;
   readonly resolve: (r: Scored) => void;
   readonly reject: (e: unknown) => void;
+  /** Where this request's stage times go (the slices of a split request share their request's); null = not timed. */
+  readonly timing: ScoreTiming | null;
 }
 
 interface Slot {
@@ -185,8 +188,8 @@ export class ScorePool {
    * @param cancelled true once the caller has gone away (checked when the batch is formed)
    * @throws MpeError MPE_ERR_OVERLOADED (queue full, or waited over maxQueueMs), MPE_ERR_SHUTTING_DOWN, MPE_ERR_REQ_DEADLINE, MPE_ERR_SCORER_RUN
    */
-  score(ids: Int32Array, rows: number, deadline: number, cancelled: (() => boolean) | null = null): Promise<Float32Array> {
-    return this.enqueue(ids, null, rows, deadline, cancelled).then((r) => r.probabilities);
+  score(ids: Int32Array, rows: number, deadline: number, cancelled: (() => boolean) | null = null, timing: ScoreTiming | null = null): Promise<Float32Array> {
+    return this.enqueue(ids, null, rows, deadline, cancelled, false, timing).then((r) => r.probabilities);
   }
 
   /**
@@ -207,17 +210,18 @@ export class ScorePool {
    * Scores a request of raw values (fields already checked): the worker resolves them.
    * @throws MpeError as {@link ScorePool.score}, and MPE_ERR_REQ_NUMERIC naming the row and field of a bad numeric value
    */
-  scoreRaw(part: RawPart, deadline: number, cancelled: (() => boolean) | null = null): Promise<Scored> {
-    return this.enqueue(null, part, part.rows, deadline, cancelled);
+  scoreRaw(part: RawPart, deadline: number, cancelled: (() => boolean) | null = null, timing: ScoreTiming | null = null): Promise<Scored> {
+    return this.enqueue(null, part, part.rows, deadline, cancelled, false, timing);
   }
 
-  private enqueue(ids: Int32Array | null, raw: RawPart | null, rows: number, deadline: number, cancelled: (() => boolean) | null, exempt = false): Promise<Scored> {
+  private enqueue(ids: Int32Array | null, raw: RawPart | null, rows: number, deadline: number, cancelled: (() => boolean) | null, exempt = false, timing: ScoreTiming | null = null): Promise<Scored> {
     if (this.closing) return Promise.reject(new MpeError('MPE_ERR_SHUTTING_DOWN'));
     const now = Date.now();
     const shed = exempt ? null : this.overloaded(now);
     if (shed !== null) return Promise.reject(shed);
     return new Promise<Scored>((resolve, reject) => {
-      this.queue.push({ ids, raw, rows, deadline, enqueuedAt: now, cancelled, resolve, reject, exempt });
+      timing?.enqueued(nowNs());
+      this.queue.push({ ids, raw, rows, deadline, enqueuedAt: now, cancelled, resolve, reject, exempt, timing });
       this.queuedRows += rows;
       this.pump(false);
     });
@@ -234,7 +238,7 @@ export class ScorePool {
         (slot) =>
           new Promise<Float32Array>((resolve, reject) => {
             const copy = ids.slice();
-            slot.busy = [{ ids: copy, raw: null, rows, deadline: Number.POSITIVE_INFINITY, enqueuedAt: Date.now(), cancelled: null, resolve: (r) => resolve(r.probabilities), reject }];
+            slot.busy = [{ ids: copy, raw: null, rows, deadline: Number.POSITIVE_INFINITY, enqueuedAt: Date.now(), cancelled: null, resolve: (r) => resolve(r.probabilities), reject, timing: null }];
             slot.seq++;
             slot.busySince = process.hrtime.bigint();
             slot.worker.postMessage({ seq: slot.seq, rows, parts: [{ rows, ids: copy }] }, [copy.buffer as ArrayBuffer]);
@@ -306,6 +310,7 @@ export class ScorePool {
         enqueuedAt: p.enqueuedAt,
         exempt: p.exempt,
         cancelled: p.cancelled,
+        timing: p.timing,
         resolve: (r) => {
           probabilities.set(r.probabilities, r0);
           if (p.ids === null) ids.set(r.ids, r0 * F);
@@ -379,13 +384,17 @@ export class ScorePool {
   private finish(slot: Slot, done: (WorkerMessage & { type: 'done' }) | null, error: unknown): void {
     const batch = slot.busy;
     slot.busy = null;
-    slot.busyNs += process.hrtime.bigint() - slot.busySince;
+    const finished = process.hrtime.bigint();
+    slot.busyNs += finished - slot.busySince;
     if (batch !== null) {
       const F = this.fieldsPerRow;
+      const dispatchedNs = Number(slot.busySince);
+      const finishedNs = Number(finished);
       let off = 0;
       for (let i = 0; i < batch.length; i++) {
         const p = batch[i]!;
         const partError = done?.errors[i] ?? null;
+        if (done !== null && p.timing !== null) p.timing.scored(dispatchedNs, done.times, finishedNs);
         if (done === null) p.reject(error);
         else if (partError !== null) p.reject(new MpeError(partError.code, partError.detail));
         else p.resolve({ probabilities: done.probabilities.subarray(off, off + p.rows), ids: p.ids ?? done.ids!.subarray(off * F, (off + p.rows) * F) });

@@ -56,5 +56,10 @@ export type WorkerMessage =
       readonly ids: Int32Array | null;
       /** Per part: null, or why its values could not be resolved (its probabilities are then meaningless). */
       readonly errors: readonly (WireError | null)[];
+      /**
+       * The worker's stamps of this job (util/score-timing.ts `nowNs`): received, values resolved,
+       * dequantized, onnxruntime done, posted back.
+       */
+      readonly times: readonly number[];
     }
   | { readonly type: 'failed'; readonly seq: number; readonly error: WireError };

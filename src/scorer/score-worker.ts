@@ -11,6 +11,7 @@ import { createScorerSession, scoreBatch } from './session.js';
 import type { ScoreJob, ScoreWorkerInit, WireError, WorkerMessage } from './score-worker-protocol.js';
 import { vocabularyOfFile } from '../bundle/shared-vocab.js';
 import { resolveRawPart, type TokenLookup } from '../vocab/packed-values.js';
+import { nowNs } from '../util/score-timing.js';
 
 function wire(e: unknown): WireError {
   if (isMpeError(e)) return { code: e.code, detail: e.detail ?? '' };
@@ -56,6 +57,7 @@ async function main(): Promise<void> {
 
   port.on('message', (job: ScoreJob) => {
     void (async () => {
+      const t0 = nowNs();
       try {
         const need = job.rows * inputDim;
         if (input.length < need) input = new Float32Array(need);
@@ -86,12 +88,15 @@ async function main(): Promise<void> {
             }
           }
         }
+        const t1 = nowNs();
         dequantizeBatch(job, ids, input);
+        const t2 = nowNs();
         const p = await scoreBatch(session.session, input, job.rows, inputDim);
+        const t3 = nowNs();
         // The output may be a view on onnxruntime's buffer: copy exactly `rows` floats and transfer.
         const out = new Float32Array(p);
         const back = anyRaw ? ids : null;
-        post({ type: 'done', seq: job.seq, probabilities: out, ids: back, errors }, back === null ? [out.buffer as ArrayBuffer] : [out.buffer as ArrayBuffer, back.buffer as ArrayBuffer]);
+        post({ type: 'done', seq: job.seq, probabilities: out, ids: back, errors, times: [t0, t1, t2, t3, nowNs()] }, back === null ? [out.buffer as ArrayBuffer] : [out.buffer as ArrayBuffer, back.buffer as ArrayBuffer]);
       } catch (e) {
         post({ type: 'failed', seq: job.seq, error: wire(e) });
       }

@@ -1,6 +1,7 @@
 /**
- * gRPC adapter: decodes nothing itself (proto-loader does, or for the raw-value Score forms the wire readers score-wire*.ts), calls the service, maps errors in one
- * place ({@link toGrpcError}). Also serves grpc.health.v1 and server reflection.
+ * gRPC adapter: decodes nothing itself (proto-loader does, and for the raw-value Score forms the
+ * wire readers score-wire*.ts), calls the service, maps errors in one place ({@link toGrpcError}).
+ * Also serves grpc.health.v1 and server reflection.
  */
 import { constants as h2constants, type Http2Server, type ServerOptions as Http2ServerOptions } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
@@ -8,6 +9,8 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import { MpeError } from '../errors.js';
 import type { Method, RequestMetrics } from '../metrics/request-metrics.js';
+import type { StageMetrics } from '../metrics/stage-metrics.js';
+import { nowNs, ScoreTiming } from '../util/score-timing.js';
 import { currentWireFields, scanFlatScore } from './score-wire.js';
 import { scanCandidatesScore } from './score-wire-candidates.js';
 import type { CallContext, EmbeddingService, LookupInput, LookupOutput, ModelInfo, RawColumn, RawFeature, ScoreInput, ScoreOutput } from '../service/embedding-service.js';
@@ -18,6 +21,11 @@ import { embeddingProto, SERVICE_NAME } from './proto.js';
 
 /** Metadata key for a relative deadline in ms (alternative to the gRPC deadline, same as the HTTP header). */
 export const DEADLINE_METADATA = 'x-mpe-deadline-ms';
+
+/** Request metadata asking for the Score's stage times (value `1`); they come back as trailing metadata {@link SERVER_TIMING_METADATA}. */
+export const TIMING_METADATA = 'mpe-timing';
+/** Trailing metadata with the stage times, in the `Server-Timing` header's syntax (docs/api.md). */
+export const SERVER_TIMING_METADATA = 'server-timing';
 
 export interface GrpcServerDeps {
   readonly service: EmbeddingService;
@@ -30,6 +38,8 @@ export interface GrpcServerDeps {
   readonly windowBytes: number;
   /** Request timeout, idle timeout and connection cap (default: the config defaults). */
   readonly connections?: ConnectionLimits;
+  /** The Score stage histogram (absent: stage times are still kept for `mpe-timing`, not recorded). */
+  readonly stages?: StageMetrics;
 }
 
 export interface GrpcServer {
@@ -82,9 +92,15 @@ class ShedRequest {
   constructor(readonly error: MpeError) {}
 }
 
-/** A Score request read by the wire fast path (score-wire.ts) instead of the generic decoder. */
-class FastScore {
-  constructor(readonly input: ScoreInput) {}
+/**
+ * A decoded Score request: read by the wire fast path (score-wire.ts) or the generic decoder, and
+ * its stage times, from the start of decoding.
+ */
+class ScoreMessage {
+  constructor(
+    readonly input: ScoreInput,
+    readonly timing: ScoreTiming,
+  ) {}
 }
 
 /**
@@ -97,21 +113,24 @@ function withAdmission(
   max: number,
   shedding: ReadonlySet<string>,
   overloaded: () => MpeError | null,
-  fast: Readonly<Record<string, (buf: Buffer) => unknown>> = {},
+  fast: Readonly<Record<string, (buf: Buffer, decode: (buf: Buffer) => unknown) => unknown>> = {},
 ): grpc.ServiceDefinition {
   const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const [name, m] of Object.entries(service)) {
     const decode = m.requestDeserialize;
     const sheds = shedding.has(name);
     const quick = fast[name];
+    const serialize = m.responseSerialize;
     out[name] = {
       ...m,
       requestDeserialize: (buf: Buffer) => {
         if (buf.length > max) return new OversizedRequest(buf.length);
         const shed = sheds ? overloaded() : null;
         if (shed !== null) return new ShedRequest(shed);
-        return (quick !== undefined ? quick(buf) : null) ?? decode(buf);
+        return quick !== undefined ? quick(buf, decode) : decode(buf);
       },
+      // A handler may answer with the message already serialised (Score does, to time its encoding).
+      responseSerialize: (value: unknown) => (value instanceof Buffer ? value : serialize(value)),
     };
   }
   return out as grpc.ServiceDefinition;
@@ -219,19 +238,36 @@ function encodeModel(m: ModelInfo): object {
 /** Creates the gRPC server (not yet bound). */
 export function createGrpcServer(deps: GrpcServerDeps): GrpcServer {
   const { service, metrics, inFlight } = deps;
+  const stages = deps.stages ?? null;
   const limits = deps.connections ?? DEFAULT_CONNECTION_LIMITS;
   const server = new grpc.Server({ 'grpc.max_receive_message_length': transportCap(deps.maxMessageBytes), 'grpc.max_connection_idle_ms': limits.idleTimeoutMs });
   const windowOpen = openReceiveWindow(server, deps.windowBytes, limits);
   const proto = embeddingProto();
 
   function unary<Req, Res>(method: Method, fn: (req: Req, ctx: CallContext) => Res | Promise<Res>, encode: (r: Res) => object): grpc.handleUnaryCall<Req, object> {
+    const serialize = proto.service[method === 'score' ? 'Score' : method === 'lookup' ? 'Lookup' : 'GetModel']!.responseSerialize;
     return (call, callback) => {
       const t0 = process.hrtime.bigint();
+      const timing = call.request instanceof ScoreMessage ? call.request.timing : undefined;
       const done = (err: unknown, res: object | null): void => {
         const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
         if (err === null) {
           metrics.observe(method, 'grpc', 'OK', seconds);
-          callback(null, res);
+          if (timing === undefined) {
+            callback(null, res);
+            return;
+          }
+          // Serialised here, not by grpc-js, so that the encode stage includes it.
+          const bytes = serialize(res);
+          timing.encoded(nowNs());
+          stages?.observe(timing);
+          if (String(call.metadata.get(TIMING_METADATA)[0] ?? '') !== '1') {
+            callback(null, bytes as unknown as object);
+            return;
+          }
+          const trailer = new grpc.Metadata();
+          trailer.set(SERVER_TIMING_METADATA, timing.header());
+          callback(null, bytes as unknown as object, trailer);
         } else {
           const ge = toGrpcError(err);
           metrics.observe(method, 'grpc', ge.mpeCode, seconds);
@@ -254,7 +290,8 @@ export function createGrpcServer(deps: GrpcServerDeps): GrpcServer {
       }
       let pending: Res | Promise<Res>;
       try {
-        pending = fn(call.request, { deadline: deadlineOf(call as grpc.ServerUnaryCall<unknown, unknown>, deps.defaultDeadlineMs), cancelled: () => call.cancelled });
+        const ctx: CallContext = { deadline: deadlineOf(call as grpc.ServerUnaryCall<unknown, unknown>, deps.defaultDeadlineMs), cancelled: () => call.cancelled, ...(timing !== undefined ? { timing } : {}) };
+        pending = fn(call.request, ctx);
       } catch (e) {
         inFlight.leave();
         done(e, null);
@@ -274,19 +311,23 @@ export function createGrpcServer(deps: GrpcServerDeps): GrpcServer {
   }
 
   // The gRPC Score wire fast paths: the flat raw-values form (score-wire.ts), then the columnar and
-  // context + candidates forms (score-wire-candidates.ts), without message objects.
+  // context + candidates forms (score-wire-candidates.ts), without message objects; every other
+  // form through proto-loader's decoder. Timed from here (the decode stage).
   const fieldsNow = currentWireFields(() => service.getModel());
-  const fastScore = (buf: Buffer): FastScore | null => {
+  const scoreMessage = (buf: Buffer, decode: (buf: Buffer) => unknown): ScoreMessage => {
+    const timing = new ScoreTiming(nowNs());
     const fields = fieldsNow();
-    if (fields === null) return null;
-    const flat = scanFlatScore(buf, fields);
-    if (flat !== null) return new FastScore({ packedRows: { rows: flat.rows, values: flat.values, fields: fields.names } });
-    const part = scanCandidatesScore(buf, fields);
-    return part === null ? null : new FastScore({ packedRows: { ...part, fields: fields.names } });
+    if (fields !== null) {
+      const flat = scanFlatScore(buf, fields);
+      if (flat !== null) return new ScoreMessage({ packedRows: { rows: flat.rows, values: flat.values, fields: fields.names } }, timing);
+      const part = scanCandidatesScore(buf, fields);
+      if (part !== null) return new ScoreMessage({ packedRows: { ...part, fields: fields.names } }, timing);
+    }
+    return new ScoreMessage(decodeScore(decode(buf) as GrpcScoreRequest), timing);
   };
-  server.addService(withAdmission(proto.service, deps.maxMessageBytes, new Set(['Score']), () => service.overloaded(), { Score: fastScore }), {
+  server.addService(withAdmission(proto.service, deps.maxMessageBytes, new Set(['Score']), () => service.overloaded(), { Score: scoreMessage }), {
     Lookup: unary<LookupInput, LookupOutput>('lookup', (req, ctx) => service.lookup(req, ctx), encodeLookup),
-    Score: unary<GrpcScoreRequest | FastScore, ScoreOutput>('score', (req, ctx) => service.score(req instanceof FastScore ? req.input : decodeScore(req), ctx), encodeScore),
+    Score: unary<ScoreMessage, ScoreOutput>('score', (req, ctx) => service.score(req.input, ctx), encodeScore),
     GetModel: unary<unknown, ModelInfo>('get_model', () => service.getModel(), encodeModel),
   });
   const health = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE_NAME]: 'NOT_SERVING' });

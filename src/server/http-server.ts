@@ -10,6 +10,8 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRepl
 import type { Registry } from 'prom-client';
 import { MpeError } from '../errors.js';
 import type { Method, RequestMetrics } from '../metrics/request-metrics.js';
+import type { StageMetrics } from '../metrics/stage-metrics.js';
+import { nowNs, ScoreTiming } from '../util/score-timing.js';
 import type { CallContext, EmbeddingService, LookupInput, LookupOutput, PackedScore, ScoreInput } from '../service/embedding-service.js';
 import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS } from './connection-limits.js';
 import { capHttpConnections } from './http-connection-cap.js';
@@ -26,6 +28,9 @@ import { scanCandidatesJson } from './score-json-candidates.js';
 
 /** Request header with a relative deadline in milliseconds (0 = already past). */
 export const DEADLINE_HEADER = 'x-mpe-deadline-ms';
+
+/** Request header asking for a Score's stage times (value `1`), answered in `Server-Timing` (docs/api.md). */
+export const TIMING_HEADER = 'mpe-timing';
 
 export interface HttpServerDeps {
   readonly service: EmbeddingService;
@@ -47,6 +52,8 @@ export interface HttpServerDeps {
   readonly connections?: ConnectionLimits;
   /** The process logger (fastify's own logs go through it); absent = fastify's logger off. */
   readonly log?: Logger;
+  /** The Score stage histogram (absent: stage times are still kept for `mpe-timing`, not recorded). */
+  readonly stages?: StageMetrics;
 }
 
 /** Admin routes: `POST /admin/reload` and `GET /admin/status`, both requiring `authorization: Bearer <token>`. */
@@ -192,6 +199,9 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
     return url === '/v1/score' ? 'score' : url === '/v1/lookup' ? 'lookup' : url === '/v1/model' ? 'get_model' : null;
   };
   const startTimes = new WeakMap<FastifyRequest, bigint>();
+  // Score stage times, from the complete request head (the decode stage includes reading the body).
+  const timings = new WeakMap<FastifyRequest, ScoreTiming>();
+  const stages = deps.stages ?? null;
   let draining = false;
   // Requests in progress (from complete headers to the end of the response), for idle().
   let active = 0;
@@ -203,6 +213,13 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
     });
   });
   app.addHook('onSend', (req, reply, payload, done) => {
+    // After serialisation, before the write: the encode stage ends here.
+    const timing = timings.get(req);
+    if (timing !== undefined && timing.finishedNs > 0 && reply.statusCode === 200) {
+      timing.encoded(nowNs());
+      stages?.observe(timing);
+      if (req.headers[TIMING_HEADER] === '1') void reply.header('server-timing', timing.header());
+    }
     if (draining) void reply.header('connection', 'close');
     else if (lingering.has(req)) {
       // Also when the request said Connection: close (node then closes as soon as the answer is written).
@@ -213,6 +230,7 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
   });
   app.addHook('onRequest', (req, _reply, done) => {
     startTimes.set(req, process.hrtime.bigint());
+    if (req.routeOptions.url === '/v1/score') timings.set(req, new ScoreTiming(nowNs()));
     if (draining && !PROBE_ROUTES.has(req.routeOptions.url)) {
       done(new MpeError('MPE_ERR_SHUTTING_DOWN'));
       return;
@@ -246,7 +264,8 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
     inFlight.enter();
     try {
       const socket = req.raw.socket;
-      return await fn({ deadline: deadlineOf(req, deps.defaultDeadlineMs), cancelled: () => socket.destroyed });
+      const timing = timings.get(req);
+      return await fn({ deadline: deadlineOf(req, deps.defaultDeadlineMs), cancelled: () => socket.destroyed, ...(timing !== undefined ? { timing } : {}) });
     } finally {
       inFlight.leave();
     }

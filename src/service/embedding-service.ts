@@ -11,6 +11,7 @@ import { type ModelStats, modelStats, type SectionName, type ServingModel } from
 import type { ScorePool } from '../scorer/score-pool.js';
 import type { DriftModel } from '../stats/drift.js';
 import type { FrequencySampler } from '../stats/sampler.js';
+import type { ScoreTiming } from '../util/score-timing.js';
 
 /** A raw value: string, number, or missing (null / absent / ''). */
 export type RawValue = string | number | null | undefined;
@@ -125,6 +126,8 @@ export interface CallContext {
   readonly deadline: number;
   /** True once the client has gone away (cancelled call, closed socket): queued work is then dropped unscored. */
   readonly cancelled?: () => boolean;
+  /** Where a Score's stage times go (util/score-timing.ts); the transport reads them once answered. */
+  readonly timing?: ScoreTiming;
 }
 
 export interface EmbeddingServiceDeps {
@@ -457,7 +460,7 @@ export function createEmbeddingService(deps: EmbeddingServiceDeps): EmbeddingSer
         const part = rawPart(req);
         if (pool.resolvesRaw) {
           // The worker resolves the values; its ids come back for the live statistics.
-          return pool.scoreRaw(part, ctx.deadline, ctx.cancelled ?? null).then((r) => {
+          return pool.scoreRaw(part, ctx.deadline, ctx.cancelled ?? null, ctx.timing ?? null).then((r) => {
             observeRows(r.ids, part.rows);
             return checkFinite(r.probabilities);
           });
@@ -483,7 +486,7 @@ export function createEmbeddingService(deps: EmbeddingServiceDeps): EmbeddingSer
         throw new MpeError('MPE_ERR_REQ_EMPTY', 'no rows and no ids');
       }
       observeRows(ids, rows);
-      return pool.score(ids, rows, ctx.deadline, ctx.cancelled ?? null).then(checkFinite);
+      return pool.score(ids, rows, ctx.deadline, ctx.cancelled ?? null, ctx.timing ?? null).then(checkFinite);
     } catch (e) {
       return Promise.reject(e);
     }

@@ -1,6 +1,6 @@
 /** A real service over a real one-worker ScorePool (onnxruntime), for tests that call the service without a transport. */
 import assert from 'node:assert/strict';
-import { type ServeConfig } from '../../src/config/config.js';
+import type { ServeConfig } from '../../src/config/config.js';
 import { isMpeError } from '../../src/errors.js';
 import { ScorePool } from '../../src/scorer/score-pool.js';
 import { createEmbeddingService, type EmbeddingService } from '../../src/service/embedding-service.js';

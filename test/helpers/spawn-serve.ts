@@ -21,9 +21,10 @@ export interface ServeChild {
  * @param args flags after `serve` (ports default to 0, host to 127.0.0.1 and --max-queue-ms to an
  *   hour, so that a loaded box does not shed, unless given)
  * @param dist a `tsc --outDir` directory to run compiled code from (default: src/ via tsx)
+ * @param nodeArgs flags for node itself (e.g. V8 GC flags), before the script
  */
-export function spawnServe(args: readonly string[], dist: string | null = null): Promise<ServeChild> {
-  const main = dist ? [join(dist, 'src', 'cli', 'main.js')] : ['--import', 'tsx', 'src/cli/main.ts'];
+export function spawnServe(args: readonly string[], dist: string | null = null, nodeArgs: readonly string[] = []): Promise<ServeChild> {
+  const main = [...nodeArgs, ...(dist ? [join(dist, 'src', 'cli', 'main.js')] : ['--import', 'tsx', 'src/cli/main.ts'])];
   const child = spawn(process.execPath, [...main, 'serve', '--host', '127.0.0.1', '--grpc-port', '0', '--http-port', '0', '--max-queue-ms', '3600000', ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
