@@ -16,8 +16,9 @@
  * - p50/p99 at 50% of that rate: open loop, latency from the SCHEDULED send time;
  * - rows per server CPU-second over the throughput phases.
  * Next to a raw onnxruntime `run` loop on the same 100-row batches (1 and 2 intra-op threads).
- * `--baseline DIR`: also serve from another checkout (e.g. /work/main) in the same run, for the
- * forms it knows (ids, flat), interleaved with this checkout's server: before/after in one run.
+ * `--baseline DIR`: also serve from another checkout (e.g. /work/main) in the same run, in every
+ * form measured (a checkout without a form shows it in the errors column), interleaved with this
+ * checkout's server: before/after in one run.
  * The load generator shares the machine's cores with the server: that cost is part of the figures.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -46,7 +47,7 @@ const IDLE_N = arg('--idle-requests', 20);
 const IDLE_ROUNDS = arg('--idle-rounds', 10);
 /** `--dist DIR`: run the server compiled by `tsc --outDir DIR` (no tsx loader) instead of src/ via tsx. */
 const DIST = strArg('--dist');
-/** `--baseline DIR`: a second checkout whose server is measured in the same run (ids and flat forms). */
+/** `--baseline DIR`: a second checkout whose server is measured in the same run (every form of `--forms`). */
 const BASELINE = strArg('--baseline');
 /** `--result NAME`: the result file / docs section (default serve; a focused comparison run gets its own so the full run's stays). */
 const RESULT = strArg('--result') ?? 'serve';
@@ -167,7 +168,7 @@ try {
   for (const transport of TRANSPORTS) {
     for (const form of FORMS) {
       variants.push({ name: `${transport} ${form}`, server: mine, send: sender(load, mine, transport, form, clients) });
-      if (baseline !== null && (form === 'ids' || form === 'flat')) variants.push({ name: `${transport} ${form} (baseline)`, server: baseline, send: sender(load, baseline, transport, form, clients) });
+      if (baseline !== null) variants.push({ name: `${transport} ${form} (baseline)`, server: baseline, send: sender(load, baseline, transport, form, clients) });
     }
   }
   for (const v of variants) {

@@ -1,6 +1,7 @@
 /**
- * gRPC adapter: decodes nothing itself (proto-loader does), calls the service, maps errors in one
- * place ({@link toGrpcError}). Also serves grpc.health.v1 and server reflection.
+ * gRPC adapter: decodes nothing itself (proto-loader does, and for the raw-value Score forms the
+ * wire readers score-wire*.ts), calls the service, maps errors in one place ({@link toGrpcError}).
+ * Also serves grpc.health.v1 and server reflection.
  */
 import { constants as h2constants, type Http2Server, type ServerOptions as Http2ServerOptions } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
@@ -11,6 +12,7 @@ import type { Method, RequestMetrics } from '../metrics/request-metrics.js';
 import type { StageMetrics } from '../metrics/stage-metrics.js';
 import { nowNs, ScoreTiming } from '../util/score-timing.js';
 import { currentWireFields, scanFlatScore } from './score-wire.js';
+import { scanCandidatesScore } from './score-wire-candidates.js';
 import type { CallContext, EmbeddingService, LookupInput, LookupOutput, ModelInfo, RawColumn, RawFeature, ScoreInput, ScoreOutput } from '../service/embedding-service.js';
 import { toGrpcError } from './grpc-errors.js';
 import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS } from './connection-limits.js';
@@ -176,7 +178,7 @@ function boundHttp2Server(h2: Http2Server, limits: Pick<ConnectionLimits, 'maxCo
 }
 
 /** ScoreRequest as proto-loader decodes it: each row is a message wrapping its pairs; absent repeated fields are []. */
-interface GrpcScoreRequest {
+export interface GrpcScoreRequest {
   readonly rows: readonly { readonly features: readonly RawFeature[] }[];
   readonly ids: readonly number[];
   readonly context?: readonly RawFeature[];
@@ -191,7 +193,8 @@ function unwrapRows(rows: readonly { readonly features: readonly RawFeature[] }[
   return out;
 }
 
-function decodeScore(req: GrpcScoreRequest): ScoreInput {
+/** A ScoreRequest as proto-loader decodes it, as the service takes it (the generic path; exported for the fast paths' tests). */
+export function decodeScore(req: GrpcScoreRequest): ScoreInput {
   const context = req.context !== undefined && req.context.length > 0 ? req.context : undefined;
   const candidates = req.candidates !== undefined && req.candidates.length > 0 ? unwrapRows(req.candidates) : undefined;
   const columns = req.columns !== undefined && req.columns.length > 0 ? req.columns : undefined;
@@ -307,14 +310,19 @@ export function createGrpcServer(deps: GrpcServerDeps): GrpcServer {
     };
   }
 
-  // The gRPC Score wire fast path (score-wire.ts): the flat raw-values form without message
-  // objects; every other form through proto-loader's decoder. Timed from here (the decode stage).
+  // The gRPC Score wire fast paths: the flat raw-values form (score-wire.ts), then the columnar and
+  // context + candidates forms (score-wire-candidates.ts), without message objects; every other
+  // form through proto-loader's decoder. Timed from here (the decode stage).
   const fieldsNow = currentWireFields(() => service.getModel());
   const scoreMessage = (buf: Buffer, decode: (buf: Buffer) => unknown): ScoreMessage => {
     const timing = new ScoreTiming(nowNs());
     const fields = fieldsNow();
-    const packed = fields === null ? null : scanFlatScore(buf, fields);
-    if (packed !== null) return new ScoreMessage({ packedRows: { rows: packed.rows, values: packed.values, fields: fields!.names } }, timing);
+    if (fields !== null) {
+      const flat = scanFlatScore(buf, fields);
+      if (flat !== null) return new ScoreMessage({ packedRows: { rows: flat.rows, values: flat.values, fields: fields.names } }, timing);
+      const part = scanCandidatesScore(buf, fields);
+      if (part !== null) return new ScoreMessage({ packedRows: { ...part, fields: fields.names } }, timing);
+    }
     return new ScoreMessage(decodeScore(decode(buf) as GrpcScoreRequest), timing);
   };
   server.addService(withAdmission(proto.service, deps.maxMessageBytes, new Set(['Score']), () => service.overloaded(), { Score: scoreMessage }), {

@@ -12,7 +12,7 @@ import { MpeError } from '../errors.js';
 import type { Method, RequestMetrics } from '../metrics/request-metrics.js';
 import type { StageMetrics } from '../metrics/stage-metrics.js';
 import { nowNs, ScoreTiming } from '../util/score-timing.js';
-import type { CallContext, EmbeddingService, LookupInput, LookupOutput, ScoreInput } from '../service/embedding-service.js';
+import type { CallContext, EmbeddingService, LookupInput, LookupOutput, PackedScore, ScoreInput } from '../service/embedding-service.js';
 import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS } from './connection-limits.js';
 import { capHttpConnections } from './http-connection-cap.js';
 import { toHttpError } from './http-errors.js';
@@ -23,7 +23,8 @@ import { readJsonBody } from './json-body.js';
 import { type JsonShapeLimits, MAX_JSON_DEPTH, maxJsonContainers } from './json-guard.js';
 import { lookupJsonStream, STREAM_THRESHOLD } from './json-stream.js';
 import { scanFlatJson } from './score-json.js';
-import { currentWireFields } from './score-wire.js';
+import { currentWireFields, type WireFields } from './score-wire.js';
+import { scanCandidatesJson } from './score-json-candidates.js';
 
 /** Request header with a relative deadline in milliseconds (0 = already past). */
 export const DEADLINE_HEADER = 'x-mpe-deadline-ms';
@@ -82,7 +83,7 @@ export interface HttpServer {
 }
 
 /** Routes still answered normally while draining: the probes and the metrics. */
-/** Where the JSON parser leaves a flat Score body it read into packed form (a symbol: the schema does not see it). */
+/** Where the JSON parser leaves a Score body it read into packed form (a symbol: the schema does not see it). */
 const PACKED_ROWS = Symbol('packedRows');
 
 const PROBE_ROUTES: ReadonlySet<string | undefined> = new Set(['/healthz', '/readyz', '/metrics']);
@@ -126,6 +127,14 @@ export function packLookup(r: LookupOutput): Buffer {
   return Buffer.from(ab);
 }
 
+/** A Score body read by a JSON fast path, or null for the generic parser. */
+function scanPackedJson(bytes: Uint8Array, fields: WireFields): PackedScore | null {
+  const flat = scanFlatJson(bytes, fields);
+  if (flat !== null) return { rows: flat.rows, values: flat.values, fields: fields.names };
+  const part = scanCandidatesJson(bytes, fields);
+  return part === null ? null : { ...part, fields: fields.names };
+}
+
 /** Creates the fastify app (not yet listening). */
 export function createHttpServer(deps: HttpServerDeps): HttpServer {
   const { service, metrics, inFlight } = deps;
@@ -163,15 +172,16 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
   // default) cost 40-60 ms but 1-6 of the 24 uploads were reset (EPIPE) before their 400;
   // buffering whole bodies before the scan (before) cost 640-1010 ms.
   const lingering = new WeakSet<FastifyRequest>();
-  // The flat raw-values Score body read straight into the workers' packed form (score-json.ts);
-  // any other body takes the default parser, the schema and the service's checks.
+  // The raw-values Score bodies read straight into the workers' packed form: flat (score-json.ts),
+  // columns and context + candidates (score-json-candidates.ts); any other body takes the default
+  // parser, the schema and the service's checks.
   const fieldsNow = currentWireFields(() => service.getModel());
   app.addContentTypeParser('application/json', (req, payload, done) => {
     readJsonBody(payload, req.headers['content-length'], bodyLimits, budget).then(
       (bytes) => {
         const fields = req.routeOptions.url === '/v1/score' ? fieldsNow() : null;
-        const packed = fields === null ? null : scanFlatJson(bytes, fields);
-        if (packed !== null) done(null, { rows: [], [PACKED_ROWS]: { rows: packed.rows, values: packed.values, fields: fields!.names } });
+        const packed = fields === null ? null : scanPackedJson(bytes, fields);
+        if (packed !== null) done(null, { rows: [], [PACKED_ROWS]: packed });
         else parseJson(req, bytes.toString('utf8'), done);
       },
       (e: unknown) => {

@@ -15,14 +15,14 @@
  */
 import { type PackedRows, packSlots, sameBytes, type WireFields } from './score-wire.js';
 
-const QUOTE = 0x22;
+export const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
-const COLON = 0x3a;
-const COMMA = 0x2c;
-const LBRACE = 0x7b;
-const RBRACE = 0x7d;
-const LBRACKET = 0x5b;
-const RBRACKET = 0x5d;
+export const COLON = 0x3a;
+export const COMMA = 0x2c;
+export const LBRACE = 0x7b;
+export const RBRACE = 0x7d;
+export const LBRACKET = 0x5b;
+export const RBRACKET = 0x5d;
 const MINUS = 0x2d;
 const DOT = 0x2e;
 const ZERO = 0x30;
@@ -30,7 +30,8 @@ const NINE = 0x39;
 const ROWS_KEY = Buffer.from('"rows"', 'latin1');
 const NULL = Buffer.from('null', 'latin1');
 
-function ws(b: Uint8Array, p: number, end: number): number {
+/** Position of the first non-whitespace byte at or after `p`. */
+export function ws(b: Uint8Array, p: number, end: number): number {
   while (p < end) {
     const c = b[p]!;
     if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) break;
@@ -40,7 +41,7 @@ function ws(b: Uint8Array, p: number, end: number): number {
 }
 
 /** End of a string's contents starting after its opening quote, or -1 (escape, control character, unterminated). */
-function stringEnd(b: Uint8Array, p: number, end: number): number {
+export function stringEnd(b: Uint8Array, p: number, end: number): number {
   while (p < end) {
     const c = b[p]!;
     if (c === QUOTE) return p;
@@ -56,7 +57,7 @@ function stringEnd(b: Uint8Array, p: number, end: number): number {
  * end in 0, at most 15 significant digits in all, no exponent, not -0, and not below 1e-6 (where
  * String() switches to exponent notation).
  */
-function canonicalNumberEnd(b: Uint8Array, p: number, end: number): number {
+export function canonicalNumberEnd(b: Uint8Array, p: number, end: number): number {
   const start = p;
   if (b[p] === MINUS) p++;
   const intStart = p;
@@ -84,6 +85,41 @@ function canonicalNumberEnd(b: Uint8Array, p: number, end: number): number {
   const c = p < end ? b[p]! : 0;
   if (c === 0x65 || c === 0x45) return -1; // exponent
   return p;
+}
+
+/**
+ * The value at `p` into slot `k` (`starts[k]`, `lengths[k]`: its text as the generic path packs
+ * it): a string without escapes (its contents), a canonical number (its text), or null (empty).
+ * Returns the position after it, or -1 for anything else.
+ */
+export function readScalar(b: Uint8Array, p: number, end: number, starts: Int32Array, lengths: Int32Array, k: number): number {
+  const c = b[p];
+  if (c === QUOTE) {
+    const e = stringEnd(b, p + 1, end);
+    if (e < 0) return -1;
+    starts[k] = p + 1;
+    lengths[k] = e - p - 1;
+    return e + 1;
+  }
+  if (c === MINUS || (c !== undefined && c >= ZERO && c <= NINE)) {
+    const e = canonicalNumberEnd(b, p, end);
+    if (e < 0) return -1;
+    starts[k] = p;
+    lengths[k] = e - p;
+    return e;
+  }
+  if (sameBytes(b, p, 4, NULL)) {
+    starts[k] = p;
+    lengths[k] = 0;
+    return p + 4;
+  }
+  return -1;
+}
+
+/** Position of the first member of the body's object (past `{` and whitespace), or -1 when the body is no object. */
+export function bodyStart(b: Uint8Array, end: number): number {
+  const p = ws(b, 0, end);
+  return b[p] === LBRACE ? ws(b, p + 1, end) : -1;
 }
 
 /** Reads the flat `rows` body, or returns null (see the module comment). */

@@ -145,6 +145,50 @@ export function scanFlatScore(buf: Uint8Array, fields: WireFields): PackedRows |
   return values === null ? null : { rows, values };
 }
 
+/** The last RawFeature or Column read by {@link readPair} (one object: no allocation per message). */
+export const wirePair = { nameAt: -1, nameLen: 0, valueAt: -1, valueLen: 0, values: 0 };
+
+/**
+ * Reads a RawFeature (`repeated` false: field 1 the name, field 2 at most one value) or a Column
+ * (`repeated` true: field 2 any number of values, counted) in [pos, end) into {@link wirePair}: the
+ * name exactly once and nothing else, or false.
+ */
+export function readPair(buf: Uint8Array, pos: number, end: number, repeated: boolean): boolean {
+  const w = wirePair;
+  w.nameAt = -1;
+  w.valueAt = -1;
+  w.valueLen = 0;
+  w.values = 0;
+  while (pos < end) {
+    const tag = buf[pos];
+    if (tag !== TAG_LEN_1 && tag !== TAG_LEN_2) return false;
+    const l = varint(buf, pos + 1, end);
+    if (l < 0 || nextPos + l > end) return false;
+    if (tag === TAG_LEN_1) {
+      if (w.nameAt >= 0) return false;
+      w.nameAt = nextPos;
+      w.nameLen = l;
+    } else {
+      if (w.values > 0 && !repeated) return false;
+      w.valueAt = nextPos;
+      w.valueLen = l;
+      w.values++;
+    }
+    pos = nextPos + l;
+  }
+  return w.nameAt >= 0;
+}
+
+/**
+ * Index of the field named by the `len` bytes of `buf` at `at`, or -1: `expected` first (one byte
+ * comparison when fields come in the model's order), a map lookup otherwise.
+ */
+export function fieldAt(buf: Uint8Array, at: number, len: number, fields: WireFields, expected: number): number {
+  if (expected < fields.bytes.length && sameBytes(buf, at, len, fields.bytes[expected]!)) return expected;
+  const i = fields.index.get(Buffer.from(buf.buffer, buf.byteOffset + at, len).toString('latin1'));
+  return i === undefined ? -1 : i;
+}
+
 /**
  * The values at `starts[k]`, `lengths[k]` bytes of `buf` for k < lengths.length, in slot order, as one string (ASCII
  * only: bytes = UTF-16 code units); null if a byte is not ASCII.
@@ -177,8 +221,13 @@ export function sameBytes(buf: Uint8Array, at: number, len: number, name: Uint8A
 /** Position after the last varint read (module state: avoids an allocation per read on the hot path). */
 let nextPos = 0;
 
-/** Reads a varint of at most 4 bytes (lengths below 2^28) at `pos`; -1 if truncated or longer. */
-function varint(buf: Uint8Array, pos: number, end: number): number {
+/** Position after the last {@link varint} read. */
+export function varintEnd(): number {
+  return nextPos;
+}
+
+/** Reads a varint of at most 4 bytes (lengths below 2^28) at `pos`; -1 if truncated or longer. Its end: {@link varintEnd}. */
+export function varint(buf: Uint8Array, pos: number, end: number): number {
   let x = 0;
   for (let shift = 0; shift < 28; shift += 7) {
     if (pos >= end) return -1;

@@ -67,12 +67,26 @@ export interface ScoreInput {
   /** Per-candidate fields, one column per field. */
   readonly columns?: RawColumns;
   /**
-   * The flat form already packed by a transport (the gRPC wire fast path, server/score-wire.ts):
-   * `rows` x `fields.length` slots in the order of `fields`, every field once per row (checked
-   * there). Used as is when `fields` are the served model's; otherwise (the model was swapped
-   * between decoding and scoring) unpacked into `rows` and checked like them.
+   * A raw form already packed by a transport (the fast paths, server/score-wire*.ts and
+   * server/score-json*.ts): `rows` x `fields.length` slots in the order of `fields`. Used as is
+   * when `fields` are the served model's; otherwise (the model was swapped between decoding and
+   * scoring) unpacked into the generic form and checked like it.
    */
-  readonly packedRows?: { readonly rows: number; readonly values: PackedValues; readonly fields: readonly string[] };
+  readonly packedRows?: PackedScore;
+}
+
+/**
+ * A Score request packed by a transport's fast path, every check of the generic path already
+ * passed except the row limit: the flat form (no `label`: every field once per row), or the
+ * candidates / columns forms (`label`), with the shared fields once in `context` (`mask[f]` = 1
+ * for a context field, whose row slots are then empty) as the generic path packs them.
+ */
+export interface PackedScore {
+  readonly rows: number;
+  readonly values: PackedValues;
+  readonly fields: readonly string[];
+  readonly label?: 'candidates' | 'columns';
+  readonly context?: { readonly values: PackedValues; readonly mask: Uint8Array } | null;
 }
 
 export interface ScoreOutput {
@@ -155,6 +169,25 @@ function unpackRows(rows: number, values: PackedValues, names: readonly string[]
     out.push(row);
   }
   return out;
+}
+
+/** A packed candidates / columns request back to its generic form (context object, candidate objects or columns). */
+function unpackCandidates(p: PackedScore): ScoreInput {
+  const names = p.fields;
+  const F = names.length;
+  const mask = p.context?.mask ?? null;
+  let context: Record<string, string> | undefined;
+  if (p.context !== undefined && p.context !== null) {
+    context = {};
+    const { text, lengths } = p.context.values;
+    for (let f = 0, off = 0; f < F; off += lengths[f]!, f++) if (mask![f] === 1) context[names[f]!] = text.slice(off, off + lengths[f]!);
+  }
+  const rows = unpackRows(p.rows, p.values, names);
+  if (mask !== null) for (const row of rows) for (let f = 0; f < F; f++) if (mask[f] === 1) delete row[names[f]!];
+  if (p.label === 'candidates') return { context, candidates: rows };
+  const columns: RawColumn[] = [];
+  for (let f = 0; f < F; f++) if (mask === null || mask[f] === 0) columns.push({ field: names[f]!, values: rows.map((r) => r[names[f]!]!) });
+  return { context, columns };
 }
 
 /** The columns of the REST form (field -> values) as a list. */
@@ -346,8 +379,8 @@ export function createEmbeddingService(deps: EmbeddingServiceDeps): EmbeddingSer
   function rawPart(req: ScoreInput): RawPart {
     if (req.packedRows !== undefined) {
       const p = req.packedRows;
-      if (sameFields(p.fields)) return { rows: checkRows(p.rows), values: p.values, context: null, label: 'rows', rowOffset: 0 };
-      return rawPart({ rows: unpackRows(p.rows, p.values, p.fields) });
+      if (sameFields(p.fields)) return { rows: checkRows(p.rows), values: p.values, context: p.context ?? null, label: p.label ?? 'rows', rowOffset: 0 };
+      return rawPart(p.label === undefined ? { rows: unpackRows(p.rows, p.values, p.fields) } : unpackCandidates(p));
     }
     if (req.rows !== undefined && req.rows.length > 0) {
       const rows = checkRows(req.rows.length);

@@ -10,6 +10,7 @@ import { testConfig } from '../../src/config/config.js';
 import { ERROR_CATALOGUE, type ErrorCode } from '../../src/errors.js';
 import { createServer, type RunningServer } from '../../src/app/create-server.js';
 import { createFixture, type Fixture, fixtureModel, randomRows } from '../helpers/bundle-fixture.js';
+import { createRng } from '../../src/util/random.js';
 import { grpcClient, httpJson, type Rpc } from './clients.js';
 
 const fx: Fixture = createFixture({ fields: 8, seed: 33 });
@@ -74,6 +75,35 @@ test('every form gives exactly the flat form\'s probabilities, on both transport
     ['gRPC context + columns', () => grpcScore({ context: pairs(contextObj), columns: grpcColumns(columnsObj(CONTEXT)) })],
   ];
   for (const [name, run] of forms) assert.deepEqual(await run(), flat, name);
+});
+
+test('seeded random requests: columns, context + candidates and context + columns equal the flat form, on both transports', async () => {
+  const rng = createRng(77);
+  for (let round = 0; round < 6; round++) {
+    const n = 1 + rng.int(16);
+    const rr = randomRows(fx, n, 500 + round).raw;
+    // A random context; its values copied into every flat row.
+    const inCtx = names.map(() => rng.next() < 0.5);
+    if (round === 0) inCtx.fill(false);
+    for (const r of rr) for (let f = 0; f < names.length; f++) if (inCtx[f]) r[names[f]!] = rr[0]![names[f]!]!;
+    // Some values as numbers, some empty, one unicode (the generic path's case) in the last round.
+    if (round === 5) rr[0]![names[names.length - 1]!] = 'é-unseen';
+    const ctxO = Object.fromEntries(names.filter((_, f) => inCtx[f]).map((k) => [k, rr[0]![k]!]));
+    const free = names.filter((_, f) => !inCtx[f]);
+    const candO = rr.map((r) => Object.fromEntries(free.map((k) => [k, r[k]!])));
+    const colsO = Object.fromEntries(free.map((k) => [k, rr.map((r) => r[k]!)]));
+    const want = await httpScore({ rows: rr });
+    const hasCtx = Object.keys(ctxO).length > 0;
+    const ctxPart = hasCtx ? { context: ctxO } : {};
+    const gCtx = hasCtx ? { context: pairs(ctxO) } : {};
+    const got: [string, number[]][] = [
+      ['HTTP candidates', await httpScore({ ...ctxPart, candidates: candO })],
+      ['HTTP columns', await httpScore({ ...ctxPart, columns: colsO })],
+      ['gRPC candidates', await grpcScore({ ...gCtx, candidates: candO.map((c) => ({ features: pairs(c) })) })],
+      ['gRPC columns', await grpcScore({ ...gCtx, columns: grpcColumns(colsO) })],
+    ];
+    for (const [name, p] of got) assert.deepEqual(p, want, `round ${round}: ${name}`);
+  }
 });
 
 test('a context value differs from the flat rows -> different scores (the context is really used)', async () => {
@@ -149,6 +179,19 @@ const badCases: BadCase[] = [
     names: /columns\.I2\[4\]: field I2 value "abc"/,
   },
   { name: 'unknown field in context', http: { context: { ...contextObj, nope: 1 }, candidates: candidateObjs }, grpc: { context: [...pairs(contextObj), { field: 'nope', value: '1' }], candidates: candidateObjs.map((c) => ({ features: pairs(c) })) }, code: 'MPE_ERR_VOCAB_FIELD', names: /context: "nope"/ },
+  {
+    name: 'unknown column',
+    http: { context: contextObj, columns: { ...columnsObj(CONTEXT), nope: rows.map(() => 1) } },
+    grpc: { context: pairs(contextObj), columns: grpcColumns({ ...columnsObj(CONTEXT), nope: rows.map(() => 1) }) },
+    code: 'MPE_ERR_VOCAB_FIELD',
+    names: /columns: "nope"/,
+  },
+  { name: 'unknown field in a candidate', http: { context: contextObj, candidates: candidateObjs.map((c, i) => (i === 1 ? { ...c, nope: 1 } : c)) }, grpc: { context: pairs(contextObj), candidates: candidateObjs.map((c, i) => ({ features: pairs(i === 1 ? { ...c, nope: 1 } : c) })) }, code: 'MPE_ERR_VOCAB_FIELD', names: /candidates\[1\]: "nope"/ },
+  { name: 'context field given twice', grpc: { context: [...pairs(contextObj), { field: field0, value: '1' }], candidates: candidateObjs.map((c) => ({ features: pairs(c) })) }, code: 'MPE_ERR_REQ_DUPLICATE_FIELD', names: new RegExp(`context: field ${field0} given twice`) },
+  { name: 'candidate field given twice', grpc: { context: pairs(contextObj), candidates: candidateObjs.map((c, i) => ({ features: i === 5 ? [...pairs(c), { field: last, value: '1' }] : pairs(c) })) }, code: 'MPE_ERR_REQ_INVALID', names: new RegExp(`candidates\\[5\\]: field ${last} given twice`) },
+  { name: 'column given twice', grpc: { context: pairs(contextObj), columns: [...grpcColumns(columnsObj(CONTEXT)), { field: last, values: rows.map(() => '1') }] }, code: 'MPE_ERR_REQ_DUPLICATE_FIELD', names: new RegExp(`columns: field ${last} given twice`) },
+  { name: 'a boolean value (schema)', http: { context: { ...contextObj, [field0]: true }, candidates: candidateObjs }, code: 'MPE_ERR_REQ_INVALID', names: /context/ },
+  { name: 'a column that is not an array (schema)', http: { context: contextObj, columns: { ...columnsObj(CONTEXT), [last]: 'x' } }, code: 'MPE_ERR_REQ_INVALID', names: /columns/ },
   {
     name: 'too many candidates',
     http: { context: contextObj, candidates: Array.from({ length: 17 }, () => candidateObjs[0]) },

@@ -10,15 +10,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { testConfig } from '../../src/config/config.js';
 import { isMpeError } from '../../src/errors.js';
-import { ScorePool } from '../../src/scorer/score-pool.js';
 import { scanFlatScore, wireFields } from '../../src/server/score-wire.js';
 import { embeddingProto } from '../../src/server/proto.js';
-import { createEmbeddingService } from '../../src/service/embedding-service.js';
-import type { ServingModel } from '../../src/service/model.js';
 import { createRng } from '../../src/util/random.js';
 import { ValuePacker } from '../../src/vocab/packed-values.js';
 import { nanScorer } from '../helpers/bad-scorers.js';
 import { createFixture, fixtureModel, randomRows } from '../helpers/bundle-fixture.js';
+import { withService } from '../helpers/score-service.js';
 
 const codec = embeddingProto().service.Score!;
 const encode = (msg: object): Buffer => codec.requestSerialize(msg);
@@ -109,22 +107,6 @@ test('messages the fast path cannot map exactly go to the generic path (null)', 
 const fx = createFixture({ seed: 44 });
 const config = testConfig({ workers: 1 });
 
-async function withService<T>(model: ServingModel, fn: (s: ReturnType<typeof createEmbeddingService>) => Promise<T>): Promise<T> {
-  const pool = await ScorePool.create({
-    workers: 1,
-    maxBatchRows: 64,
-    maxWaitUs: 0,
-    queueLimit: 8,
-    maxQueueMs: 1000,
-    init: { tableBuffer: model.tableBuffer, scorerBytes: model.scorerBytes, fields: model.fields.length, vocabBuffer: model.vocabBuffer!, fieldSpecs: model.fields, provider: 'cpu', intraOpThreads: 1 },
-  });
-  try {
-    return await fn(createEmbeddingService({ model, pool, config }));
-  } finally {
-    await pool.close();
-  }
-}
-
 test('service: packed rows in another field order (model swapped after decoding) score like the object rows', async () => {
   const names = fx.fields.map((f) => f.name);
   const { raw } = randomRows(fx, 6, 4400);
@@ -134,7 +116,7 @@ test('service: packed rows in another field order (model swapped after decoding)
   const packedSame = scanFlatScore(buf, wireFields(names));
   assert.ok(packedOther !== null && packedSame !== null);
   const ctx = { deadline: Number.POSITIVE_INFINITY };
-  await withService(fixtureModel(fx), async (service) => {
+  await withService(fixtureModel(fx), config, async (service) => {
     const want = (await service.score({ rows: raw }, ctx)).probabilities;
     const same = (await service.score({ packedRows: { ...packedSame, fields: names } }, ctx)).probabilities;
     const other = (await service.score({ packedRows: { ...packedOther, fields: reversed } }, ctx)).probabilities;
@@ -149,7 +131,7 @@ test('service: packed rows in another field order (model swapped after decoding)
 
 test('service: a NaN probability on the raw-values path is MPE_ERR_SCORER_RUN, never an answer', async () => {
   const model = { ...fixtureModel(fx, 'nan-scorer'), scorerBytes: nanScorer(fx.mlp) };
-  await withService(model, async (service) => {
+  await withService(model, config, async (service) => {
     await assert.rejects(service.score({ rows: randomRows(fx, 3, 4401).raw }, { deadline: Number.POSITIVE_INFINITY }), (e) => isMpeError(e) && e.code === 'MPE_ERR_SCORER_RUN' && /NaN/.test(e.message));
   });
 });
