@@ -46,9 +46,9 @@ export function randomScalar(r: () => number, unusual = 0.02): Scalar {
 
 /**
  * A valid request over the model's `names`: a random context (or none), the other fields per
- * candidate or as columns, in random orders; values from `value(f)`.
+ * candidate or as columns, in random orders, 1 to `maxRows` candidates; values from `value(f)`.
  */
-export function randomCandidateRequest(r: () => number, names: readonly string[], value: (f: number) => Scalar): CandidateRequest {
+export function randomCandidateRequest(r: () => number, names: readonly string[], value: (f: number) => Scalar, maxRows = 30): CandidateRequest {
   const F = names.length;
   const inContext = names.map(() => false);
   const ctxShare = r() < 0.25 ? 0 : r();
@@ -57,7 +57,7 @@ export function randomCandidateRequest(r: () => number, names: readonly string[]
   const ctxFields = names.map((_, f) => f).filter((f) => inContext[f]);
   if (r() < 0.3) shuffle(ctxFields, r);
   const context = ctxFields.length > 0 ? ctxFields.map((f) => [names[f]!, value(f)] as const) : null;
-  const rows = 1 + Math.floor(r() * 30);
+  const rows = 1 + Math.floor(r() * maxRows);
   if (free.length > 0 && r() < 0.5) {
     const order = r() < 0.3 ? shuffle([...free], r) : free;
     return { context, candidates: null, columns: order.map((f) => [names[f]!, Array.from({ length: rows }, () => value(f))] as const) };
