@@ -123,7 +123,7 @@ for (const [name, p] of Object.entries(profiles)) {
 }
 md += '\nBy library within each thread class (% of all the server\'s samples):\n\n| transport, form | thread | ' + LIBS.join(' | ') + ' |\n|' + '---|'.repeat(LIBS.length + 2) + '\n';
 for (const [name, p] of Object.entries(profiles)) for (const c of ['main', 'workers', 'rest'] as const) md += `| ${name} | ${c} | ${LIBS.map((l) => f(p.shares[c][l])).join(' | ')} |\n`;
-md += '\nHottest symbols outside onnxruntime (% of all the server\'s samples; `JS:*decode :4:23` without a file is a dequantize decoder that codec/packed-table.ts generates per bit width; `pvm_irq_enable`: kernel time with interrupts off (scheduling, wake-ups), which cpu-clock sampling attributes to where they are re-enabled):\n\n';
+md += '\nHottest symbols outside onnxruntime (% of all the server\'s samples; `JS:*decode :4:23` without a file is a dequantize decoder that codec/packed-table.ts generates per bit width; `pvm_irq_enable`: kernel time with interrupts off (scheduling, wake-ups), which cpu-clock sampling attributes to where they are re-enabled; JS names come from one perf map that every isolate of the process writes, so a worker\'s JS name can be stale, e.g. a start-up function):\n\n';
 for (const [name, p] of Object.entries(profiles)) {
   md += `- ${name}, main: ${p.mainTop.map((t) => `\`${t.sym}\` ${f(t.pct)}%`).join(', ')}\n`;
   md += `- ${name}, workers: ${p.workerTop.map((t) => `\`${t.sym}\` ${f(t.pct)}%`).join(', ')}\n`;

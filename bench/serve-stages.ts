@@ -337,7 +337,7 @@ if (rawHalf !== null) md += `\nRaw onnxruntime under the same open-loop schedule
 writeResult({
   name: RESULT,
   title: 'Serving: where a Score\'s time and CPU go, stage by stage',
-  command: `npm run bench:serve-stages${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`,
+  command: `npm run bench:serve-stages${args.length > 0 ? ` -- ${args.map((x) => (x.includes(' ') ? JSON.stringify(x) : x)).join(' ')}` : ''}`,
   date: new Date().toISOString(),
   machine: describeMachine(),
   markdown: md,
