@@ -16,6 +16,8 @@
  * - p50/p99 at 50% of that rate: open loop, latency from the SCHEDULED send time;
  * - rows per server CPU-second over the throughput phases.
  * Next to a raw onnxruntime `run` loop on the same 100-row batches (1 and 2 intra-op threads).
+ * `--baseline-forms F`: the forms the baseline serves (default: every form of --forms; a checkout
+ *   from before issue 14 knows ids and flat only).
  * `--baseline DIR`: also serve from another checkout (e.g. /work/main) in the same run, in every
  * form measured (a checkout without a form shows it in the errors column), interleaved with this
  * checkout's server: before/after in one run.
@@ -49,6 +51,8 @@ const IDLE_ROUNDS = arg('--idle-rounds', 10);
 const DIST = strArg('--dist');
 /** `--baseline DIR`: a second checkout whose server is measured in the same run (every form of `--forms`). */
 const BASELINE = strArg('--baseline');
+/** `--baseline-forms a,b`: only these forms on the baseline (a checkout from before the columns and context forms serves ids and flat only). */
+const BASELINE_FORMS = strArg('--baseline-forms')?.split(',') ?? null;
 /** `--result NAME`: the result file / docs section (default serve; a focused comparison run gets its own so the full run's stays). */
 const RESULT = strArg('--result') ?? 'serve';
 /** `--forms a,b`: a subset of the forms. */
@@ -168,7 +172,7 @@ try {
   for (const transport of TRANSPORTS) {
     for (const form of FORMS) {
       variants.push({ name: `${transport} ${form}`, server: mine, send: sender(load, mine, transport, form, clients) });
-      if (baseline !== null) variants.push({ name: `${transport} ${form} (baseline)`, server: baseline, send: sender(load, baseline, transport, form, clients) });
+      if (baseline !== null && (BASELINE_FORMS === null || BASELINE_FORMS.includes(form))) variants.push({ name: `${transport} ${form} (baseline)`, server: baseline, send: sender(load, baseline, transport, form, clients) });
     }
   }
   for (const v of variants) {
@@ -251,7 +255,7 @@ let md = `Score requests of ${ROWS} candidates x ${FIELDS} fields, default DNN 1
 md += `\`mpe serve\` with ${WORKERS} worker(s) x ${INTRA} intra-op thread(s) on ${availableParallelism()} cores; the load generator runs on the same cores; server run ${DIST ? 'compiled (tsc output)' : 'from src/ via tsx'}. `;
 md += 'Forms (same candidates, different wire shape): **ids** (feature ids), **flat** (raw values, every field in every row), **columns** (raw values, one array per field), ';
 md += `**context** (the ${SHARED} shared fields once in \`context\`, ${FIELDS - SHARED} per candidate). `;
-if (baseline !== null) md += `Rows marked (baseline) are served by another checkout (\`--baseline ${BASELINE}\`) in the same run, interleaved. `;
+if (baseline !== null) md += `Rows marked (baseline) are served by another checkout (\`--baseline ${BASELINE}\`${BASELINE_FORMS === null ? '' : `, forms ${BASELINE_FORMS.join(', ')}`}) in the same run, interleaved. `;
 md += `Idle: one request at a time, ${IDLE_N * IDLE_ROUNDS} per variant, variants interleaved in ${IDLE_ROUNDS} rounds. Max: closed loop, ${CONCURRENCY} in flight, interleaved with the raw loops ${REPS} times (${SECONDS} s each in total), medians. `;
 md += `p50/p99 @50%: open loop at half that rate for ${SECONDS} s, measured from the scheduled send time. CPU columns: /proc of the server process (all threads) and of its main thread alone, over the throughput phases (robust to the shared box's load, unlike the latencies).\n\n`;
 md += `Raw onnxruntime \`run\` on the same batches (no server): ${f(raw2)} rows/s with 2 intra-op threads, ${f(raw1)} rows/s with 1 (the better, **${f(rawBest)} rows/s**, is the baseline); one run of 100 rows p50 ${f(rawIdle1, 2)} ms (1 thread), ${f(rawIdle2, 2)} ms (2 threads); ${f(r1cpu)} rows per CPU-second (1 thread). `;
