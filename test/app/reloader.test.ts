@@ -111,8 +111,16 @@ test('replicas follow the registry through Redis being down at start, killed, an
     await redis.kill();
     assert.deepEqual(replicas.map((x) => x.srv.served), ['model-v2', 'model-v2']);
     // Restart it (empty, nothing persisted) and publish v3 while the replicas still cannot reach it.
+    // The publisher is a new client, as a new `mpe publish` process would be: the first one gives
+    // up reconnecting after about 1.2 s (admin retry policy), and a restart on a loaded box can
+    // take longer (the test failed with "Connection is closed" at load ~8 that way).
     await redis.start();
-    await admin.publish({ version: 'v3', location: 'mem:v3', checksums: { 'table.bin': '0000000000000003' }, createdAt: 'x', metrics: {} });
+    const publisher = createModelStore({ url: redis.url, model: 'm' });
+    try {
+      await publisher.publish({ version: 'v3', location: 'mem:v3', checksums: { 'table.bin': '0000000000000003' }, createdAt: 'x', metrics: {} });
+    } finally {
+      await publisher.close();
+    }
     proxy.unblock();
     await until(() => replicas.every((x) => x.srv.served === 'model-v3'), 'reconnect catch-up to v3');
     assert.deepEqual(replicas.map((x) => x.reloader.status().counts), [{ success: 3, failure: 0 }, { success: 3, failure: 0 }]);
