@@ -263,8 +263,8 @@ try {
       tail: samples.meansAbove(p99),
       // monitorEventLoopDelay records the whole time between its ticks (measured: an idle loop at
       // resolution 10 reads min 10.1 ms): minus the resolution is the delay.
-      lagMaxMs: m1.lagMax! * 1000 - EVENT_LOOP_SAMPLE_MS,
-      lagP99Ms: m1.lagP99! * 1000 - EVENT_LOOP_SAMPLE_MS,
+      lagMaxMs: m1.lagMax! * 1000, // already beyond the sampling interval (src/metrics/event-loop-metrics.ts)
+      lagP99Ms: m1.lagP99! * 1000,
       gcMsPerS: (1000 * (m1.gcSeconds! - m0.gcSeconds!)) / secs,
       gcMeanMs: (1000 * (m1.gcSeconds! - m0.gcSeconds!)) / (m1.gcCount! - m0.gcCount!),
       driverLagP99Ms: driver.percentile(99) / 1e6 - DRIVER_LAG_MS,
