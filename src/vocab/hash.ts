@@ -28,12 +28,21 @@ let outHi = 0;
 let outLo = 0;
 
 /**
+ * The high word of one FNV step: (hi*2^32 + l) * (2^40 + 0x1b3) mod 2^64 has high word
+ * imul(hi, 0x1b3) + the carry of l * 0x1b3 (from its 16-bit halves, every partial < 2^26) + l << 8;
+ * the low word is imul(l, 0x1b3).
+ */
+function mulHi(hi: number, l: number): number {
+  return (Math.imul(hi, PRIME_LO) + ((Math.imul(l >>> 16, PRIME_LO) + (Math.imul(l & 0xffff, PRIME_LO) >>> 16)) >>> 16) + (l << 8)) | 0;
+}
+
+/**
  * Hashes (field, token) into module state read by {@link hashHi}/{@link hashLo}: the lookup path
  * uses this to avoid allocating a pair per call.
  *
  * The state lives in locals and the multiply is int32 only (`Math.imul` for the low word, the
  * carry from 16-bit halves): a byte costs a handful of integer ops. Measured on this box (2-core
- * EPYC, Node 20, 1M Criteo-like 8-hex tokens, median of 5, /tmp microbench in the commit): the
+ * EPYC, Node 20, 1M Criteo-like 8-hex tokens, median of 5, a throwaway microbenchmark): the
  * earlier form, one `step` per byte writing the module-level state through a double multiply,
  * took 327 ns per token; this one 35-60 ns (by load). That was about 80% of a vocabulary resolve
  * (bench/resolve.ts). Non-ASCII text leaves the fast loop for {@link hashTail} at its first
@@ -45,9 +54,7 @@ export function hashInto(field: number, token: string): void {
   let lo = OFFSET_LO | 0;
   for (let k = 0; k < 32; k += 8) {
     const l = lo ^ ((field >>> k) & 0xff);
-    // (hi*2^32 + l) * (2^40 + 0x1b3) mod 2^64: low word imul(l, 0x1b3); high word imul(hi, 0x1b3)
-    // + the carry of l * 0x1b3 (from its 16-bit halves, every partial < 2^26) + l << 8.
-    hi = (Math.imul(hi, PRIME_LO) + ((Math.imul(l >>> 16, PRIME_LO) + (Math.imul(l & 0xffff, PRIME_LO) >>> 16)) >>> 16) + (l << 8)) | 0;
+    hi = mulHi(hi, l);
     lo = Math.imul(l, PRIME_LO);
   }
   const n = token.length;
@@ -56,7 +63,7 @@ export function hashInto(field: number, token: string): void {
     const c = token.charCodeAt(i);
     if (c >= 0x80) break;
     const l = lo ^ c;
-    hi = (Math.imul(hi, PRIME_LO) + ((Math.imul(l >>> 16, PRIME_LO) + (Math.imul(l & 0xffff, PRIME_LO) >>> 16)) >>> 16) + (l << 8)) | 0;
+    hi = mulHi(hi, l);
     lo = Math.imul(l, PRIME_LO);
   }
   outHi = hi >>> 0;
@@ -100,7 +107,7 @@ function hashTail(token: string, from: number): void {
     }
     for (let q = 0; q < k; q++) {
       const l = lo ^ utf8[q]!;
-      hi = (Math.imul(hi, PRIME_LO) + ((Math.imul(l >>> 16, PRIME_LO) + (Math.imul(l & 0xffff, PRIME_LO) >>> 16)) >>> 16) + (l << 8)) | 0;
+      hi = mulHi(hi, l);
       lo = Math.imul(l, PRIME_LO);
     }
   }
