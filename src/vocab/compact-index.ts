@@ -205,7 +205,6 @@ export class CompactVocabulary {
   private readonly ranks: Uint32Array;
   /** Per block 64 u8: keys of buckets 64k .. 64k + j of block k (one line per block). */
   private readonly ends: Uint8Array;
-  private readonly blocks: number;
   private readonly fp: Uint32Array;
   /** R > 1: run | (rank among the run's keys in the block) << 8, per key. */
   private readonly codes: Uint16Array;
@@ -232,7 +231,6 @@ export class CompactVocabulary {
     this.segFirstId = new Uint32Array(buf, o + L.segFirstId, S);
     this.segFirstRank = new Uint32Array(buf, o + L.segFirstRank, S);
     this.segLen0 = new Float64Array(runs);
-    this.blocks = L.blocks;
     this.bases = new Uint32Array(buf, o + L.bases, L.blocks);
     this.ranks = new Uint32Array(buf, o + L.ranks, L.rankWords * L.blocks);
     this.ends = new Uint8Array(buf, o + L.ends, BLOCK * L.blocks);
@@ -271,7 +269,6 @@ export class CompactVocabulary {
   lookupBatch(fieldIdx: Int32Array | readonly number[], tokens: readonly string[], outIds: Int32Array, outFound: Uint8Array): void {
     lookupBatchWith(this.find, fieldIdx, tokens, outIds, outFound);
   }
-
 
   /** The largest id any key resolves to, plus one (0 without keys): the loader checks it against featureCount. */
   idEnd(): number {
@@ -331,7 +328,8 @@ export class CompactVocabulary {
     const bad = (what: string): never => {
       throw new MpeError('MPE_ERR_BUNDLE_MISMATCH', `compact index: ${what}`);
     };
-    const { size: keys, buckets, runCount: runs, runSeg, runKeys, segFirstId, segFirstRank, bases, ranks, ends, blocks, fp, codes } = this;
+    const { size: keys, buckets, runCount: runs, runSeg, runKeys, segFirstId, segFirstRank, bases, ranks, ends, fp, codes } = this;
+    const blocks = bases.length;
     // Runs: each owns segments runSeg[r] .. runSeg[r + 1] - 1 (at least one), ranks from 0 strictly
     // increasing, every segment holding at least one key; segments' id ranges disjoint.
     if (runSeg[0] !== 0 || runSeg[runs] !== this.segmentCount) bad('run segment table does not cover the segments');

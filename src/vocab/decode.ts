@@ -8,7 +8,7 @@
  */
 import { MpeError } from '../errors.js';
 import { COMPACT_MAGIC, CompactVocabulary } from './compact-index.js';
-import { Vocabulary } from './vocabulary.js';
+import { HASH_TABLE_MAGIC, Vocabulary } from './vocabulary.js';
 
 /** What serving and the tools need from a vocabulary, whatever its payload. */
 export interface VocabularyIndex {
@@ -23,12 +23,12 @@ export interface VocabularyIndex {
   toBytes(): Uint8Array;
 }
 
-const V1_MAGIC = 'MPEVOCB1';
-const PRE_RELEASE_MAGIC = 'MPEVOCB2';
+/** "MPEVOCB2": the compact index's pre-release layout. */
+const PRE_RELEASE_MAGIC = Uint8Array.of(0x4d, 0x50, 0x45, 0x56, 0x4f, 0x43, 0x42, 0x32);
 
-function startsWith(payload: Uint8Array, magic: string): boolean {
-  if (payload.length < 8) return false;
-  for (let i = 0; i < 8; i++) if (payload[i] !== magic.charCodeAt(i)) return false;
+function startsWith(payload: Uint8Array, magic: Uint8Array): boolean {
+  if (payload.length < magic.length) return false;
+  for (let i = 0; i < magic.length; i++) if (payload[i] !== magic[i]) return false;
   return true;
 }
 
@@ -39,10 +39,8 @@ function startsWith(payload: Uint8Array, magic: string): boolean {
  * MPE_ERR_BUNDLE_TRUNCATED / _MISMATCH.
  */
 export function vocabularyFromBytes(payload: Uint8Array): VocabularyIndex {
-  let compact = payload.length >= 8;
-  for (let i = 0; i < 8 && compact; i++) compact = payload[i] === COMPACT_MAGIC[i];
-  if (compact) return CompactVocabulary.fromBytes(payload);
-  if (startsWith(payload, V1_MAGIC)) return Vocabulary.fromBytes(payload);
+  if (startsWith(payload, COMPACT_MAGIC)) return CompactVocabulary.fromBytes(payload);
+  if (startsWith(payload, HASH_TABLE_MAGIC)) return Vocabulary.fromBytes(payload);
   if (startsWith(payload, PRE_RELEASE_MAGIC)) {
     throw new MpeError('MPE_ERR_BUNDLE_VERSION', 'vocab.bin holds the pre-release compact index MPEVOCB2 (written before format v2 was final); re-run the command that wrote the bundle');
   }
@@ -51,6 +49,5 @@ export function vocabularyFromBytes(payload: Uint8Array): VocabularyIndex {
 
 /** True when `payload` is a v2 compact index. */
 export function isCompactPayload(payload: Uint8Array): boolean {
-  for (let i = 0; i < 8; i++) if (payload[i] !== COMPACT_MAGIC[i]) return false;
-  return true;
+  return startsWith(payload, COMPACT_MAGIC);
 }

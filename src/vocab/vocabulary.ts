@@ -19,7 +19,8 @@ import { lookupBatchWith } from './lookup-batch.js';
 import { hashHi, hashInto, hashLo, slotHash } from './hash.js';
 
 /** "MPEVOCB1" */
-const MAGIC = Uint8Array.of(0x4d, 0x50, 0x45, 0x56, 0x4f, 0x43, 0x42, 0x31);
+/** "MPEVOCB1" */
+export const HASH_TABLE_MAGIC = Uint8Array.of(0x4d, 0x50, 0x45, 0x56, 0x4f, 0x43, 0x42, 0x31);
 const HEADER_BYTES = 16;
 const MIN_CAPACITY = 16;
 const IS_LE = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
@@ -85,7 +86,7 @@ export class Vocabulary {
   toBytes(): Uint8Array {
     const cap = this.capacity;
     const out = new Uint8Array(HEADER_BYTES + 12 * cap);
-    out.set(MAGIC, 0);
+    out.set(HASH_TABLE_MAGIC, 0);
     const v = new DataView(out.buffer);
     v.setUint32(8, cap, true);
     v.setUint32(12, this.size, true);
@@ -111,8 +112,8 @@ export class Vocabulary {
    * count above capacity / 2 or not equal to the occupied slots).
    */
   static fromBytes(bytes: Uint8Array): Vocabulary {
-    for (let i = 0; i < Math.min(MAGIC.length, bytes.length); i++) {
-      if (bytes[i] !== MAGIC[i]) throw new MpeError('MPE_ERR_BUNDLE_MAGIC', 'vocabulary does not start with MPEVOCB1');
+    for (let i = 0; i < Math.min(HASH_TABLE_MAGIC.length, bytes.length); i++) {
+      if (bytes[i] !== HASH_TABLE_MAGIC[i]) throw new MpeError('MPE_ERR_BUNDLE_MAGIC', 'vocabulary does not start with MPEVOCB1');
     }
     if (bytes.length < HEADER_BYTES) throw new MpeError('MPE_ERR_BUNDLE_TRUNCATED', `vocabulary has ${bytes.length} bytes, header needs ${HEADER_BYTES}`);
     const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
